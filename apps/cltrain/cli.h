@@ -1,0 +1,18 @@
+/* cli.h: what the cltrain tool's subcommands share. Each cmd_*.c holds one subcommand. */
+#ifndef CLTRAIN_CLI_H
+#define CLTRAIN_CLI_H
+
+#include "opencv2/cltrain.h"
+
+/* Each returns the process exit code: 0 success, 1 failure (message printed), 2 usage error. */
+int cmd_devices(int argc, char **argv);
+int cmd_gemm(int argc, char **argv);
+
+/* Prints "cltrain: <status text>: <detail>" for a failed call to stderr and returns 1. */
+int cli_fail(const cltrain_context *cx, cltrain_status st);
+
+/* Option parsing helpers: is argv[*i] the flag `name`? If it takes a value, *val gets it and
+ * *i advances; a missing value prints an error and sets *bad. */
+int cli_flag(int argc, char **argv, int *i, const char *name, const char **val, int *bad);
+
+#endif

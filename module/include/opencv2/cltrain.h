@@ -1,0 +1,109 @@
+/* cltrain.h: the public C API of cltrain, an OpenCL transfer-learning trainer for OpenCV.
+ * Conventions: opaque handles with create/destroy pairs (destroy accepts NULL); every call
+ * returns a cltrain_status; cltrain_last_error() gives the detail of the latest failure. */
+#ifndef OPENCV_CLTRAIN_H
+#define OPENCV_CLTRAIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CLTRAIN_VERSION_MAJOR 0
+#define CLTRAIN_VERSION_MINOR 1
+#define CLTRAIN_VERSION_PATCH 0
+#define CLTRAIN_VERSION_NUMBER \
+  (CLTRAIN_VERSION_MAJOR * 10000 + CLTRAIN_VERSION_MINOR * 100 + CLTRAIN_VERSION_PATCH)
+#define CLTRAIN_VERSION_STRING "0.1.0"
+
+#if defined(_WIN32) && defined(CLTRAIN_SHARED)
+#define CLTRAIN_API __declspec(dllexport)
+#elif defined(__GNUC__)
+#define CLTRAIN_API __attribute__((visibility("default")))
+#else
+#define CLTRAIN_API
+#endif
+
+typedef enum cltrain_status {
+  CLTRAIN_OK = 0,
+  CLTRAIN_ERR_ARG,           /* a NULL or out-of-range argument */
+  CLTRAIN_ERR_DEVICE,        /* no OpenCL platform, or no device matches the selector */
+  CLTRAIN_ERR_OPENCL,        /* an OpenCL call failed; the message names the call and the error */
+  CLTRAIN_ERR_BUILD,         /* an OpenCL program failed to build; the message holds the log */
+  CLTRAIN_ERR_CLBLAST,       /* a CLBlast call failed; the message holds CLBlast's code */
+  CLTRAIN_ERR_OUT_OF_MEMORY, /* host or device memory ran out */
+  CLTRAIN_ERR_IO,            /* a file could not be read or written */
+  CLTRAIN_ERR_FORMAT,        /* a file is corrupt or is not what it claims to be */
+  CLTRAIN_ERR_UNSUPPORTED,   /* a model node, option or device feature cltrain does not support */
+  CLTRAIN_ERR_OPENCV,        /* OpenCV raised an exception */
+  CLTRAIN_ERR_NUMERIC,       /* a NaN or infinite loss */
+  CLTRAIN_ERR_INTERNAL       /* a bug in cltrain: please report it */
+} cltrain_status;
+
+/* Static text for a status, e.g. "CLTRAIN_ERR_DEVICE: no matching OpenCL device". */
+CLTRAIN_API const char *cltrain_status_str(cltrain_status s);
+
+/* "0.1.0"; and CLTRAIN_VERSION_NUMBER of the library actually linked. */
+CLTRAIN_API const char *cltrain_version(void);
+CLTRAIN_API int cltrain_version_number(void);
+
+/* ---- devices and contexts -------------------------------------------------------------- */
+
+typedef enum cltrain_device_type {
+  CLTRAIN_DEVICE_CPU = 1,
+  CLTRAIN_DEVICE_GPU = 2,
+  CLTRAIN_DEVICE_ACCELERATOR = 4,
+  CLTRAIN_DEVICE_OTHER = 8
+} cltrain_device_type;
+
+typedef struct cltrain_device_info {
+  int platform_index, device_index; /* the "P:D" selector of this device */
+  cltrain_device_type type;
+  int is_default; /* the device an empty selector picks */
+  unsigned compute_units;
+  uint64_t global_mem_bytes;
+  uint64_t max_alloc_bytes;
+  char platform[128];
+  char name[128];
+  char vendor[128];
+  char version[64];   /* CL_DEVICE_VERSION */
+  char c_version[64]; /* CL_DEVICE_OPENCL_C_VERSION */
+} cltrain_device_info;
+
+/* Lists every device of every platform. Writes at most `cap` entries and sets *count to the
+ * total, so a call with cap 0 asks for the count. No platform at all is CLTRAIN_ERR_DEVICE. */
+CLTRAIN_API cltrain_status cltrain_devices(cltrain_device_info *out, int cap, int *count);
+
+typedef struct cltrain_context cltrain_context;
+
+/* Opens a device and one in-order queue on it. `selector` is "P:D" (indices), "gpu", "cpu",
+ * "accelerator", or a case-insensitive substring of the device or platform name. NULL or ""
+ * takes $CLTRAIN_DEVICE, and if that is unset the first GPU, else the first CPU.
+ * On failure *out is NULL and cltrain_last_error(NULL) says why (it lists the devices). */
+CLTRAIN_API cltrain_status cltrain_context_create(const char *selector, cltrain_context **out);
+
+/* Adopts an existing OpenCL context and in-order queue (for example OpenCV's, see
+ * cv::cltrain::Context::fromOpenCV()), so that cl_mem buffers can be shared without copies.
+ * Both handles are retained and released again by cltrain_context_destroy(). */
+CLTRAIN_API cltrain_status cltrain_context_create_from_cl(void *cl_context, void *cl_command_queue,
+                                                          cltrain_context **out);
+
+CLTRAIN_API void cltrain_context_destroy(cltrain_context *cx);
+
+/* The device the context runs on. */
+CLTRAIN_API cltrain_status cltrain_context_device(const cltrain_context *cx, cltrain_device_info *out);
+
+/* Waits until every command queued on the context has finished. */
+CLTRAIN_API cltrain_status cltrain_context_finish(cltrain_context *cx);
+
+/* The detail of the latest failure on `cx`: the file, node, device, OpenCL call or build log.
+ * With cx NULL: the latest failure of this thread, whatever context it came from.
+ * Never NULL; "" when nothing has failed. Valid until the next call on the same context. */
+CLTRAIN_API const char *cltrain_last_error(const cltrain_context *cx);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* OPENCV_CLTRAIN_H */

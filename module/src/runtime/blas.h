@@ -1,0 +1,35 @@
+/* blas.h: the one wrapper around CLBlast: row-major SGEMM on (buffer, offset) operands, and the
+ * per-device table of tuned Xgemm parameters applied when a context opens. */
+#ifndef CLTRAIN_BLAS_H
+#define CLTRAIN_BLAS_H
+
+#include "runtime.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Applies the override table entry for cx's device, if there is one and $CLTRAIN_GEMM_TUNING
+ * is not "0". Sets cx-independent CLBlast state (CLBlast keys it by device). */
+cltrain_status blas_init(cltrain_context *cx);
+
+/* Name of the tuning entry applied to this device, or NULL for CLBlast's defaults. */
+const char *blas_tuning_name(const cltrain_context *cx);
+
+/* C(m,n) = alpha * op(A) * op(B) + beta * C, all row-major. op(A) is (m,k): A is (m,k) with
+ * leading dimension lda, or (k,m) when trans_a. op(B) is (k,n): B is (k,n), or (n,k) when
+ * trans_b. Enqueued on cx's queue; nothing is waited for. */
+cltrain_status blas_sgemm(cltrain_context *cx, int trans_a, int trans_b, size_t m, size_t n,
+                          size_t k, float alpha, buf a, size_t lda, buf b, size_t ldb, float beta,
+                          buf c, size_t ldc);
+
+/* `batch` independent SGEMMs whose operands are `stride_*` elements apart. */
+cltrain_status blas_sgemm_batched(cltrain_context *cx, int trans_a, int trans_b, size_t m,
+                                  size_t n, size_t k, float alpha, buf a, size_t lda,
+                                  size_t stride_a, buf b, size_t ldb, size_t stride_b, float beta,
+                                  buf c, size_t ldc, size_t stride_c, size_t batch);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,271 @@
+/* context.c: listing OpenCL devices, choosing one by selector, and the context's lifetime. */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "blas.h"
+#include "runtime.h"
+
+#define MAX_PLATFORMS 16
+#define MAX_DEVICES 64
+
+typedef struct found_device {
+  cl_platform_id platform;
+  cl_device_id device;
+  cltrain_device_info info;
+} found_device;
+
+static void info_string(cl_device_id d, cl_device_info what, char *out, size_t cap) {
+  out[0] = 0;
+  if (clGetDeviceInfo(d, what, cap, out, NULL) != CL_SUCCESS) snprintf(out, cap, "?");
+  out[cap - 1] = 0;
+}
+
+static void describe(cl_platform_id p, cl_device_id d, int pi, int di, cltrain_device_info *o) {
+  memset(o, 0, sizeof *o);
+  o->platform_index = pi;
+  o->device_index = di;
+  if (clGetPlatformInfo(p, CL_PLATFORM_NAME, sizeof o->platform, o->platform, NULL) != CL_SUCCESS)
+    snprintf(o->platform, sizeof o->platform, "?");
+  info_string(d, CL_DEVICE_NAME, o->name, sizeof o->name);
+  info_string(d, CL_DEVICE_VENDOR, o->vendor, sizeof o->vendor);
+  info_string(d, CL_DEVICE_VERSION, o->version, sizeof o->version);
+  info_string(d, CL_DEVICE_OPENCL_C_VERSION, o->c_version, sizeof o->c_version);
+  cl_device_type t = 0;
+  cl_uint cu = 0;
+  cl_ulong mem = 0, alloc = 0;
+  clGetDeviceInfo(d, CL_DEVICE_TYPE, sizeof t, &t, NULL);
+  clGetDeviceInfo(d, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof cu, &cu, NULL);
+  clGetDeviceInfo(d, CL_DEVICE_GLOBAL_MEM_SIZE, sizeof mem, &mem, NULL);
+  clGetDeviceInfo(d, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof alloc, &alloc, NULL);
+  o->type = (t & CL_DEVICE_TYPE_GPU)           ? CLTRAIN_DEVICE_GPU
+            : (t & CL_DEVICE_TYPE_CPU)         ? CLTRAIN_DEVICE_CPU
+            : (t & CL_DEVICE_TYPE_ACCELERATOR) ? CLTRAIN_DEVICE_ACCELERATOR
+                                               : CLTRAIN_DEVICE_OTHER;
+  o->compute_units = cu;
+  o->global_mem_bytes = mem;
+  o->max_alloc_bytes = alloc;
+}
+
+/* Fills `out` with every device; *n is their count. No platform is CLTRAIN_ERR_DEVICE. */
+static cltrain_status enumerate(found_device *out, int *n) {
+  cl_platform_id plats[MAX_PLATFORMS];
+  cl_uint np = 0;
+  cl_int err = clGetPlatformIDs(MAX_PLATFORMS, plats, &np);
+  *n = 0;
+  if (err == -1001 /* CL_PLATFORM_NOT_FOUND_KHR */ || (err == CL_SUCCESS && np == 0))
+    return rt_fail(NULL, CLTRAIN_ERR_DEVICE,
+                   "no OpenCL platform found: install an OpenCL driver (ICD), e.g. "
+                   "pocl-opencl-icd for the CPU, and check /etc/OpenCL/vendors");
+  if (err != CL_SUCCESS) return rt_cl_fail(NULL, err, "clGetPlatformIDs", __FILE__, __LINE__);
+  if (np > MAX_PLATFORMS) np = MAX_PLATFORMS;
+  int first_gpu = -1, first_cpu = -1;
+  for (cl_uint p = 0; p < np; p++) {
+    cl_device_id devs[MAX_DEVICES];
+    cl_uint nd = 0;
+    if (clGetDeviceIDs(plats[p], CL_DEVICE_TYPE_ALL, MAX_DEVICES, devs, &nd) != CL_SUCCESS) continue;
+    for (cl_uint d = 0; d < nd && d < MAX_DEVICES && *n < MAX_DEVICES; d++) {
+      found_device *f = &out[(*n)++];
+      f->platform = plats[p];
+      f->device = devs[d];
+      describe(plats[p], devs[d], (int)p, (int)d, &f->info);
+      if (f->info.type == CLTRAIN_DEVICE_GPU && first_gpu < 0) first_gpu = *n - 1;
+      if (f->info.type == CLTRAIN_DEVICE_CPU && first_cpu < 0) first_cpu = *n - 1;
+    }
+  }
+  if (*n == 0)
+    return rt_fail(NULL, CLTRAIN_ERR_DEVICE, "OpenCL platforms exist but report no devices");
+  int def = first_gpu >= 0 ? first_gpu : first_cpu >= 0 ? first_cpu : 0;
+  out[def].info.is_default = 1;
+  return CLTRAIN_OK;
+}
+
+cltrain_status cltrain_devices(cltrain_device_info *out, int cap, int *count) {
+  if (!count || (cap > 0 && !out) || cap < 0)
+    return rt_fail(NULL, CLTRAIN_ERR_ARG, "cltrain_devices: count is NULL, or out is NULL with cap > 0");
+  found_device found[MAX_DEVICES];
+  int n = 0;
+  cltrain_status st = enumerate(found, &n);
+  *count = n;
+  if (st != CLTRAIN_OK) return st;
+  for (int i = 0; i < n && i < cap; i++) out[i] = found[i].info;
+  return CLTRAIN_OK;
+}
+
+static int contains_nocase(const char *hay, const char *needle) {
+  size_t n = strlen(needle);
+  for (; *hay; hay++) {
+    size_t i = 0;
+    while (i < n && hay[i] && tolower((unsigned char)hay[i]) == tolower((unsigned char)needle[i])) i++;
+    if (i == n) return 1;
+  }
+  return n == 0;
+}
+
+static int type_of(const char *sel) {
+  if (!strcasecmp(sel, "gpu")) return CLTRAIN_DEVICE_GPU;
+  if (!strcasecmp(sel, "cpu")) return CLTRAIN_DEVICE_CPU;
+  if (!strcasecmp(sel, "accelerator")) return CLTRAIN_DEVICE_ACCELERATOR;
+  return 0;
+}
+
+/* Index into found[] of the device `sel` names, or -1. */
+static int select_device(const found_device *found, int n, const char *sel) {
+  if (!sel || !*sel || !strcasecmp(sel, "default")) {
+    for (int i = 0; i < n; i++)
+      if (found[i].info.is_default) return i;
+    return -1;
+  }
+  int p, d, used = 0;
+  if (sscanf(sel, "%d:%d%n", &p, &d, &used) == 2 && sel[used] == 0) {
+    for (int i = 0; i < n; i++)
+      if (found[i].info.platform_index == p && found[i].info.device_index == d) return i;
+    return -1;
+  }
+  int t = type_of(sel);
+  for (int i = 0; i < n; i++) {
+    if (t ? (int)found[i].info.type == t
+          : contains_nocase(found[i].info.name, sel) || contains_nocase(found[i].info.platform, sel))
+      return i;
+  }
+  return -1;
+}
+
+static const char *type_name(cltrain_device_type t) {
+  return t == CLTRAIN_DEVICE_GPU ? "GPU" : t == CLTRAIN_DEVICE_CPU ? "CPU"
+         : t == CLTRAIN_DEVICE_ACCELERATOR ? "ACCELERATOR" : "OTHER";
+}
+
+static cltrain_status open_queue(cltrain_context *cx) {
+  cl_int err;
+  cx->ctx = clCreateContext(NULL, 1, &cx->device, NULL, NULL, &err);
+  if (err != CL_SUCCESS) return rt_cl_fail(cx, err, "clCreateContext", __FILE__, __LINE__);
+  cx->queue = clCreateCommandQueue(cx->ctx, cx->device, 0, &err);
+  if (err != CL_SUCCESS) return rt_cl_fail(cx, err, "clCreateCommandQueue", __FILE__, __LINE__);
+  return CLTRAIN_OK;
+}
+
+cltrain_status cltrain_context_create(const char *selector, cltrain_context **out) {
+  if (!out) return rt_fail(NULL, CLTRAIN_ERR_ARG, "cltrain_context_create: out is NULL");
+  *out = NULL;
+  const char *sel = selector && *selector ? selector : getenv("CLTRAIN_DEVICE");
+  found_device found[MAX_DEVICES];
+  int n = 0;
+  TRY(enumerate(found, &n));
+  int i = select_device(found, n, sel);
+  if (i < 0) {
+    char list[4096];
+    size_t len = 0;
+    for (int k = 0; k < n && len < sizeof list; k++)
+      len += (size_t)snprintf(list + len, sizeof list - len, "\n  %d:%d  %s  %s (%s)",
+                              found[k].info.platform_index, found[k].info.device_index,
+                              type_name(found[k].info.type), found[k].info.name,
+                              found[k].info.platform);
+    return rt_fail(NULL, CLTRAIN_ERR_DEVICE,
+                   "no OpenCL device matches '%s'%s; the devices are:%s", sel ? sel : "",
+                   selector && *selector ? "" : " (from CLTRAIN_DEVICE)", list);
+  }
+  cltrain_context *cx = calloc(1, sizeof *cx);
+  if (!cx) return rt_fail(NULL, CLTRAIN_ERR_OUT_OF_MEMORY, "cltrain_context_create: out of host memory");
+  cx->platform = found[i].platform;
+  cx->device = found[i].device;
+  cx->info = found[i].info;
+  cltrain_status st = open_queue(cx);
+  if (st == CLTRAIN_OK) st = blas_init(cx);
+  if (st != CLTRAIN_OK) {
+    cltrain_context_destroy(cx);
+    return st;
+  }
+  *out = cx;
+  return CLTRAIN_OK;
+}
+
+cltrain_status cltrain_context_create_from_cl(void *cl_ctx, void *cl_queue, cltrain_context **out) {
+  if (!out) return rt_fail(NULL, CLTRAIN_ERR_ARG, "cltrain_context_create_from_cl: out is NULL");
+  *out = NULL;
+  if (!cl_ctx || !cl_queue)
+    return rt_fail(NULL, CLTRAIN_ERR_ARG, "cltrain_context_create_from_cl: NULL OpenCL context or queue");
+  cltrain_context *cx = calloc(1, sizeof *cx);
+  if (!cx) return rt_fail(NULL, CLTRAIN_ERR_OUT_OF_MEMORY, "cltrain_context_create_from_cl: out of host memory");
+  cl_command_queue q = (cl_command_queue)cl_queue;
+  cl_context c = (cl_context)cl_ctx, qc = NULL;
+  cl_command_queue_properties props = 0;
+  cl_int err = clGetCommandQueueInfo(q, CL_QUEUE_CONTEXT, sizeof qc, &qc, NULL);
+  if (err == CL_SUCCESS) err = clGetCommandQueueInfo(q, CL_QUEUE_DEVICE, sizeof cx->device, &cx->device, NULL);
+  if (err == CL_SUCCESS) err = clGetCommandQueueInfo(q, CL_QUEUE_PROPERTIES, sizeof props, &props, NULL);
+  if (err == CL_SUCCESS) err = clGetDeviceInfo(cx->device, CL_DEVICE_PLATFORM, sizeof cx->platform, &cx->platform, NULL);
+  if (err != CL_SUCCESS) {
+    free(cx);
+    return rt_cl_fail(NULL, err, "clGetCommandQueueInfo", __FILE__, __LINE__);
+  }
+  if (qc != c || (props & CL_QUEUE_OUT_OF_ORDER_EXEC_MODE_ENABLE)) {
+    free(cx);
+    return rt_fail(NULL, CLTRAIN_ERR_ARG, "cltrain_context_create_from_cl: the queue %s",
+                   qc != c ? "belongs to another context" : "is out-of-order; cltrain needs an in-order queue");
+  }
+  clRetainContext(c);
+  clRetainCommandQueue(q);
+  cx->ctx = c;
+  cx->queue = q;
+  describe(cx->platform, cx->device, -1, -1, &cx->info);
+  cltrain_status st = blas_init(cx);
+  if (st != CLTRAIN_OK) {
+    cltrain_context_destroy(cx);
+    return st;
+  }
+  *out = cx;
+  return CLTRAIN_OK;
+}
+
+void rt_release_programs(cltrain_context *cx); /* program.c */
+
+void cltrain_context_destroy(cltrain_context *cx) {
+  if (!cx) return;
+  if (cx->queue) clFinish(cx->queue);
+  rt_release_programs(cx);
+  if (cx->queue) clReleaseCommandQueue(cx->queue);
+  if (cx->ctx) clReleaseContext(cx->ctx);
+  free(cx);
+}
+
+cltrain_status cltrain_context_device(const cltrain_context *cx, cltrain_device_info *out) {
+  if (!cx || !out) return rt_fail(NULL, CLTRAIN_ERR_ARG, "cltrain_context_device: NULL argument");
+  *out = cx->info;
+  return CLTRAIN_OK;
+}
+
+cltrain_status cltrain_context_finish(cltrain_context *cx) {
+  if (!cx) return rt_fail(NULL, CLTRAIN_ERR_ARG, "cltrain_context_finish: cx is NULL");
+  CL_CHECK(cx, clFinish(cx->queue));
+  return CLTRAIN_OK;
+}
+
+/* ---- buffers ---- */
+
+cltrain_status rt_alloc(cltrain_context *cx, size_t bytes, cl_mem *out) {
+  cl_int err;
+  *out = clCreateBuffer(cx->ctx, CL_MEM_READ_WRITE, bytes ? bytes : 4, NULL, &err);
+  if (err != CL_SUCCESS) {
+    *out = NULL;
+    return rt_cl_fail(cx, err, "clCreateBuffer", __FILE__, __LINE__);
+  }
+  return CLTRAIN_OK;
+}
+
+void rt_free(cl_mem m) {
+  if (m) clReleaseMemObject(m);
+}
+
+cltrain_status rt_write(cltrain_context *cx, buf dst, const void *src, size_t bytes) {
+  if (bytes == 0) return CLTRAIN_OK;
+  CL_CHECK(cx, clEnqueueWriteBuffer(cx->queue, dst.mem, CL_TRUE, dst.off * 4, bytes, src, 0, NULL, NULL));
+  return CLTRAIN_OK;
+}
+
+cltrain_status rt_read(cltrain_context *cx, void *dst, buf src, size_t bytes) {
+  if (bytes == 0) return CLTRAIN_OK;
+  CL_CHECK(cx, clEnqueueReadBuffer(cx->queue, src.mem, CL_TRUE, src.off * 4, bytes, dst, 0, NULL, NULL));
+  return CLTRAIN_OK;
+}

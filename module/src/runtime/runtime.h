@@ -1,0 +1,118 @@
+/* runtime.h: cltrain's OpenCL runtime: the context, error reporting, the program/kernel cache
+ * and checked kernel launches. Every other part of the library talks to OpenCL through this. */
+#ifndef CLTRAIN_RUNTIME_H
+#define CLTRAIN_RUNTIME_H
+
+#ifndef CL_TARGET_OPENCL_VERSION
+#define CL_TARGET_OPENCL_VERSION 120
+#endif
+#include <CL/cl.h>
+#include <stddef.h>
+
+#include "opencv2/cltrain.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A device buffer and an offset into it, counted in elements (floats or ints). Ops take these
+ * and never allocate. */
+typedef struct buf {
+  cl_mem mem;
+  size_t off;
+} buf;
+
+static inline buf buf_at(buf b, size_t off) {
+  b.off += off;
+  return b;
+}
+
+typedef struct rt_program rt_program; /* one built program, in the context's cache */
+
+struct cltrain_context {
+  cl_platform_id platform;
+  cl_device_id device;
+  cl_context ctx;
+  cl_command_queue queue;
+  cltrain_device_info info;
+  rt_program *programs; /* linked list: the cache, keyed by source + options (one device) */
+  unsigned long program_builds, program_hits;
+  char last_error[8192];
+};
+
+/* ---- errors ---- */
+
+/* Name of an OpenCL error code, e.g. "CL_OUT_OF_RESOURCES". */
+const char *rt_cl_error_name(cl_int err);
+
+/* Records a failure on cx (may be NULL) and on this thread, then returns st. printf-style. */
+cltrain_status rt_fail(cltrain_context *cx, cltrain_status st, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* Turns an OpenCL error into a status naming the call and its site. CL_OUT_OF_*_MEMORY and
+ * CL_MEM_OBJECT_ALLOCATION_FAILURE become CLTRAIN_ERR_OUT_OF_MEMORY. */
+cltrain_status rt_cl_fail(cltrain_context *cx, cl_int err, const char *call, const char *file,
+                          int line);
+
+/* Checks one OpenCL call that returns a cl_int, inside a function returning cltrain_status. */
+#define CL_CHECK(cx, call)                                                 \
+  do {                                                                     \
+    cl_int cl_check_err_ = (call);                                         \
+    if (cl_check_err_ != CL_SUCCESS)                                       \
+      return rt_cl_fail((cx), cl_check_err_, #call, __FILE__, __LINE__);   \
+  } while (0)
+
+/* Propagates a failed status. */
+#define TRY(expr)                       \
+  do {                                  \
+    cltrain_status try_st_ = (expr);    \
+    if (try_st_ != CLTRAIN_OK)          \
+      return try_st_;                   \
+  } while (0)
+
+/* ---- buffers ---- */
+
+cltrain_status rt_alloc(cltrain_context *cx, size_t bytes, cl_mem *out);
+void rt_free(cl_mem m); /* accepts NULL */
+cltrain_status rt_write(cltrain_context *cx, buf dst, const void *src, size_t bytes);
+cltrain_status rt_read(cltrain_context *cx, void *dst, buf src, size_t bytes);
+
+/* ---- programs and kernels ---- */
+
+/* The text of an embedded kernels/NAME (e.g. "conv2d.cl"), or NULL. */
+const char *rt_kernel_source(const char *name);
+
+/* Builds (or finds in the cache) `source` with `options`; *out is owned by the cache.
+ * A failed build returns CLTRAIN_ERR_BUILD with the compiler log in the message. */
+cltrain_status rt_build(cltrain_context *cx, const char *source_name, const char *source,
+                        const char *options, rt_program **out);
+
+/* A kernel launch being prepared: rt_kernel() finds the kernel, arg_*() set its arguments in
+ * order and remember the first failure, and rt_run() enqueues it (or reports that failure). */
+typedef struct rt_call {
+  cltrain_context *cx;
+  cl_kernel kernel;
+  const char *name;
+  cl_uint nargs;
+  cl_int err;
+} rt_call;
+
+/* Finds kernel `kernel` in kernels/`file` built with `options` ("" for none). */
+cltrain_status rt_kernel(cltrain_context *cx, const char *file, const char *options,
+                         const char *kernel, rt_call *call);
+void arg_buf(rt_call *c, buf b); /* sets two arguments: the cl_mem and its offset (int) */
+void arg_mem(rt_call *c, cl_mem m);
+void arg_int(rt_call *c, int v);
+void arg_float(rt_call *c, float v);
+void arg_uint(rt_call *c, unsigned v);
+/* Enqueues over `dims` dimensions; `local` may be NULL. Global sizes are rounded up to a
+ * multiple of local sizes, so kernels must bound-check. Nothing is waited for. */
+cltrain_status rt_run(rt_call *c, cl_uint dims, const size_t *global, const size_t *local);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

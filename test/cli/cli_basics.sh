@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# cli_basics.sh: the cltrain tool as a user runs it: help, version, devices, and error exits.
+set -u
+bin=${CLTRAIN_BIN:?}
+pass=0 fail=0
+expect() { # expect NAME WANT_RC GREP_PATTERN -- CMD...
+  local name=$1 want=$2 pat=$3; shift 4
+  local out rc
+  out=$("$@" 2>&1); rc=$?
+  if [ "$rc" -eq "$want" ] && grep -qiE -- "$pat" <<<"$out"; then
+    pass=$((pass + 1)); echo "ok   $name"
+  else
+    fail=$((fail + 1)); echo "FAIL $name: rc=$rc (want $want), output lacks /$pat/:"; echo "$out" | head -20
+  fi
+}
+expect help 0 "usage: cltrain" -- "$bin" --help
+expect version 0 "^cltrain [0-9]+\.[0-9]+\.[0-9]+" -- "$bin" --version
+expect no-args 2 "usage" -- "$bin"
+expect unknown-command 2 "unknown command 'frobnicate'" -- "$bin" frobnicate
+expect devices 0 "^\* .*pthread|^\*.*CPU" -- "$bin" devices
+expect devices-pocl 0 "Portable Computing Language" -- "$bin" devices
+expect devices-bad-option 2 "unknown option" -- "$bin" devices --bogus
+expect gemm-bad-device 1 "no OpenCL device matches 'no-such-gpu'.*" -- "$bin" gemm-check --device no-such-gpu
+expect gemm-bad-device-lists 1 "pthread" -- "$bin" gemm-check --device no-such-gpu
+expect gemm-env-device 1 "CLTRAIN_DEVICE" -- env CLTRAIN_DEVICE=zzz "$bin" gemm-check
+expect gemm-bad-shape 2 "bad --shape" -- "$bin" gemm-check --shape 0,1,2
+expect gemm-missing-value 2 "needs a value" -- "$bin" gemm-check --device
+expect gemm-small 0 "gemm-check: ok" -- "$bin" gemm-check --reps 1 --shape 33,47,29 --shape 128,3136,64
+# No OpenCL platform at all: an empty vendors folder for the ICD loader.
+empty=$(mktemp -d)
+expect no-platform 1 "no OpenCL platform found" -- env OCL_ICD_VENDORS="$empty" "$bin" devices
+rmdir "$empty"
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
