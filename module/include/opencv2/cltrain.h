@@ -103,6 +103,55 @@ CLTRAIN_API cltrain_status cltrain_context_finish(cltrain_context *cx);
  * Never NULL; "" when nothing has failed. Valid until the next call on the same context. */
 CLTRAIN_API const char *cltrain_last_error(const cltrain_context *cx);
 
+
+/* ---- models ----------------------------------------------------------------------------- */
+
+typedef struct cltrain_model cltrain_model;
+
+typedef struct cltrain_model_info {
+  int num_nodes;          /* graph nodes, input included */
+  int num_param_layers;   /* conv, bn and linear layers */
+  int num_stages;         /* residual stages (ResNet-18: 4) */
+  int num_classes;        /* outputs of the classifier */
+  int in_c, in_h, in_w;   /* input image shape (3, 224, 224) */
+  size_t num_params;      /* learnable parameters, as torchvision counts them */
+  size_t device_bytes;    /* device memory the model holds now (weights, buffers for the last batch) */
+} cltrain_model_info;
+
+/* Reads an ONNX model through OpenCV's cv::dnn importer into a trainable graph on cx's device.
+ * Errors name the file, or the node and its type (CLTRAIN_ERR_UNSUPPORTED). */
+CLTRAIN_API cltrain_status cltrain_model_load_onnx(cltrain_context *cx, const char *path,
+                                                   cltrain_model **out);
+CLTRAIN_API void cltrain_model_destroy(cltrain_model *m);
+CLTRAIN_API cltrain_status cltrain_model_get_info(const cltrain_model *m, cltrain_model_info *out);
+
+/* Train mode (1) normalises BN layers with batch statistics and updates their running
+ * statistics, as PyTorch's model.train(); eval mode (0, the default) uses the running ones. */
+CLTRAIN_API cltrain_status cltrain_model_set_train(cltrain_model *m, int train);
+
+/* logits (n, classes) for images (n, in_c, in_h, in_w): float, RGB, normalised. */
+CLTRAIN_API cltrain_status cltrain_model_forward(cltrain_model *m, const float *images, int n,
+                                                 float *logits);
+
+/* One forward and backward pass: sets every parameter gradient to d(mean cross-entropy)/d(param)
+ * for images (n, in_c, in_h, in_w) and labels (n) in [0, classes). *loss gets the loss; logits
+ * (n, classes) may be NULL. In train mode BN running statistics move, as in PyTorch. */
+CLTRAIN_API cltrain_status cltrain_model_loss_grad(cltrain_model *m, const float *images,
+                                                   const int *labels, int n, float *loss,
+                                                   float *logits);
+
+/* Reads a tensor by its PyTorch state_dict name ("layer1.0.conv1.weight", "bn1.running_var",
+ * "fc.bias"): cltrain_model_get_param its value, cltrain_model_get_grad its gradient (zero for a
+ * tensor that has none). *count (may be NULL) gets the element count; out may be NULL to ask
+ * only for that, else it must hold cap >= count floats. An unknown name is CLTRAIN_ERR_ARG. */
+CLTRAIN_API cltrain_status cltrain_model_get_param(cltrain_model *m, const char *name, float *out,
+                                                   size_t cap, size_t *count);
+CLTRAIN_API cltrain_status cltrain_model_get_grad(cltrain_model *m, const char *name, float *out,
+                                                  size_t cap, size_t *count);
+
+/* The i-th parameter tensor's state_dict name (0 <= i < tensor count), or NULL past the end. */
+CLTRAIN_API const char *cltrain_model_tensor_name(const cltrain_model *m, int i);
+
 #ifdef __cplusplus
 }
 #endif

@@ -112,6 +112,13 @@ void arg_uint(rt_call *c, unsigned v);
  * multiple of local sizes, so kernels must bound-check. Nothing is waited for. */
 cltrain_status rt_run(rt_call *c, cl_uint dims, const size_t *global, const size_t *local);
 
+/* ---- small buffer kernels (kernels/util.cl) ---- */
+
+/* y[0..n) = value */
+cltrain_status rt_fill(cltrain_context *cx, buf y, float value, size_t n);
+/* y[0..n) = x[0..n) */
+cltrain_status rt_copy(cltrain_context *cx, buf y, buf x, size_t n);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,414 @@
+/* model.c: the public cltrain_model: loading through the importer, device buffers, and the
+ * forward and backward passes over the graph's nodes (in topological order and in reverse). */
+#include "model.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "batchnorm.h"
+#include "conv2d.h"
+#include "eltwise.h"
+#include "linear.h"
+#include "loss.h"
+#include "pool.h"
+#include "relu.h"
+
+#define BN_MOMENTUM 0.1f /* PyTorch's BatchNorm2d default; ONNX exports do not carry it */
+
+static int is_view(node_op op) { return op == NODE_FLATTEN || op == NODE_IDENTITY; }
+
+/* The node whose buffers node i uses: itself, or the producer a chain of views leads to. */
+static int root_of(const cltrain_model *m, int i) {
+  while (is_view(m->g.nodes[i].op)) i = m->g.nodes[i].inputs[0];
+  return i;
+}
+
+static size_t node_size(const graph_node *nd) { return (size_t)nd->c * nd->h * nd->w; }
+
+static buf P(const cltrain_model *m, size_t off) { return (buf){m->params, off}; }
+static buf G(const cltrain_model *m, size_t off) { return (buf){m->grads, off}; }
+static buf Y(const cltrain_model *m, int i) { return (buf){m->nb[root_of(m, i)].y, 0}; }
+static buf DY(const cltrain_model *m, int i) { return (buf){m->nb[root_of(m, i)].dy, 0}; }
+
+static conv2d_shape conv_shape(const cltrain_model *m, const graph_node *nd, int n) {
+  const graph_node *in = &m->g.nodes[nd->inputs[0]];
+  conv2d_shape s = {n, in->c, in->h, in->w, nd->k, nd->r, nd->s, nd->stride_h, nd->stride_w,
+                    nd->pad_h, nd->pad_w, nd->dil_h, nd->dil_w};
+  return s;
+}
+
+static batchnorm_shape bn_shape(const graph_node *nd, int n) {
+  batchnorm_shape s = {n, nd->c, nd->h, nd->w, nd->eps, BN_MOMENTUM};
+  return s;
+}
+
+static pool2d_shape pool_shape(const cltrain_model *m, const graph_node *nd, int n) {
+  const graph_node *in = &m->g.nodes[nd->inputs[0]];
+  pool2d_shape s = {n, in->c, in->h, in->w, nd->r, nd->s, nd->stride_h, nd->stride_w,
+                    nd->pad_h, nd->pad_w, nd->h, nd->w};
+  return s;
+}
+
+static linear_shape linear_shape_of(const graph_node *nd, int n) {
+  linear_shape s = {n, nd->in_features, nd->out_features};
+  return s;
+}
+
+/* ---- tensors ---- */
+
+static int add_tensor(cltrain_model *m, int node, const char *suffix, size_t off, size_t count,
+                      int learnable) {
+  model_tensor *t = &m->tensors[m->ntensors++];
+  snprintf(t->name, sizeof t->name, "%s.%s", m->g.nodes[node].name, suffix);
+  t->node = node;
+  t->off = off;
+  t->count = count;
+  t->learnable = learnable;
+  return 0;
+}
+
+static cltrain_status build_tensors(cltrain_model *m) {
+  m->tensors = calloc((size_t)m->g.n * 4 + 1, sizeof *m->tensors);
+  if (!m->tensors) return rt_fail(m->cx, CLTRAIN_ERR_OUT_OF_MEMORY, "out of host memory");
+  for (int i = 0; i < m->g.n; i++) {
+    const graph_node *nd = &m->g.nodes[i];
+    size_t o = nd->param_off;
+    if (nd->op == NODE_CONV) {
+      const graph_node *in = &m->g.nodes[nd->inputs[0]];
+      size_t wc = (size_t)nd->k * in->c * nd->r * nd->s;
+      add_tensor(m, i, "weight", o, wc, 1);
+      if (nd->has_bias) add_tensor(m, i, "bias", o + wc, (size_t)nd->k, 1);
+    } else if (nd->op == NODE_BN) {
+      size_t c = (size_t)nd->c;
+      add_tensor(m, i, "weight", o, c, 1);
+      add_tensor(m, i, "bias", o + c, c, 1);
+      add_tensor(m, i, "running_mean", o + 2 * c, c, 0);
+      add_tensor(m, i, "running_var", o + 3 * c, c, 0);
+    } else if (nd->op == NODE_LINEAR) {
+      size_t wc = (size_t)nd->out_features * nd->in_features;
+      add_tensor(m, i, "weight", o, wc, 1);
+      if (nd->has_bias) add_tensor(m, i, "bias", o + wc, (size_t)nd->out_features, 1);
+    }
+  }
+  return CLTRAIN_OK;
+}
+
+const model_tensor *model_find_tensor(const cltrain_model *m, const char *name) {
+  for (int i = 0; i < m->ntensors; i++)
+    if (!strcmp(m->tensors[i].name, name)) return &m->tensors[i];
+  return NULL;
+}
+
+/* ---- lifetime ---- */
+
+static void free_batch_buffers(cltrain_model *m) {
+  if (m->nb)
+    for (int i = 0; i < m->g.n; i++) {
+      if (m->nb[i].view_of < 0) {
+        rt_free(m->nb[i].y);
+        rt_free(m->nb[i].dy);
+        rt_free(m->nb[i].aux);
+      }
+      m->nb[i].y = m->nb[i].dy = m->nb[i].aux = NULL;
+    }
+  rt_free(m->work);
+  rt_free(m->labels);
+  rt_free(m->loss);
+  rt_free(m->argmax);
+  m->work = m->labels = m->loss = m->argmax = NULL;
+  m->cap = 0;
+  m->act_bytes = 0;
+}
+
+void cltrain_model_destroy(cltrain_model *m) {
+  if (!m) return;
+  if (m->cx) clFinish(m->cx->queue);
+  free_batch_buffers(m);
+  free(m->nb);
+  rt_free(m->params);
+  rt_free(m->grads);
+  free(m->tensors);
+  graph_free(&m->g);
+  free(m);
+}
+
+cltrain_status cltrain_model_load_onnx(cltrain_context *cx, const char *path, cltrain_model **out) {
+  if (!out) return rt_fail(cx, CLTRAIN_ERR_ARG, "cltrain_model_load_onnx: out is NULL");
+  *out = NULL;
+  if (!cx || !path) return rt_fail(cx, CLTRAIN_ERR_ARG, "cltrain_model_load_onnx: NULL context or path");
+  cltrain_model *m = calloc(1, sizeof *m);
+  if (!m) return rt_fail(cx, CLTRAIN_ERR_OUT_OF_MEMORY, "out of host memory");
+  m->cx = cx;
+  cltrain_status st = graph_import_onnx(cx, path, &m->g);
+  if (st == CLTRAIN_OK) st = build_tensors(m);
+  if (st == CLTRAIN_OK) {
+    m->nb = calloc((size_t)m->g.n, sizeof *m->nb);
+    if (!m->nb) st = rt_fail(cx, CLTRAIN_ERR_OUT_OF_MEMORY, "out of host memory");
+  }
+  if (st == CLTRAIN_OK) st = rt_alloc(cx, m->g.nparams * sizeof(float), &m->params);
+  if (st == CLTRAIN_OK) st = rt_alloc(cx, m->g.nparams * sizeof(float), &m->grads);
+  if (st == CLTRAIN_OK) st = rt_write(cx, P(m, 0), m->g.params, m->g.nparams * sizeof(float));
+  if (st == CLTRAIN_OK) st = rt_fill(cx, G(m, 0), 0.0f, m->g.nparams);
+  if (st != CLTRAIN_OK) {
+    cltrain_model_destroy(m);
+    return st;
+  }
+  *out = m;
+  return CLTRAIN_OK;
+}
+
+cltrain_status cltrain_model_get_info(const cltrain_model *m, cltrain_model_info *out) {
+  if (!m || !out) return rt_fail(m ? m->cx : NULL, CLTRAIN_ERR_ARG, "cltrain_model_get_info: NULL argument");
+  memset(out, 0, sizeof *out);
+  out->num_nodes = m->g.n;
+  for (int i = 0; i < m->g.n; i++) {
+    node_op op = m->g.nodes[i].op;
+    out->num_param_layers += op == NODE_CONV || op == NODE_BN || op == NODE_LINEAR;
+  }
+  out->num_stages = m->g.nstages;
+  out->num_classes = m->g.nodes[m->g.output].out_features;
+  out->in_c = m->g.in_c, out->in_h = m->g.in_h, out->in_w = m->g.in_w;
+  out->num_params = graph_trainable_count(&m->g);
+  out->device_bytes = 2 * m->g.nparams * sizeof(float) + m->act_bytes;
+  return CLTRAIN_OK;
+}
+
+cltrain_status cltrain_model_set_train(cltrain_model *m, int train) {
+  if (!m) return rt_fail(NULL, CLTRAIN_ERR_ARG, "cltrain_model_set_train: model is NULL");
+  m->train = train != 0;
+  return CLTRAIN_OK;
+}
+
+/* ---- buffers for a batch ---- */
+
+static cltrain_status alloc_counted(cltrain_model *m, size_t bytes, cl_mem *out) {
+  m->act_bytes += bytes;
+  return rt_alloc(m->cx, bytes, out);
+}
+
+cltrain_status model_reserve(cltrain_model *m, int n) {
+  if (n <= m->cap) return CLTRAIN_OK;
+  free_batch_buffers(m);
+  size_t work = 1;
+  for (int i = 0; i < m->g.n; i++) {
+    const graph_node *nd = &m->g.nodes[i];
+    node_bufs *b = &m->nb[i];
+    b->view_of = is_view(nd->op) ? root_of(m, i) : -1;
+    if (b->view_of >= 0) continue;
+    size_t bytes = (size_t)n * node_size(nd) * sizeof(float);
+    TRY(alloc_counted(m, bytes, &b->y));
+    if (i > 0) TRY(alloc_counted(m, bytes, &b->dy)); /* the input needs no gradient */
+    if (nd->op == NODE_BN) {
+      TRY(alloc_counted(m, 2 * (size_t)nd->c * sizeof(float), &b->aux));
+      batchnorm_shape s = bn_shape(nd, n);
+      size_t wf = batchnorm_workspace_floats(&s);
+      if (wf > work) work = wf;
+    } else if (nd->op == NODE_MAXPOOL) {
+      TRY(alloc_counted(m, (size_t)n * node_size(nd) * sizeof(int), &b->aux));
+    } else if (nd->op == NODE_CONV) {
+      conv2d_shape s = conv_shape(m, nd, n);
+      size_t wf = conv2d_workspace_floats(&s);
+      if (wf > work) work = wf;
+    }
+  }
+  m->work_floats = work;
+  TRY(alloc_counted(m, work * sizeof(float), &m->work));
+  TRY(alloc_counted(m, (size_t)n * sizeof(int), &m->labels));
+  TRY(alloc_counted(m, (size_t)n * sizeof(int), &m->argmax));
+  TRY(alloc_counted(m, sizeof(float), &m->loss));
+  m->cap = n;
+  return CLTRAIN_OK;
+}
+
+/* ---- forward ---- */
+
+static cltrain_status forward_node(cltrain_model *m, int i, int n) {
+  cltrain_context *cx = m->cx;
+  const graph_node *nd = &m->g.nodes[i];
+  buf y = Y(m, i), x = nd->ninputs > 0 ? Y(m, nd->inputs[0]) : buf_none();
+  buf work = {m->work, 0};
+  size_t o = nd->param_off, count = (size_t)n * node_size(nd);
+  switch (nd->op) {
+    case NODE_INPUT:
+    case NODE_FLATTEN:
+    case NODE_IDENTITY: return CLTRAIN_OK;
+    case NODE_CONV: {
+      conv2d_shape s = conv_shape(m, nd, n);
+      size_t wc = (size_t)s.k * s.c * s.r * s.s;
+      return conv2d_forward(cx, y, x, P(m, o), nd->has_bias ? P(m, o + wc) : buf_none(), work, &s);
+    }
+    case NODE_BN: {
+      batchnorm_shape s = bn_shape(nd, n);
+      size_t c = (size_t)nd->c;
+      return batchnorm_forward(cx, y, (buf){m->nb[i].aux, 0}, P(m, o + 2 * c), P(m, o + 3 * c), x,
+                               P(m, o), P(m, o + c), work, m->train, &s);
+    }
+    case NODE_RELU: return relu_forward(cx, y, x, count);
+    case NODE_MAXPOOL: {
+      pool2d_shape s = pool_shape(m, nd, n);
+      return maxpool2d_forward(cx, y, (buf){m->nb[i].aux, 0}, x, &s);
+    }
+    case NODE_AVGPOOL: {
+      pool2d_shape s = pool_shape(m, nd, n);
+      return avgpool2d_forward(cx, y, x, &s);
+    }
+    case NODE_GLOBAL_AVGPOOL: {
+      pool2d_shape s = pool_shape(m, nd, n);
+      return global_avgpool_forward(cx, y, x, &s);
+    }
+    case NODE_ADD: return add_forward(cx, y, x, Y(m, nd->inputs[1]), count);
+    case NODE_LINEAR: {
+      linear_shape s = linear_shape_of(nd, n);
+      size_t wc = (size_t)s.in * s.out;
+      return linear_forward(cx, y, x, P(m, o), nd->has_bias ? P(m, o + wc) : buf_none(), &s);
+    }
+  }
+  return rt_fail(cx, CLTRAIN_ERR_INTERNAL, "node %s: unknown op %d", nd->name, (int)nd->op);
+}
+
+cltrain_status model_forward_device(cltrain_model *m, int n) {
+  for (int i = 0; i < m->g.n; i++) TRY(forward_node(m, i, n));
+  return CLTRAIN_OK;
+}
+
+/* ---- backward ---- */
+
+/* Gradient into node j's output: overwrite it the first time, accumulate after (fan-out). No
+ * gradient flows into the input image. */
+static buf grad_target(cltrain_model *m, int j, unsigned char *written, int *acc) {
+  int r = root_of(m, j);
+  if (r == 0) return buf_none();
+  *acc = written[r] ? OP_ACCUMULATE : OP_OVERWRITE;
+  written[r] = 1;
+  return (buf){m->nb[r].dy, 0};
+}
+
+static cltrain_status backward_node(cltrain_model *m, int i, int n, unsigned char *written) {
+  cltrain_context *cx = m->cx;
+  const graph_node *nd = &m->g.nodes[i];
+  if (is_view(nd->op) || nd->op == NODE_INPUT || !written[root_of(m, i)]) return CLTRAIN_OK;
+  buf dy = DY(m, i), y = Y(m, i), x = Y(m, nd->inputs[0]), work = {m->work, 0};
+  size_t o = nd->param_off, count = (size_t)n * node_size(nd);
+  int acc = 0;
+  buf dx = grad_target(m, nd->inputs[0], written, &acc);
+  switch (nd->op) {
+    case NODE_CONV: {
+      conv2d_shape s = conv_shape(m, nd, n);
+      size_t wc = (size_t)s.k * s.c * s.r * s.s;
+      return conv2d_backward(cx, dx, G(m, o), nd->has_bias ? G(m, o + wc) : buf_none(), dy, x,
+                             P(m, o), work, acc, &s);
+    }
+    case NODE_BN: {
+      batchnorm_shape s = bn_shape(nd, n);
+      size_t c = (size_t)nd->c;
+      return batchnorm_backward(cx, dx, G(m, o), G(m, o + c), dy, x, P(m, o),
+                                (buf){m->nb[i].aux, 0}, work, m->train, acc, &s);
+    }
+    case NODE_RELU: return relu_backward(cx, dx, dy, y, acc, count);
+    case NODE_MAXPOOL: {
+      pool2d_shape s = pool_shape(m, nd, n);
+      return maxpool2d_backward(cx, dx, dy, (buf){m->nb[i].aux, 0}, &s, acc);
+    }
+    case NODE_AVGPOOL: {
+      pool2d_shape s = pool_shape(m, nd, n);
+      return avgpool2d_backward(cx, dx, dy, &s, acc);
+    }
+    case NODE_GLOBAL_AVGPOOL: {
+      pool2d_shape s = pool_shape(m, nd, n);
+      return global_avgpool_backward(cx, dx, dy, &s, acc);
+    }
+    case NODE_ADD: {
+      int acc_b = 0;
+      buf db = grad_target(m, nd->inputs[1], written, &acc_b);
+      return add_backward(cx, dx, db, dy, count, acc, acc_b);
+    }
+    case NODE_LINEAR: {
+      linear_shape s = linear_shape_of(nd, n);
+      size_t wc = (size_t)s.in * s.out;
+      return linear_backward(cx, dx, G(m, o), nd->has_bias ? G(m, o + wc) : buf_none(), dy, x,
+                             P(m, o), acc, &s);
+    }
+    default: break;
+  }
+  return rt_fail(cx, CLTRAIN_ERR_INTERNAL, "node %s: no backward for op %d", nd->name, (int)nd->op);
+}
+
+cltrain_status model_backward_device(cltrain_model *m, int n) {
+  unsigned char *written = calloc((size_t)m->g.n, 1);
+  if (!written) return rt_fail(m->cx, CLTRAIN_ERR_OUT_OF_MEMORY, "out of host memory");
+  written[root_of(m, m->g.output)] = 1; /* the caller put dlogits there */
+  cltrain_status st = CLTRAIN_OK;
+  for (int i = m->g.n - 1; i > 0 && st == CLTRAIN_OK; i--) st = backward_node(m, i, n, written);
+  free(written);
+  return st;
+}
+
+/* ---- host entry points ---- */
+
+static cltrain_status check_batch(cltrain_model *m, const float *images, int n, const char *fn) {
+  if (!m) return rt_fail(NULL, CLTRAIN_ERR_ARG, "%s: model is NULL", fn);
+  if (!images || n < 1) return rt_fail(m->cx, CLTRAIN_ERR_ARG, "%s: no images (n = %d)", fn, n);
+  TRY(model_reserve(m, n));
+  size_t in = (size_t)n * m->g.in_c * m->g.in_h * m->g.in_w;
+  return rt_write(m->cx, Y(m, 0), images, in * sizeof(float));
+}
+
+cltrain_status cltrain_model_forward(cltrain_model *m, const float *images, int n, float *logits) {
+  TRY(check_batch(m, images, n, "cltrain_model_forward"));
+  if (!logits) return rt_fail(m->cx, CLTRAIN_ERR_ARG, "cltrain_model_forward: logits is NULL");
+  TRY(model_forward_device(m, n));
+  int k = m->g.nodes[m->g.output].out_features;
+  return rt_read(m->cx, logits, Y(m, m->g.output), (size_t)n * k * sizeof(float));
+}
+
+cltrain_status cltrain_model_loss_grad(cltrain_model *m, const float *images, const int *labels,
+                                       int n, float *loss, float *logits) {
+  TRY(check_batch(m, images, n, "cltrain_model_loss_grad"));
+  if (!labels || !loss) return rt_fail(m->cx, CLTRAIN_ERR_ARG, "cltrain_model_loss_grad: NULL labels or loss");
+  cltrain_context *cx = m->cx;
+  int k = m->g.nodes[m->g.output].out_features;
+  cross_entropy_shape cs = {n, k, 0.0f};
+  TRY(cross_entropy_check_labels(cx, labels, &cs));
+  TRY(rt_write(cx, (buf){m->labels, 0}, labels, (size_t)n * sizeof(int)));
+  TRY(rt_fill(cx, G(m, 0), 0.0f, m->g.nparams));
+  TRY(model_forward_device(m, n));
+  buf lg = Y(m, m->g.output);
+  TRY(cross_entropy_forward(cx, (buf){m->loss, 0}, (buf){m->argmax, 0}, lg, (buf){m->labels, 0}, &cs));
+  TRY(cross_entropy_backward(cx, DY(m, m->g.output), lg, (buf){m->labels, 0}, 1.0f, &cs));
+  TRY(model_backward_device(m, n));
+  TRY(rt_read(cx, loss, (buf){m->loss, 0}, sizeof(float)));
+  if (logits) TRY(rt_read(cx, logits, lg, (size_t)n * k * sizeof(float)));
+  return CLTRAIN_OK;
+}
+
+static cltrain_status read_tensor(cltrain_model *m, cl_mem block, const char *name, float *out,
+                                  size_t cap, size_t *count, const char *fn) {
+  if (!m || !name) return rt_fail(m ? m->cx : NULL, CLTRAIN_ERR_ARG, "%s: NULL model or name", fn);
+  const model_tensor *t = model_find_tensor(m, name);
+  if (!t) return rt_fail(m->cx, CLTRAIN_ERR_ARG, "%s: the model has no tensor named '%s'", fn, name);
+  if (count) *count = t->count;
+  if (!out) return CLTRAIN_OK;
+  if (cap < t->count)
+    return rt_fail(m->cx, CLTRAIN_ERR_ARG, "%s: '%s' has %zu values, the buffer holds %zu", fn, name,
+                   t->count, cap);
+  if (block == m->grads && !t->learnable) {
+    memset(out, 0, t->count * sizeof(float));
+    return CLTRAIN_OK;
+  }
+  return rt_read(m->cx, out, (buf){block, t->off}, t->count * sizeof(float));
+}
+
+cltrain_status cltrain_model_get_param(cltrain_model *m, const char *name, float *out, size_t cap,
+                                       size_t *count) {
+  return read_tensor(m, m ? m->params : NULL, name, out, cap, count, "cltrain_model_get_param");
+}
+
+cltrain_status cltrain_model_get_grad(cltrain_model *m, const char *name, float *out, size_t cap,
+                                      size_t *count) {
+  return read_tensor(m, m ? m->grads : NULL, name, out, cap, count, "cltrain_model_get_grad");
+}
+
+const char *cltrain_model_tensor_name(const cltrain_model *m, int i) {
+  return m && i >= 0 && i < m->ntensors ? m->tensors[i].name : NULL;
+}

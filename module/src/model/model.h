@@ -1,0 +1,60 @@
+/* model.h: a graph_desc made runnable: its parameters, gradients and activations on the device,
+ * and forward/backward passes that string the ops together. The public cltrain_model. */
+#ifndef CLTRAIN_MODEL_H
+#define CLTRAIN_MODEL_H
+
+#include "graph.h"
+#include "ops.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* One named tensor of the parameter block, as in PyTorch's state_dict. */
+typedef struct model_tensor {
+  char name[128]; /* "layer1.0.conv1.weight", "bn1.running_mean" */
+  int node;
+  size_t off, count; /* within the parameter block */
+  int learnable;     /* 0 for BN running statistics */
+} model_tensor;
+
+/* Device buffers of one node for the current batch capacity. Views (flatten, identity) share
+ * their input's buffers. */
+typedef struct node_bufs {
+  cl_mem y, dy;    /* output and its gradient, (cap, c, h, w) */
+  cl_mem aux;      /* bn: saved (mean, invstd) (2, c); maxpool: argmax indices (cap, c, h, w) int */
+  int view_of;     /* -1, or the node whose buffers this view shares */
+} node_bufs;
+
+struct cltrain_model {
+  cltrain_context *cx;
+  graph_desc g;
+  model_tensor *tensors;
+  int ntensors;
+  cl_mem params, grads; /* the parameter block and its gradient, g.nparams floats each */
+  node_bufs *nb;        /* g.n entries */
+  int cap;              /* batch size the activation buffers hold */
+  cl_mem work;          /* scratch shared by all ops, work_floats */
+  size_t work_floats;
+  cl_mem labels, loss, argmax; /* (cap) int, (1) float, (cap) int */
+  int train;
+  size_t act_bytes;     /* device bytes of activation buffers at the current capacity */
+};
+
+/* Plans buffers for batches up to n (reallocating only when n grows). */
+cltrain_status model_reserve(cltrain_model *m, int n);
+
+/* Forward pass over the batch already in the input node's buffer; logits stay on the device
+ * in nb[g.output].y. */
+cltrain_status model_forward_device(cltrain_model *m, int n);
+
+/* Backward pass from dlogits already in nb[g.output].dy: accumulates parameter gradients. */
+cltrain_status model_backward_device(cltrain_model *m, int n);
+
+/* The tensor named `name`, or NULL. */
+const model_tensor *model_find_tensor(const cltrain_model *m, const char *name);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
