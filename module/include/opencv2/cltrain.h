@@ -152,6 +152,65 @@ CLTRAIN_API cltrain_status cltrain_model_get_grad(cltrain_model *m, const char *
 /* The i-th parameter tensor's state_dict name (0 <= i < tensor count), or NULL past the end. */
 CLTRAIN_API const char *cltrain_model_tensor_name(const cltrain_model *m, int i);
 
+/* ---- transfer learning: freezing, a new head, SGD, StepLR, export --------------------------- */
+
+/* Chooses what trains. spec is
+ *   "none"          every layer trains;
+ *   "all"           only the head (the final classifier, and any hidden layers of a new head);
+ *   "upto:NAME"     every parameter layer before the first one whose name starts with NAME
+ *                   ("upto:layer3" freezes conv1, bn1, layer1 and layer2);
+ *   "A,B,..."       layers whose names start with any of these prefixes (at a dot boundary), or
+ *                   that belong to the aliases stem, stage1..stageN, head.
+ * Replaces the previous choice, so it can change between epochs (gradual unfreezing). A spec
+ * that selects no layer is CLTRAIN_ERR_ARG and changes nothing. */
+CLTRAIN_API cltrain_status cltrain_model_freeze(cltrain_model *m, const char *spec);
+
+/* Whether the parameter layer `name` (e.g. "layer1.0.conv1") is frozen. */
+CLTRAIN_API cltrain_status cltrain_model_is_frozen(const cltrain_model *m, const char *name,
+                                                   int *frozen);
+
+/* How BatchNorm layers inside the frozen part behave in train mode:
+ * CLTRAIN_FROZEN_BN_EVAL (default): running statistics, never updated (Keras's semantics);
+ * CLTRAIN_FROZEN_BN_TRAIN: batch statistics and running-statistics updates (PyTorch's). */
+typedef enum cltrain_frozen_bn { CLTRAIN_FROZEN_BN_EVAL = 0, CLTRAIN_FROZEN_BN_TRAIN = 1 } cltrain_frozen_bn;
+CLTRAIN_API cltrain_status cltrain_model_set_frozen_bn(cltrain_model *m, cltrain_frozen_bn mode);
+
+typedef struct cltrain_head_options {
+  int num_classes;   /* >= 1 */
+  const int *hidden; /* sizes of hidden Linear->ReLU->Dropout blocks before the classifier */
+  int num_hidden;
+  float dropout;     /* in [0, 1) */
+  uint64_t seed;     /* the same seed always gives the same head */
+} cltrain_head_options;
+
+/* Replaces the final classifier by Linear(in_features, num_classes) (after the hidden blocks),
+ * initialised as torch.nn.Linear's default (weight and bias uniform in +-1/sqrt(fan_in), i.e.
+ * kaiming-uniform with a=sqrt(5)), with values from cltrain's seeded RNG. The new layers are
+ * named "fc" (the classifier) and "fc_hidden.K" (K = 0, 1, ...). */
+CLTRAIN_API cltrain_status cltrain_model_replace_head(cltrain_model *m, const cltrain_head_options *o);
+
+typedef struct cltrain_sgd_options {
+  double lr;               /* 0.001 in the tutorial */
+  double momentum;         /* 0.9 */
+  double dampening;        /* 0 */
+  double weight_decay;     /* 0 */
+  int nesterov;            /* 0 */
+  double backbone_lr_mult; /* lr multiplier of every layer outside the head: 1 */
+} cltrain_sgd_options;
+
+/* The tutorial's settings: lr 0.001, momentum 0.9, the rest off, backbone at 1x. */
+CLTRAIN_API cltrain_sgd_options cltrain_sgd_defaults(void);
+
+/* One SGD step on every trainable tensor from the gradients of the last
+ * cltrain_model_loss_grad(), exactly as torch.optim.SGD (momentum buffers start at the first
+ * step a tensor trains). lr is the current learning rate (see cltrain_steplr_lr). */
+CLTRAIN_API cltrain_status cltrain_model_sgd_step(cltrain_model *m, const cltrain_sgd_options *o,
+                                                  double lr);
+
+/* torch.optim.lr_scheduler.StepLR: the learning rate of epoch `epoch` (0-based), decayed by
+ * gamma every step_size epochs, computed as PyTorch does (repeated multiplication). */
+CLTRAIN_API double cltrain_steplr_lr(double base_lr, int step_size, double gamma, int epoch);
+
 #ifdef __cplusplus
 }
 #endif
