@@ -2,12 +2,14 @@
  * forward and backward passes over the graph's nodes (in topological order and in reverse). */
 #include "model.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "batchnorm.h"
 #include "conv2d.h"
+#include "dropout.h"
 #include "eltwise.h"
 #include "linear.h"
 #include "loss.h"
@@ -15,6 +17,10 @@
 #include "relu.h"
 
 #define BN_MOMENTUM 0.1f /* PyTorch's BatchNorm2d default; ONNX exports do not carry it */
+
+static int has_params(const graph_node *nd) {
+  return nd->op == NODE_CONV || nd->op == NODE_BN || nd->op == NODE_LINEAR;
+}
 
 static int is_view(node_op op) { return op == NODE_FLATTEN || op == NODE_IDENTITY; }
 
@@ -128,7 +134,10 @@ void cltrain_model_destroy(cltrain_model *m) {
   free(m->nb);
   rt_free(m->params);
   rt_free(m->grads);
+  rt_free(m->momentum);
   free(m->tensors);
+  free(m->frozen);
+  free(m->has_momentum);
   graph_free(&m->g);
   free(m);
 }
@@ -141,21 +150,43 @@ cltrain_status cltrain_model_load_onnx(cltrain_context *cx, const char *path, cl
   if (!m) return rt_fail(cx, CLTRAIN_ERR_OUT_OF_MEMORY, "out of host memory");
   m->cx = cx;
   cltrain_status st = graph_import_onnx(cx, path, &m->g);
-  if (st == CLTRAIN_OK) st = build_tensors(m);
   if (st == CLTRAIN_OK) {
-    m->nb = calloc((size_t)m->g.n, sizeof *m->nb);
-    if (!m->nb) st = rt_fail(cx, CLTRAIN_ERR_OUT_OF_MEMORY, "out of host memory");
+    m->frozen = calloc((size_t)m->g.n, 1);
+    if (!m->frozen) st = rt_fail(cx, CLTRAIN_ERR_OUT_OF_MEMORY, "out of host memory");
   }
-  if (st == CLTRAIN_OK) st = rt_alloc(cx, m->g.nparams * sizeof(float), &m->params);
-  if (st == CLTRAIN_OK) st = rt_alloc(cx, m->g.nparams * sizeof(float), &m->grads);
-  if (st == CLTRAIN_OK) st = rt_write(cx, P(m, 0), m->g.params, m->g.nparams * sizeof(float));
-  if (st == CLTRAIN_OK) st = rt_fill(cx, G(m, 0), 0.0f, m->g.nparams);
+  if (st == CLTRAIN_OK) st = model_rebuild(m);
   if (st != CLTRAIN_OK) {
     cltrain_model_destroy(m);
     return st;
   }
   *out = m;
   return CLTRAIN_OK;
+}
+
+cltrain_status model_rebuild(cltrain_model *m) {
+  cltrain_context *cx = m->cx;
+  if (cx->queue) clFinish(cx->queue);
+  free_batch_buffers(m);
+  free(m->nb);
+  free(m->tensors);
+  free(m->has_momentum);
+  rt_free(m->params);
+  rt_free(m->grads);
+  rt_free(m->momentum);
+  m->nb = NULL, m->tensors = NULL, m->has_momentum = NULL;
+  m->params = m->grads = m->momentum = NULL;
+  m->ntensors = 0;
+  TRY(build_tensors(m));
+  m->nb = calloc((size_t)m->g.n, sizeof *m->nb);
+  m->has_momentum = calloc((size_t)m->ntensors + 1, 1);
+  if (!m->nb || !m->has_momentum) return rt_fail(cx, CLTRAIN_ERR_OUT_OF_MEMORY, "out of host memory");
+  size_t bytes = m->g.nparams * sizeof(float);
+  TRY(rt_alloc(cx, bytes, &m->params));
+  TRY(rt_alloc(cx, bytes, &m->grads));
+  TRY(rt_alloc(cx, bytes, &m->momentum));
+  TRY(rt_write(cx, P(m, 0), m->g.params, bytes));
+  TRY(rt_fill(cx, G(m, 0), 0.0f, m->g.nparams));
+  return rt_fill(cx, (buf){m->momentum, 0}, 0.0f, m->g.nparams);
 }
 
 cltrain_status cltrain_model_get_info(const cltrain_model *m, cltrain_model_info *out) {
@@ -170,7 +201,7 @@ cltrain_status cltrain_model_get_info(const cltrain_model *m, cltrain_model_info
   out->num_classes = m->g.nodes[m->g.output].out_features;
   out->in_c = m->g.in_c, out->in_h = m->g.in_h, out->in_w = m->g.in_w;
   out->num_params = graph_trainable_count(&m->g);
-  out->device_bytes = 2 * m->g.nparams * sizeof(float) + m->act_bytes;
+  out->device_bytes = 3 * m->g.nparams * sizeof(float) + m->act_bytes;
   return CLTRAIN_OK;
 }
 
@@ -221,6 +252,20 @@ cltrain_status model_reserve(cltrain_model *m, int n) {
   return CLTRAIN_OK;
 }
 
+/* Whether BN node i normalises with batch statistics: in train mode, unless it is frozen and
+ * frozen BN layers run in eval mode (the default). */
+static int bn_training(const cltrain_model *m, int i) {
+  return m->train && !(m->frozen[i] && m->frozen_bn == CLTRAIN_FROZEN_BN_EVAL);
+}
+
+static dropout_args dropout_of(const cltrain_model *m, const graph_node *nd, int i, int n) {
+  /* Each step and node draws its own mask: the step goes in the high word of the stream
+   * position, the node above the (at most 2^24) elements. */
+  dropout_args a = {(size_t)n * node_size(nd), nd->dropout, m->dropout_seed,
+                    (m->dropout_step << 32) + ((uint64_t)i << 24)};
+  return a;
+}
+
 /* ---- forward ---- */
 
 static cltrain_status forward_node(cltrain_model *m, int i, int n) {
@@ -242,9 +287,14 @@ static cltrain_status forward_node(cltrain_model *m, int i, int n) {
       batchnorm_shape s = bn_shape(nd, n);
       size_t c = (size_t)nd->c;
       return batchnorm_forward(cx, y, (buf){m->nb[i].aux, 0}, P(m, o + 2 * c), P(m, o + 3 * c), x,
-                               P(m, o), P(m, o + c), work, m->train, &s);
+                               P(m, o), P(m, o + c), work, bn_training(m, i), &s);
     }
     case NODE_RELU: return relu_forward(cx, y, x, count);
+    case NODE_DROPOUT: {
+      if (!m->train) return rt_copy(cx, y, x, count);
+      dropout_args a = dropout_of(m, nd, i, n);
+      return dropout_forward(cx, y, x, &a);
+    }
     case NODE_MAXPOOL: {
       pool2d_shape s = pool_shape(m, nd, n);
       return maxpool2d_forward(cx, y, (buf){m->nb[i].aux, 0}, x, &s);
@@ -278,7 +328,7 @@ cltrain_status model_forward_device(cltrain_model *m, int n) {
  * gradient flows into the input image. */
 static buf grad_target(cltrain_model *m, int j, unsigned char *written, int *acc) {
   int r = root_of(m, j);
-  if (r == 0) return buf_none();
+  if (r < m->lowest_trainable) return buf_none(); /* nothing below needs a gradient */
   *acc = written[r] ? OP_ACCUMULATE : OP_OVERWRITE;
   written[r] = 1;
   return (buf){m->nb[r].dy, 0};
@@ -292,20 +342,26 @@ static cltrain_status backward_node(cltrain_model *m, int i, int n, unsigned cha
   size_t o = nd->param_off, count = (size_t)n * node_size(nd);
   int acc = 0;
   buf dx = grad_target(m, nd->inputs[0], written, &acc);
+  buf dw = m->frozen[i] ? buf_none() : G(m, o); /* frozen layers get no parameter gradient */
   switch (nd->op) {
     case NODE_CONV: {
       conv2d_shape s = conv_shape(m, nd, n);
       size_t wc = (size_t)s.k * s.c * s.r * s.s;
-      return conv2d_backward(cx, dx, G(m, o), nd->has_bias ? G(m, o + wc) : buf_none(), dy, x,
-                             P(m, o), work, acc, &s);
+      if (!buf_present(dx) && !buf_present(dw)) return CLTRAIN_OK;
+      return conv2d_backward(cx, dx, dw, nd->has_bias && !m->frozen[i] ? G(m, o + wc) : buf_none(),
+                             dy, x, P(m, o), work, acc, &s);
     }
     case NODE_BN: {
       batchnorm_shape s = bn_shape(nd, n);
       size_t c = (size_t)nd->c;
-      return batchnorm_backward(cx, dx, G(m, o), G(m, o + c), dy, x, P(m, o),
-                                (buf){m->nb[i].aux, 0}, work, m->train, acc, &s);
+      return batchnorm_backward(cx, dx, dw, m->frozen[i] ? buf_none() : G(m, o + c), dy, x, P(m, o),
+                                (buf){m->nb[i].aux, 0}, work, bn_training(m, i), acc, &s);
     }
     case NODE_RELU: return relu_backward(cx, dx, dy, y, acc, count);
+    case NODE_DROPOUT: {
+      dropout_args a = dropout_of(m, nd, i, n);
+      return dropout_backward(cx, dx, dy, &a, acc);
+    }
     case NODE_MAXPOOL: {
       pool2d_shape s = pool_shape(m, nd, n);
       return maxpool2d_backward(cx, dx, dy, (buf){m->nb[i].aux, 0}, &s, acc);
@@ -326,8 +382,8 @@ static cltrain_status backward_node(cltrain_model *m, int i, int n, unsigned cha
     case NODE_LINEAR: {
       linear_shape s = linear_shape_of(nd, n);
       size_t wc = (size_t)s.in * s.out;
-      return linear_backward(cx, dx, G(m, o), nd->has_bias ? G(m, o + wc) : buf_none(), dy, x,
-                             P(m, o), acc, &s);
+      return linear_backward(cx, dx, dw, nd->has_bias && !m->frozen[i] ? G(m, o + wc) : buf_none(),
+                             dy, x, P(m, o), acc, &s);
     }
     default: break;
   }
@@ -338,6 +394,14 @@ cltrain_status model_backward_device(cltrain_model *m, int n) {
   unsigned char *written = calloc((size_t)m->g.n, 1);
   if (!written) return rt_fail(m->cx, CLTRAIN_ERR_OUT_OF_MEMORY, "out of host memory");
   written[root_of(m, m->g.output)] = 1; /* the caller put dlogits there */
+  /* Backward stops at the lowest trainable layer: no gradient is computed below it. */
+  m->lowest_trainable = m->g.n;
+  for (int i = 0; i < m->g.n; i++)
+    if (has_params(&m->g.nodes[i]) && !m->frozen[i]) {
+      m->lowest_trainable = i;
+      break;
+    }
+  if (m->lowest_trainable < 1) m->lowest_trainable = 1; /* never into the input image */
   cltrain_status st = CLTRAIN_OK;
   for (int i = m->g.n - 1; i > 0 && st == CLTRAIN_OK; i--) st = backward_node(m, i, n, written);
   free(written);
@@ -377,7 +441,10 @@ cltrain_status cltrain_model_loss_grad(cltrain_model *m, const float *images, co
   TRY(cross_entropy_forward(cx, (buf){m->loss, 0}, (buf){m->argmax, 0}, lg, (buf){m->labels, 0}, &cs));
   TRY(cross_entropy_backward(cx, DY(m, m->g.output), lg, (buf){m->labels, 0}, 1.0f, &cs));
   TRY(model_backward_device(m, n));
+  m->dropout_step++;
   TRY(rt_read(cx, loss, (buf){m->loss, 0}, sizeof(float)));
+  if (!isfinite(*loss))
+    return rt_fail(cx, CLTRAIN_ERR_NUMERIC, "the loss is %f: training diverged (try a smaller --lr)", *loss);
   if (logits) TRY(rt_read(cx, logits, lg, (size_t)n * k * sizeof(float)));
   return CLTRAIN_OK;
 }

@@ -39,7 +39,18 @@ struct cltrain_model {
   cl_mem labels, loss, argmax; /* (cap) int, (1) float, (cap) int */
   int train;
   size_t act_bytes;     /* device bytes of activation buffers at the current capacity */
+  /* transfer learning (train.c, head.c) */
+  unsigned char *frozen; /* per node: a frozen parameter layer */
+  int frozen_bn;         /* cltrain_frozen_bn */
+  cl_mem momentum;       /* SGD momentum buffers, laid out as params */
+  unsigned char *has_momentum; /* per tensor: its buffer holds a value (torch creates it lazily) */
+  uint64_t dropout_seed, dropout_step;
+  int lowest_trainable; /* node index where backward stops (set per backward pass) */
 };
+
+/* (Re)creates the device parameter, gradient and momentum blocks and the tensor list from m->g
+ * (after loading, or after the graph changed); batch buffers are planned again on next use. */
+cltrain_status model_rebuild(cltrain_model *m);
 
 /* Plans buffers for batches up to n (reallocating only when n grows). */
 cltrain_status model_reserve(cltrain_model *m, int n);

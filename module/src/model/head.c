@@ -1,0 +1,117 @@
+/* head.c: replacing a model's classifier by a new, seeded Linear head (with optional hidden
+ * Linear->ReLU->Dropout blocks), initialised as torch.nn.Linear's default. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model.h"
+#include "rng.h"
+
+/* torch.nn.Linear.reset_parameters: kaiming_uniform_(a=sqrt(5)) gives the weight a bound of
+ * gain*sqrt(3/fan_in) with gain = sqrt(2/(1+5)), i.e. 1/sqrt(fan_in); the bias uses the same
+ * bound. Values are uniform(-bound, bound) = -bound + 2*bound*u. */
+static void init_linear(float *w, float *b, int in, int out, cltrain_rng *rng) {
+  double bound = 1.0 / sqrt((double)in);
+  for (size_t i = 0; i < (size_t)in * out; i++) w[i] = (float)(-bound + 2 * bound * rng_uniform_f64(rng));
+  for (int i = 0; i < out; i++) b[i] = (float)(-bound + 2 * bound * rng_uniform_f64(rng));
+}
+
+static graph_node linear_node(const char *name, int input, int in, int out, int stage) {
+  graph_node nd;
+  memset(&nd, 0, sizeof nd);
+  nd.op = NODE_LINEAR;
+  snprintf(nd.name, sizeof nd.name, "%s", name);
+  nd.inputs[0] = input;
+  nd.ninputs = 1;
+  nd.c = out, nd.h = 1, nd.w = 1;
+  nd.in_features = in, nd.out_features = out;
+  nd.has_bias = 1;
+  nd.nparams = nd.ntrainable = (size_t)in * out + (size_t)out;
+  nd.stage = stage;
+  return nd;
+}
+
+static graph_node simple_node(node_op op, const char *name, int input, int features, int stage) {
+  graph_node nd;
+  memset(&nd, 0, sizeof nd);
+  nd.op = op;
+  snprintf(nd.name, sizeof nd.name, "%s", name);
+  nd.inputs[0] = input;
+  nd.ninputs = 1;
+  nd.c = features, nd.h = 1, nd.w = 1;
+  nd.stage = stage;
+  return nd;
+}
+
+cltrain_status cltrain_model_replace_head(cltrain_model *m, const cltrain_head_options *o) {
+  if (!m || !o) return rt_fail(m ? m->cx : NULL, CLTRAIN_ERR_ARG, "cltrain_model_replace_head: NULL argument");
+  if (o->num_classes < 1)
+    return rt_fail(m->cx, CLTRAIN_ERR_ARG, "the new head needs at least 1 class, got %d", o->num_classes);
+  if (o->num_hidden < 0 || (o->num_hidden > 0 && !o->hidden) || o->num_hidden > 16)
+    return rt_fail(m->cx, CLTRAIN_ERR_ARG, "bad hidden layer list (%d layers)", o->num_hidden);
+  for (int k = 0; k < o->num_hidden; k++)
+    if (o->hidden[k] < 1) return rt_fail(m->cx, CLTRAIN_ERR_ARG, "hidden layer %d has size %d (must be >= 1)", k, o->hidden[k]);
+  if (!(o->dropout >= 0 && o->dropout < 1))
+    return rt_fail(m->cx, CLTRAIN_ERR_ARG, "dropout %g is outside [0, 1)", o->dropout);
+
+  graph_desc *g = &m->g;
+  int old = g->output, stage = g->nstages + 1, input = g->nodes[old].inputs[0];
+  int in = g->nodes[old].in_features, nkeep = old, n = nkeep + 3 * o->num_hidden + 1;
+  /* The host copy of the weights must hold what training did to them. */
+  TRY(rt_read(m->cx, g->params, (buf){m->params, 0}, g->nparams * sizeof(float)));
+
+  graph_node *nodes = calloc((size_t)n, sizeof *nodes);
+  unsigned char *frozen = calloc((size_t)n, 1);
+  if (!nodes || !frozen) {
+    free(nodes), free(frozen);
+    return rt_fail(m->cx, CLTRAIN_ERR_OUT_OF_MEMORY, "out of host memory");
+  }
+  memcpy(nodes, g->nodes, sizeof *nodes * (size_t)nkeep);
+  memcpy(frozen, m->frozen, (size_t)nkeep);
+  int prev = input, idx = nkeep;
+  char name[96];
+  for (int k = 0; k < o->num_hidden; k++) {
+    snprintf(name, sizeof name, "fc_hidden.%d", k);
+    nodes[idx] = linear_node(name, prev, in, o->hidden[k], stage);
+    snprintf(name, sizeof name, "fc_hidden.%d.relu", k);
+    nodes[idx + 1] = simple_node(NODE_RELU, name, idx, o->hidden[k], stage);
+    snprintf(name, sizeof name, "fc_hidden.%d.dropout", k);
+    nodes[idx + 2] = simple_node(NODE_DROPOUT, name, idx + 1, o->hidden[k], stage);
+    nodes[idx + 2].dropout = o->dropout;
+    prev = idx + 2, in = o->hidden[k], idx += 3;
+  }
+  nodes[idx] = linear_node("fc", prev, in, o->num_classes, stage);
+
+  /* A compact parameter block: the kept layers' values, then the new layers'. */
+  size_t total = 0;
+  for (int i = 0; i < n; i++) total += nodes[i].nparams;
+  float *params = malloc(total * sizeof(float) + 1);
+  if (!params) {
+    free(nodes), free(frozen);
+    return rt_fail(m->cx, CLTRAIN_ERR_OUT_OF_MEMORY, "out of host memory");
+  }
+  cltrain_rng rng = rng_make(o->seed, RNG_STREAM_HEAD_INIT);
+  size_t off = 0;
+  for (int i = 0; i < n; i++) {
+    graph_node *nd = &nodes[i];
+    if (i < nkeep) {
+      memcpy(params + off, g->params + nd->param_off, nd->nparams * sizeof(float));
+    } else if (nd->op == NODE_LINEAR) {
+      init_linear(params + off, params + off + (size_t)nd->in_features * nd->out_features,
+                  nd->in_features, nd->out_features, &rng);
+    }
+    nd->param_off = off;
+    off += nd->nparams;
+  }
+  free(g->nodes);
+  free(g->params);
+  free(m->frozen);
+  g->nodes = nodes;
+  g->n = n;
+  g->params = params;
+  g->nparams = total;
+  g->output = idx;
+  m->frozen = frozen;
+  return model_rebuild(m);
+}
