@@ -211,6 +211,16 @@ CLTRAIN_API cltrain_status cltrain_model_sgd_step(cltrain_model *m, const cltrai
  * gamma every step_size epochs, computed as PyTorch does (repeated multiplication). */
 CLTRAIN_API double cltrain_steplr_lr(double base_lr, int step_size, double gamma, int epoch);
 
+/* Writes the model as an inference ONNX graph that cv::dnn loads: the source file's graph with
+ * the current weights and BN running statistics (BN nodes stay where the source had them, node
+ * and initializer names are kept), a replaced head as new Gemm/Relu nodes, and class_names
+ * (may be NULL) in metadata_props "cltrain.classes" (one per line). Every export is verified:
+ * cv::dnn's logits on a probe batch must equal cltrain's eval-mode logits to 1e-5 relative L2.
+ * The file is written under a temporary name and renamed, so a failure leaves no file behind
+ * and an existing file at `path` untouched. */
+CLTRAIN_API cltrain_status cltrain_model_export_onnx(cltrain_model *m, const char *path,
+                                                     const char *const *class_names, int num_names);
+
 #ifdef __cplusplus
 }
 #endif

@@ -104,6 +104,7 @@ cltrain_status cltrain_model_replace_head(cltrain_model *m, const cltrain_head_o
     nd->param_off = off;
     off += nd->nparams;
   }
+  if (!m->old_head_onnx[0]) snprintf(m->old_head_onnx, sizeof m->old_head_onnx, "%s", g->nodes[old].onnx_name);
   free(g->nodes);
   free(g->params);
   free(m->frozen);

@@ -138,6 +138,7 @@ void cltrain_model_destroy(cltrain_model *m) {
   free(m->tensors);
   free(m->frozen);
   free(m->has_momentum);
+  free(m->source_path);
   graph_free(&m->g);
   free(m);
 }
@@ -154,6 +155,8 @@ cltrain_status cltrain_model_load_onnx(cltrain_context *cx, const char *path, cl
     m->frozen = calloc((size_t)m->g.n, 1);
     if (!m->frozen) st = rt_fail(cx, CLTRAIN_ERR_OUT_OF_MEMORY, "out of host memory");
   }
+  if (st == CLTRAIN_OK && !(m->source_path = strdup(path)))
+    st = rt_fail(cx, CLTRAIN_ERR_OUT_OF_MEMORY, "out of host memory");
   if (st == CLTRAIN_OK) st = model_rebuild(m);
   if (st != CLTRAIN_OK) {
     cltrain_model_destroy(m);

@@ -46,6 +46,10 @@ struct cltrain_model {
   unsigned char *has_momentum; /* per tensor: its buffer holds a value (torch creates it lazily) */
   uint64_t dropout_seed, dropout_step;
   int lowest_trainable; /* node index where backward stops (set per backward pass) */
+  /* export (export/export_onnx.cpp) */
+  char *source_path;        /* the ONNX file the model came from: the export's template */
+  char old_head_onnx[192];  /* the source's classifier, once a new head replaced it */
+  double last_export_error; /* cv::dnn vs cltrain logits of the last verified export */
 };
 
 /* (Re)creates the device parameter, gradient and momentum blocks and the tensor list from m->g

@@ -1,0 +1,293 @@
+// export_onnx.cpp: writes a trained cltrain_model as an inference ONNX graph. The input model's
+// file is the template: its initializers get the current weights (BN nodes stay where it had
+// them, with the updated running statistics), a replaced head becomes new Gemm/Relu nodes, and
+// the class names go into metadata_props. The file is checked by onnx::checker, loaded back
+// through cv::dnn and compared with cltrain's own eval-mode logits before it is renamed into
+// place, so a failed export leaves no file behind.
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <unistd.h>
+
+#include <onnx/checker.h>
+#include <onnx/onnx_pb.h>
+#include <opencv2/dnn.hpp>
+
+#include "export.h"
+#include "model.h"
+#include "rng.h"
+
+namespace {
+
+struct export_error {
+  cltrain_status st;
+  std::string msg;
+};
+
+[[noreturn]] void fail(cltrain_status st, const std::string &msg) { throw export_error{st, msg}; }
+
+std::string strip_prefix(const char *onnx_name) {
+  static const char prefix[] = "onnx_node!";
+  return std::strncmp(onnx_name, prefix, sizeof prefix - 1) ? onnx_name : onnx_name + sizeof prefix - 1;
+}
+
+/* The ONNX node cv::dnn called `onnx_name`: by node name, else by its first output. */
+onnx::NodeProto *find_node(onnx::GraphProto *g, const char *onnx_name) {
+  std::string want = strip_prefix(onnx_name);
+  for (auto &n : *g->mutable_node())
+    if (n.name() == want) return &n;
+  for (auto &n : *g->mutable_node())
+    if (n.output_size() > 0 && n.output(0) == want) return &n;
+  return nullptr;
+}
+
+onnx::TensorProto *find_init(onnx::GraphProto *g, const std::string &name) {
+  for (auto &t : *g->mutable_initializer())
+    if (t.name() == name) return &t;
+  return nullptr;
+}
+
+size_t numel(const onnx::TensorProto &t) {
+  size_t n = 1;
+  for (auto d : t.dims()) n *= (size_t)d;
+  return n;
+}
+
+void set_values(onnx::TensorProto *t, const float *v, size_t count, const char *layer) {
+  if (t->data_type() != onnx::TensorProto::FLOAT)
+    fail(CLTRAIN_ERR_UNSUPPORTED, "export: initializer '" + t->name() + "' of layer " + layer + " is not float32");
+  if (numel(*t) != count)
+    fail(CLTRAIN_ERR_INTERNAL, "export: initializer '" + t->name() + "' of layer " + layer + " holds " +
+                                   std::to_string(numel(*t)) + " values, cltrain has " + std::to_string(count));
+  t->clear_float_data();
+  t->clear_external_data();
+  t->set_data_location(onnx::TensorProto::DEFAULT);
+  t->set_raw_data(std::string(reinterpret_cast<const char *>(v), count * sizeof(float)));
+}
+
+void new_init(onnx::GraphProto *g, const std::string &name, std::vector<int64_t> dims, const float *v) {
+  onnx::TensorProto *t = g->add_initializer();
+  t->set_name(name);
+  t->set_data_type(onnx::TensorProto::FLOAT);
+  size_t n = 1;
+  for (auto d : dims) t->add_dims(d), n *= (size_t)d;
+  t->set_raw_data(std::string(reinterpret_cast<const char *>(v), n * sizeof(float)));
+}
+
+/* The input name of `node`'s operand `k`, which must be an initializer. */
+onnx::TensorProto *operand(onnx::GraphProto *g, const onnx::NodeProto *node, int k, const graph_node *nd) {
+  if (node->input_size() <= k) fail(CLTRAIN_ERR_FORMAT, std::string("export: ONNX node for ") + nd->name + " lacks input " + std::to_string(k));
+  onnx::TensorProto *t = find_init(g, node->input(k));
+  if (!t) fail(CLTRAIN_ERR_UNSUPPORTED, std::string("export: weight '") + node->input(k) + "' of " + nd->name + " is not an initializer");
+  return t;
+}
+
+/* Copies the weights of imported layer `nd` into its initializers. */
+void update_layer(onnx::GraphProto *g, const graph_node *nd, const float *p) {
+  onnx::NodeProto *node = find_node(g, nd->onnx_name);
+  if (!node) fail(CLTRAIN_ERR_FORMAT, std::string("export: no ONNX node for layer ") + nd->name + " (" + nd->onnx_name + ")");
+  if (nd->op == NODE_CONV) {
+    size_t wc = nd->nparams - (nd->has_bias ? (size_t)nd->k : 0);
+    set_values(operand(g, node, 1, nd), p, wc, nd->name);
+    if (nd->has_bias) set_values(operand(g, node, 2, nd), p + wc, (size_t)nd->k, nd->name);
+  } else if (nd->op == NODE_BN) {
+    size_t c = (size_t)nd->c;
+    for (int k = 0; k < 4; k++) set_values(operand(g, node, k + 1, nd), p + k * c, c, nd->name);
+  } else if (nd->op == NODE_LINEAR) {
+    size_t in = (size_t)nd->in_features, out = (size_t)nd->out_features;
+    int trans_b = 0;
+    for (auto &a : node->attribute())
+      if (a.name() == "transB") trans_b = (int)a.i();
+    std::vector<float> w(p, p + in * out);
+    if (node->op_type() == "Gemm" && !trans_b) /* stored (in, out) */
+      for (size_t i = 0; i < in; i++)
+        for (size_t o = 0; o < out; o++) w[i * out + o] = p[o * in + i];
+    if (node->op_type() == "MatMul")
+      fail(CLTRAIN_ERR_UNSUPPORTED, std::string("export: classifier ") + nd->name + " is a MatMul; only Gemm heads can be written back");
+    set_values(operand(g, node, 1, nd), w.data(), in * out, nd->name);
+    if (nd->has_bias) set_values(operand(g, node, 2, nd), p + in * out, out, nd->name);
+  }
+}
+
+void add_attr_int(onnx::NodeProto *n, const char *name, int64_t v) {
+  onnx::AttributeProto *a = n->add_attribute();
+  a->set_name(name);
+  a->set_type(onnx::AttributeProto::INT);
+  a->set_i(v);
+}
+
+/* Replaces the source's classifier (and the nodes after it) by the model's new head. */
+void write_new_head(onnx::GraphProto *g, const cltrain_model *m, const float *params) {
+  onnx::NodeProto *old = find_node(g, m->old_head_onnx);
+  if (!old) fail(CLTRAIN_ERR_FORMAT, std::string("export: the source's classifier ") + m->old_head_onnx + " is gone");
+  std::string input = old->input(0);
+  if (g->output_size() != 1) fail(CLTRAIN_ERR_UNSUPPORTED, "export: the source model has several outputs");
+  std::string output = g->output(0).name();
+  /* Drop the old classifier, everything after it up to the output, and their initializers. */
+  std::vector<std::string> dead_inits;
+  auto *nodes = g->mutable_node();
+  int at = (int)(old - &(*nodes)[0]);
+  for (int i = nodes->size() - 1; i >= at; i--) {
+    for (int k = 1; k < (*nodes)[i].input_size(); k++) dead_inits.push_back((*nodes)[i].input(k));
+    nodes->DeleteSubrange(i, 1);
+  }
+  auto *inits = g->mutable_initializer();
+  for (int i = inits->size() - 1; i >= 0; i--)
+    for (auto &d : dead_inits)
+      if ((*inits)[i].name() == d) {
+        inits->DeleteSubrange(i, 1);
+        break;
+      }
+  std::string x = input;
+  for (int i = 0; i < m->g.n; i++) {
+    const graph_node *nd = &m->g.nodes[i];
+    if (nd->onnx_name[0] || (nd->op != NODE_LINEAR && nd->op != NODE_RELU)) continue; /* dropout: identity */
+    bool last = i == m->g.output;
+    std::string y = last ? output : std::string(nd->name) + ".out";
+    onnx::NodeProto *n = g->add_node();
+    n->set_name(std::string(nd->name) + (nd->op == NODE_LINEAR ? "/Gemm" : "/Relu"));
+    n->add_input(x);
+    if (nd->op == NODE_LINEAR) {
+      std::string w = std::string(nd->name) + ".weight", b = std::string(nd->name) + ".bias";
+      const float *p = params + nd->param_off;
+      new_init(g, w, {nd->out_features, nd->in_features}, p);
+      new_init(g, b, {nd->out_features}, p + (size_t)nd->in_features * nd->out_features);
+      n->set_op_type("Gemm");
+      n->add_input(w);
+      n->add_input(b);
+      add_attr_int(n, "transB", 1);
+    } else {
+      n->set_op_type("Relu");
+    }
+    n->add_output(y);
+    x = y;
+  }
+  /* The output's class dimension changed. */
+  auto *shape = g->mutable_output(0)->mutable_type()->mutable_tensor_type()->mutable_shape();
+  if (shape->dim_size() == 2) shape->mutable_dim(1)->set_dim_value(m->g.nodes[m->g.output].out_features);
+}
+
+std::string dir_of(const std::string &path) {
+  size_t s = path.rfind('/');
+  return s == std::string::npos ? "." : s == 0 ? "/" : path.substr(0, s);
+}
+
+/* cv::dnn's logits for the probe batch against cltrain's eval-mode forward. */
+double verify(cltrain_model *m, const std::string &file) {
+  const int n = 2, c = m->g.in_c, h = m->g.in_h, w = m->g.in_w;
+  std::vector<float> probe((size_t)n * c * h * w), ours;
+  cltrain_rng rng = rng_make(12345, 0);
+  for (auto &v : probe) v = 2.0f * rng_uniform(&rng) - 1.0f;
+  int k = m->g.nodes[m->g.output].out_features;
+  ours.resize((size_t)n * k);
+  int was = m->train;
+  m->train = 0;
+  cltrain_status st = cltrain_model_forward(m, probe.data(), n, ours.data());
+  m->train = was;
+  if (st) throw export_error{st, cltrain_last_error(m->cx)};
+  cv::dnn::Net net = cv::dnn::readNet(file);
+  int dims[4] = {n, c, h, w};
+  net.setInput(cv::Mat(4, dims, CV_32F, probe.data()));
+  cv::Mat out = net.forward();
+  if ((size_t)out.total() != ours.size())
+    fail(CLTRAIN_ERR_INTERNAL, "export verification: cv::dnn gives " + std::to_string(out.total()) + " logits, cltrain " + std::to_string(ours.size()));
+  double num = 0, den = 0;
+  const float *theirs = out.ptr<float>();
+  for (size_t i = 0; i < ours.size(); i++) {
+    num += (double)(theirs[i] - ours[i]) * (theirs[i] - ours[i]);
+    den += (double)ours[i] * ours[i];
+  }
+  return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
+}
+
+void export_model(cltrain_model *m, const char *path, const char *const *names, int nnames) {
+  if (!m->source_path) fail(CLTRAIN_ERR_ARG, "export: the model was not loaded from an ONNX file");
+  onnx::ModelProto model;
+  {
+    std::ifstream in(m->source_path, std::ios::binary);
+    if (!in || !model.ParseFromIstream(&in))
+      fail(CLTRAIN_ERR_IO, std::string("export: cannot re-read the source model ") + m->source_path);
+  }
+  std::vector<float> params(m->g.nparams);
+  cltrain_status st = rt_read(m->cx, params.data(), (buf){m->params, 0}, params.size() * sizeof(float));
+  if (st) throw export_error{st, cltrain_last_error(m->cx)};
+  onnx::GraphProto *g = model.mutable_graph();
+  for (int i = 0; i < m->g.n; i++) {
+    const graph_node *nd = &m->g.nodes[i];
+    if (nd->onnx_name[0] && nd->nparams) update_layer(g, nd, params.data() + nd->param_off);
+  }
+  if (m->old_head_onnx[0]) write_new_head(g, m, params.data());
+  for (int i = model.metadata_props_size() - 1; i >= 0; i--)
+    if (model.metadata_props(i).key().rfind("cltrain.", 0) == 0) model.mutable_metadata_props()->DeleteSubrange(i, 1);
+  if (names && nnames > 0) {
+    std::string joined;
+    for (int i = 0; i < nnames; i++) joined += (i ? "\n" : "") + std::string(names[i] ? names[i] : "");
+    onnx::StringStringEntryProto *e = model.add_metadata_props();
+    e->set_key("cltrain.classes");
+    e->set_value(joined);
+  }
+  onnx::StringStringEntryProto *v = model.add_metadata_props();
+  v->set_key("cltrain.version");
+  v->set_value(cltrain_version());
+  model.set_producer_name("cltrain");
+  model.set_producer_version(cltrain_version());
+  try {
+    onnx::checker::check_model(model);
+  } catch (const std::exception &e) {
+    fail(CLTRAIN_ERR_INTERNAL, std::string("export: onnx::checker rejects the graph: ") + e.what());
+  }
+
+  std::string tmp = std::string(path) + ".tmp" + std::to_string((long)getpid());
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) fail(CLTRAIN_ERR_IO, "export: cannot write to folder " + dir_of(path) + " (for " + path + ")");
+    if (!model.SerializeToOstream(&out) || !out.flush()) {
+      out.close();
+      std::remove(tmp.c_str());
+      fail(CLTRAIN_ERR_IO, std::string("export: writing ") + path + " failed (disk full?)");
+    }
+  }
+  double err;
+  try {
+    err = verify(m, tmp);
+  } catch (...) {
+    std::remove(tmp.c_str());
+    throw;
+  }
+  /* Both sides run float32 on the same weights: ~1e-7 apart (environment.md); 1e-5 catches any
+   * weight, layout or head mistake. */
+  if (!(err <= 1e-5)) {
+    std::remove(tmp.c_str());
+    fail(CLTRAIN_ERR_INTERNAL, "export verification failed: cv::dnn's logits differ from cltrain's by " +
+                                   std::to_string(err) + " (relative L2); no file written");
+  }
+  if (std::rename(tmp.c_str(), path) != 0) {
+    std::remove(tmp.c_str());
+    fail(CLTRAIN_ERR_IO, std::string("export: cannot rename the finished file to ") + path);
+  }
+  m->last_export_error = err;
+}
+
+}  // namespace
+
+extern "C" cltrain_status cltrain_model_export_onnx(cltrain_model *m, const char *path,
+                                                    const char *const *class_names, int num_names) {
+  if (!m || !path || !*path) return rt_fail(m ? m->cx : nullptr, CLTRAIN_ERR_ARG, "cltrain_model_export_onnx: NULL model or path");
+  try {
+    export_model(m, path, class_names, num_names);
+    return CLTRAIN_OK;
+  } catch (const export_error &e) {
+    return rt_fail(m->cx, e.st, "%s", e.msg.c_str());
+  } catch (const cv::Exception &e) {
+    return rt_fail(m->cx, CLTRAIN_ERR_OPENCV, "export of %s: OpenCV: %s", path, e.what());
+  } catch (const std::exception &e) {
+    return rt_fail(m->cx, CLTRAIN_ERR_INTERNAL, "export of %s: %s", path, e.what());
+  } catch (...) {
+    return rt_fail(m->cx, CLTRAIN_ERR_INTERNAL, "export of %s: unknown exception", path);
+  }
+}
