@@ -1,7 +1,6 @@
 /* loss.c: softmax cross-entropy on the device: one work-group reduces the batch (a handful of
  * rows) in a fixed order, and the gradient takes one work-item per row. */
 #include <limits.h>
-#include <math.h>
 #include <stdio.h>
 
 #include "loss.h"
