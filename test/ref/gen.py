@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))  # ref scripts may share helpers (e.g. ref_whole.make_resnet18)
 
 
 class Writer:
