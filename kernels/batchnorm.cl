@@ -1,0 +1,243 @@
+/* batchnorm.cl: 2-D batch normalisation (NCHW) in train and eval mode, forward and backward,
+ * optionally fused with the ReLU that follows it (-DRELU=1). */
+
+/* Every kernel splits the data the same way: row r = n*C + c is one (image, channel) plane of HW
+ * floats, cut into Q pieces of `chunk` floats; work-item (q, r) owns piece q of row r. A channel's
+ * partial sums sit at part[c*P + n*Q + q] (P = N*Q) and are always added in that order, so every
+ * result is bitwise repeatable. The sums use 16 lanes in a fixed order: accurate, and a form that
+ * vectorises without reassociation. */
+
+#ifndef RELU
+#define RELU 0 /* 1: y = max(bn(x), 0), and backward masks dy by y > 0 */
+#endif
+#ifndef TRAIN
+#define TRAIN 1 /* backward: 1 uses batch statistics (dx depends on the sums), 0 is an affine map */
+#endif
+#ifndef ACCUMULATE
+#define ACCUMULATE 0 /* backward: 1 adds to dx instead of overwriting it */
+#endif
+
+static float lanes_sum(float16 a) {
+  float8 b = a.lo + a.hi;
+  float4 c = b.lo + b.hi;
+  float2 d = c.lo + c.hi;
+  return d.x + d.y;
+}
+
+/* part[c*P + n*Q + q] = sum of piece q of x[n, c]. */
+__kernel void batchnorm_forward_partial_sum(__global float *part, int part_off,
+                                            __global const float *x, int x_off, int N, int C,
+                                            int HW, int Q, int chunk) {
+  int q = get_global_id(0), r = get_global_id(1);
+  if (q >= Q || r >= N * C) return;
+  int n = r / C, c = r % C;
+  int i = q * chunk, end = min(i + chunk, HW);
+  __global const float *p = x + x_off + (size_t)r * HW;
+  float16 acc = 0;
+  for (; i + 16 <= end; i += 16) acc += vload16(0, p + i);
+  float s = lanes_sum(acc);
+  for (; i < end; i++) s += p[i];
+  part[part_off + (c * N + n) * Q + q] = s;
+}
+
+/* mean[c] = (sum of the channel's P partial sums) / M. */
+__kernel void batchnorm_forward_mean(__global float *mean, int mean_off,
+                                     __global const float *part, int part_off, int C, int P,
+                                     int M) {
+  int c = get_global_id(0);
+  if (c >= C) return;
+  __global const float *p = part + part_off + (size_t)c * P;
+  float s = 0;
+  for (int j = 0; j < P; j++) s += p[j];
+  mean[mean_off + c] = s / (float)M;
+}
+
+/* part[c*P + n*Q + q] = sum over piece q of x[n, c] of (x - mean[c])^2. */
+__kernel void batchnorm_forward_partial_sqdev(__global float *part, int part_off,
+                                              __global const float *x, int x_off,
+                                              __global const float *mean, int mean_off, int N,
+                                              int C, int HW, int Q, int chunk) {
+  int q = get_global_id(0), r = get_global_id(1);
+  if (q >= Q || r >= N * C) return;
+  int n = r / C, c = r % C;
+  int i = q * chunk, end = min(i + chunk, HW);
+  __global const float *p = x + x_off + (size_t)r * HW;
+  float m = mean[mean_off + c];
+  float16 acc = 0;
+  for (; i + 16 <= end; i += 16) {
+    float16 d = vload16(0, p + i) - m;
+    acc += d * d;
+  }
+  float s = lanes_sum(acc);
+  for (; i < end; i++) s += (p[i] - m) * (p[i] - m);
+  part[part_off + (c * N + n) * Q + q] = s;
+}
+
+/* saved = (mean, invstd) is already half written (mean); adds invstd = 1/sqrt(var + eps) from
+ * the biased variance, and moves the running statistics toward the batch's, the variance
+ * unbiased (M/(M-1)), as PyTorch does. */
+__kernel void batchnorm_forward_finish(__global float *saved, int saved_off,
+                                       __global float *running_mean, int running_mean_off,
+                                       __global float *running_var, int running_var_off,
+                                       __global const float *part, int part_off, int C, int P,
+                                       int M, float eps, float momentum) {
+  int c = get_global_id(0);
+  if (c >= C) return;
+  __global const float *p = part + part_off + (size_t)c * P;
+  float s = 0;
+  for (int j = 0; j < P; j++) s += p[j];
+  float var = s / (float)M;
+  float mean = saved[saved_off + c];
+  saved[saved_off + C + c] = 1.0f / sqrt(var + eps);
+  float unbiased = s / (float)(M - 1);
+  running_mean[running_mean_off + c] =
+      (1.0f - momentum) * running_mean[running_mean_off + c] + momentum * mean;
+  running_var[running_var_off + c] =
+      (1.0f - momentum) * running_var[running_var_off + c] + momentum * unbiased;
+}
+
+/* Eval mode: saved = (running_mean, 1/sqrt(running_var + eps)), the statistics the affine map
+ * and its backward use. */
+__kernel void batchnorm_forward_eval_stats(__global float *saved, int saved_off,
+                                           __global const float *running_mean,
+                                           int running_mean_off,
+                                           __global const float *running_var,
+                                           int running_var_off, int C, float eps) {
+  int c = get_global_id(0);
+  if (c >= C) return;
+  saved[saved_off + c] = running_mean[running_mean_off + c];
+  saved[saved_off + C + c] = 1.0f / sqrt(running_var[running_var_off + c] + eps);
+}
+
+/* y = (x - mean) * invstd * gamma + beta (then max(., 0) with RELU); y may be x. */
+__kernel void batchnorm_forward(__global float *y, int y_off, __global const float *x, int x_off,
+                                __global const float *saved, int saved_off,
+                                __global const float *gamma, int gamma_off,
+                                __global const float *beta, int beta_off, int N, int C, int HW,
+                                int Q, int chunk) {
+  int q = get_global_id(0), r = get_global_id(1);
+  if (q >= Q || r >= N * C) return;
+  int c = r % C;
+  int i = q * chunk, end = min(i + chunk, HW);
+  __global const float *px = x + x_off + (size_t)r * HW;
+  __global float *py = y + y_off + (size_t)r * HW;
+  float m = saved[saved_off + c];
+  float k = saved[saved_off + C + c] * gamma[gamma_off + c];
+  float b = beta[beta_off + c];
+  for (; i < end; i++) {
+    float v = (px[i] - m) * k + b;
+#if RELU
+    v = v < 0.0f ? 0.0f : v; /* NaN passes, as in PyTorch */
+#endif
+    py[i] = v;
+  }
+}
+
+/* Backward, first pass: a[c*P + n*Q + q] = sum of g, b[...] = sum of g * (x - mean), over piece
+ * q of row (n, c), where g = dy (masked by y > 0 with RELU). */
+__kernel void batchnorm_backward_partial(__global float *a, int a_off, __global float *b,
+                                         int b_off, __global const float *dy, int dy_off,
+                                         __global const float *y, int y_off,
+                                         __global const float *x, int x_off,
+                                         __global const float *saved, int saved_off, int N, int C,
+                                         int HW, int Q, int chunk) {
+  int q = get_global_id(0), r = get_global_id(1);
+  if (q >= Q || r >= N * C) return;
+  int n = r / C, c = r % C;
+  int i = q * chunk, end = min(i + chunk, HW);
+  size_t row = (size_t)r * HW;
+  __global const float *pdy = dy + dy_off + row, *px = x + x_off + row;
+#if RELU
+  __global const float *py = y + y_off + row;
+#endif
+  float m = saved[saved_off + c];
+  float16 sa = 0, sb = 0;
+  for (; i + 16 <= end; i += 16) {
+    float16 g = vload16(0, pdy + i);
+#if RELU
+    g = select((float16)0.0f, g, isgreater(vload16(0, py + i), (float16)0.0f));
+#endif
+    sa += g;
+    sb += g * (vload16(0, px + i) - m);
+  }
+  float ta = lanes_sum(sa), tb = lanes_sum(sb);
+  for (; i < end; i++) {
+    float g = pdy[i];
+#if RELU
+    g = py[i] > 0.0f ? g : 0.0f;
+#endif
+    ta += g;
+    tb += g * (px[i] - m);
+  }
+  a[a_off + (c * N + n) * Q + q] = ta;
+  b[b_off + (c * N + n) * Q + q] = tb;
+}
+
+/* Backward, per channel: sums = (sum g, sum g*xhat); dgamma += sum g*xhat and dbeta += sum g
+ * where has_dgamma / has_dbeta (frozen parameters are skipped). */
+__kernel void batchnorm_backward_params(__global float *sums, int sums_off,
+                                        __global float *dgamma, int dgamma_off,
+                                        __global float *dbeta, int dbeta_off,
+                                        __global const float *a, int a_off,
+                                        __global const float *b, int b_off,
+                                        __global const float *saved, int saved_off, int C, int P,
+                                        int has_dgamma, int has_dbeta) {
+  int c = get_global_id(0);
+  if (c >= C) return;
+  __global const float *pa = a + a_off + (size_t)c * P, *pb = b + b_off + (size_t)c * P;
+  float sa = 0, sb = 0;
+  for (int j = 0; j < P; j++) {
+    sa += pa[j];
+    sb += pb[j];
+  }
+  sb *= saved[saved_off + C + c];
+  sums[sums_off + c] = sa;
+  sums[sums_off + C + c] = sb;
+  if (has_dgamma) dgamma[dgamma_off + c] += sb;
+  if (has_dbeta) dbeta[dbeta_off + c] += sa;
+}
+
+/* dx = gamma*invstd * (g - sum(g)/M - xhat*sum(g*xhat)/M) in train mode, gamma*invstd * g in
+ * eval mode; overwritten, or added with ACCUMULATE. dx may be dy. */
+__kernel void batchnorm_backward_data(__global float *dx, int dx_off, __global const float *dy,
+                                      int dy_off, __global const float *y, int y_off,
+                                      __global const float *x, int x_off,
+                                      __global const float *saved, int saved_off,
+                                      __global const float *gamma, int gamma_off,
+                                      __global const float *sums, int sums_off, int N, int C,
+                                      int HW, int Q, int chunk, int M) {
+  int q = get_global_id(0), r = get_global_id(1);
+  if (q >= Q || r >= N * C) return;
+  int c = r % C;
+  int i = q * chunk, end = min(i + chunk, HW);
+  size_t row = (size_t)r * HW;
+  __global const float *pdy = dy + dy_off + row;
+  __global float *pdx = dx + dx_off + row;
+#if RELU
+  __global const float *py = y + y_off + row;
+#endif
+  float invstd = saved[saved_off + C + c];
+  float k = gamma[gamma_off + c] * invstd;
+#if TRAIN
+  __global const float *px = x + x_off + row;
+  float m = saved[saved_off + c];
+  float ga = sums[sums_off + c] / (float)M;
+  float gb = sums[sums_off + C + c] * invstd / (float)M;
+#endif
+  for (; i < end; i++) {
+    float g = pdy[i];
+#if RELU
+    g = py[i] > 0.0f ? g : 0.0f;
+#endif
+#if TRAIN
+    float v = k * (g - ga - (px[i] - m) * gb);
+#else
+    float v = k * g;
+#endif
+#if ACCUMULATE
+    pdx[i] += v;
+#else
+    pdx[i] = v;
+#endif
+  }
+}
