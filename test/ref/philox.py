@@ -41,9 +41,11 @@ class Rng:
 
 def linear_init(rng, fan_in, fan_out):
     """torch.nn.Linear's default init, as cltrain's head.c draws it: (weight, bias) lists."""
+    import math
+
     import numpy as np
 
-    bound = 1.0 / fan_in ** 0.5
+    bound = 1.0 / math.sqrt(fan_in)
     w = np.array([-bound + 2 * bound * rng.uniform_f64() for _ in range(fan_in * fan_out)])
     b = np.array([-bound + 2 * bound * rng.uniform_f64() for _ in range(fan_out)])
     return w.astype(np.float32).reshape(fan_out, fan_in), b.astype(np.float32)
