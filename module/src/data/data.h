@@ -90,6 +90,11 @@ void transform_draw(int height, int width, const transform_params *t, cltrain_rn
 cltrain_status transform_image(cltrain_context *cx, const char *path, const transform_params *t,
                                cltrain_rng *r, float *out);
 
+/* The augmentation with its random choices given: crop `box` (inside the image), resize to
+ * (crop, crop), flip when `flip`, normalise. transform_image(augment) is transform_draw + this. */
+cltrain_status transform_image_at(cltrain_context *cx, const char *path, const transform_params *t,
+                                  const crop_box *box, int flip, float *out);
+
 /* ---- the batch loader ------------------------------------------------------------------ */
 
 typedef struct loader_options {

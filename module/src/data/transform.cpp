@@ -99,18 +99,23 @@ void to_tensor(const cv::Mat &bgr, int flip, const transform_params *t, float *o
   }
 }
 
+/* r draws the augmentation's choices; without r, `given` and `flip` are used. */
 cltrain_status apply(cltrain_context *cx, const char *path, const transform_params *t,
-                     cltrain_rng *r, float *out) {
+                     cltrain_rng *r, const crop_box *given, int flip, float *out) {
   cv::Mat img;
   TRY(decode(cx, path, &img));
   int S = t->crop;
   cv::Mat patch;
-  int flip = 0;
   if (t->augment) {
     crop_box b;
-    transform_draw(img.rows, img.cols, t, r, &b, &flip);
+    if (r) transform_draw(img.rows, img.cols, t, r, &b, &flip);
+    else b = *given;
+    if (b.i < 0 || b.j < 0 || b.h <= 0 || b.w <= 0 || b.i + b.h > img.rows || b.j + b.w > img.cols)
+      return rt_fail(cx, CLTRAIN_ERR_ARG, "crop box (i %d, j %d, h %d, w %d) outside image '%s' "
+                     "(%d x %d)", b.i, b.j, b.h, b.w, path, img.rows, img.cols);
     resize_to(img(cv::Rect(b.j, b.i, b.w, b.h)), &patch, S, S);
   } else {
+    flip = 0;
     int rh, rw;
     transform_resized_size(img.rows, img.cols, t->resize, &rh, &rw);
     cv::Mat resized;
@@ -126,6 +131,24 @@ cltrain_status apply(cltrain_context *cx, const char *path, const transform_para
   }
   to_tensor(patch, flip, t, out);
   return CLTRAIN_OK;
+}
+
+cltrain_status guarded(cltrain_context *cx, const char *path, const transform_params *t,
+                       cltrain_rng *r, const crop_box *box, int flip, float *out) {
+  if (!path || !t || !out) return rt_fail(cx, CLTRAIN_ERR_ARG, "transform_image: NULL argument");
+  if (t->crop <= 0 || (!t->augment && t->resize <= 0))
+    return rt_fail(cx, CLTRAIN_ERR_ARG, "transform_image: crop %d, resize %d", t->crop, t->resize);
+  try {
+    return apply(cx, path, t, r, box, flip, out);
+  } catch (const cv::Exception &e) {
+    return rt_fail(cx, CLTRAIN_ERR_OPENCV, "image '%s': %s", path, e.what());
+  } catch (const std::bad_alloc &) {
+    return rt_fail(cx, CLTRAIN_ERR_OUT_OF_MEMORY, "image '%s': out of memory", path);
+  } catch (const std::exception &e) {
+    return rt_fail(cx, CLTRAIN_ERR_INTERNAL, "image '%s': %s", path, e.what());
+  } catch (...) {
+    return rt_fail(cx, CLTRAIN_ERR_INTERNAL, "image '%s': unknown exception", path);
+  }
 }
 
 }  // namespace
@@ -214,21 +237,15 @@ void transform_draw(int height, int width, const transform_params *t, cltrain_rn
 
 cltrain_status transform_image(cltrain_context *cx, const char *path, const transform_params *t,
                                cltrain_rng *r, float *out) {
-  if (!path || !t || !out || (t->augment && !r))
-    return rt_fail(cx, CLTRAIN_ERR_ARG, "transform_image: NULL argument");
-  if (t->crop <= 0 || (!t->augment && t->resize <= 0))
-    return rt_fail(cx, CLTRAIN_ERR_ARG, "transform_image: crop %d, resize %d", t->crop, t->resize);
-  try {
-    return apply(cx, path, t, r, out);
-  } catch (const cv::Exception &e) {
-    return rt_fail(cx, CLTRAIN_ERR_OPENCV, "image '%s': %s", path, e.what());
-  } catch (const std::bad_alloc &) {
-    return rt_fail(cx, CLTRAIN_ERR_OUT_OF_MEMORY, "image '%s': out of memory", path);
-  } catch (const std::exception &e) {
-    return rt_fail(cx, CLTRAIN_ERR_INTERNAL, "image '%s': %s", path, e.what());
-  } catch (...) {
-    return rt_fail(cx, CLTRAIN_ERR_INTERNAL, "image '%s': unknown exception", path);
-  }
+  if (t && t->augment && !r) return rt_fail(cx, CLTRAIN_ERR_ARG, "transform_image: augmentation without an RNG");
+  return guarded(cx, path, t, t && t->augment ? r : nullptr, nullptr, 0, out);
+}
+
+cltrain_status transform_image_at(cltrain_context *cx, const char *path, const transform_params *t,
+                                  const crop_box *box, int flip, float *out) {
+  if (!box || !t || !t->augment)
+    return rt_fail(cx, CLTRAIN_ERR_ARG, "transform_image_at: needs a box and augment parameters");
+  return guarded(cx, path, t, nullptr, box, flip, out);
 }
 
 }  // extern "C"
