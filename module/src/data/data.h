@@ -46,7 +46,9 @@ cltrain_status imagefolder_same_classes(cltrain_context *cx, const imagefolder *
  * Resampling is cv::resize on 8-bit pixels: INTER_AREA when both sides shrink, INTER_LINEAR
  * otherwise, none when the size is unchanged. torchvision on PIL uses antialiased bilinear (a
  * triangle filter widened by the scale factor); INTER_AREA is OpenCV's closest stand-in, also
- * for the augmentation's crops (plain INTER_LINEAR would alias when a large crop shrinks to 224).
+ * for the augmentation's crops: shrinking 20 whole hymenoptera images to 224x224, INTER_AREA
+ * differs from PIL by 3.5% (median; worst 11%) of the image's contrast, INTER_LINEAR by 8.3%
+ * (worst 32%), because plain bilinear aliases when a large crop shrinks.
  * Measured against torchvision's PIL pipeline: 0.7-2.8% relative L2 for eval, 1-5% for crops
  * (test_transform prints each image). */
 typedef struct transform_params {
