@@ -160,3 +160,14 @@ def generate(w):
     w.case("data_augment", index=np.array([rel.index(p[0]) for p in picks]),
            boxes=np.array([p[1:5] for p in picks]), flips=np.array([p[5] for p in picks]),
            x_cv=np.stack(a_cv), x_pil=np.stack(a_pil))
+
+    # Real photos, when the tutorial's data set is beside the repository: the first 8 val images.
+    from pathlib import Path
+
+    hym = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "hymenoptera" / "val"
+    if hym.is_dir():
+        hds = datasets.ImageFolder(str(hym))
+        picks = hds.samples[:4] + hds.samples[-4:]  # ants and bees
+        w.case("data_hymenoptera_eval", x_cv=np.stack([cv2_eval(p) for p, _ in picks]),
+               x_pil=torch.stack([pil_tf(hds.loader(p)) for p, _ in picks]).numpy(),
+               index=np.array([hds.samples.index(s) for s in picks]))
