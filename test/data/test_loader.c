@@ -204,6 +204,27 @@ static void test_hymenoptera(void) {
   }
   free(first);
   imagefolder_close(f);
+
+  /* the training side: augmentation over train/, shuffled, 1 worker */
+  snprintf(val, sizeof val, "%s/../shared/data/hymenoptera/train", getenv("CLTRAIN_SOURCE_DIR"));
+  if (!CHECK_OK(imagefolder_open(NULL, val, &f))) return;
+  t = transform_train_defaults();
+  loader_options o = loader_defaults();
+  o.batch_size = 16, o.workers = 1, o.shuffle = 1, o.seed = 1;
+  loader *l = NULL;
+  if (CHECK_OK(loader_create(NULL, f, &t, &o, &l))) {
+    double t0 = now();
+    CHECK_OK(loader_start_epoch(l, 0));
+    int total = 0, n;
+    const float *x;
+    const int32_t *lab;
+    while (CHECK_OK(loader_next(l, &x, &lab, &n)) && n > 0) total += n;
+    double dt = now() - t0;
+    printf("hymenoptera train, augmentation, 1 worker: %d images in %.2f s, %.1f images/s\n", total, dt, total / dt);
+    CHECK(total == 244, "all 244 train images");
+    loader_destroy(l);
+  }
+  imagefolder_close(f);
 }
 
 int main(void) {
