@@ -88,10 +88,16 @@ void worker_main(loader *l) {
     l->inflight++;
     lock.unlock();
 
-    std::string path = std::string(imagefolder_root(l->folder)) + "/" + imagefolder_path(l->folder, index);
-    cltrain_rng r = transform_augment_rng(l->o.seed, epoch, (uint32_t)index);
-    cltrain_status st = transform_image(nullptr, path.c_str(), &l->t, &r, s.x.data() + (size_t)k * l->image_floats);
-    std::string msg = st == CLTRAIN_OK ? std::string() : std::string(cltrain_last_error(nullptr));
+    cltrain_status st;
+    std::string msg;
+    try { /* an exception escaping a thread would terminate the process */
+      std::string path = std::string(imagefolder_root(l->folder)) + "/" + imagefolder_path(l->folder, index);
+      cltrain_rng r = transform_augment_rng(l->o.seed, epoch, (uint32_t)index);
+      st = transform_image(nullptr, path.c_str(), &l->t, &r, s.x.data() + (size_t)k * l->image_floats);
+      if (st != CLTRAIN_OK) msg = cltrain_last_error(nullptr);
+    } catch (...) {
+      st = CLTRAIN_ERR_OUT_OF_MEMORY;
+    }
 
     lock.lock();
     s.labels[k] = imagefolder_label(l->folder, index);
