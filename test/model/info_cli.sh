@@ -29,6 +29,7 @@ expect missing 1 "CLTRAIN_ERR_IO.*|cannot open '$ref/nope\.onnx'" -- "$bin" info
 expect missing-names-path 1 "'$ref/nope\.onnx'" -- "$bin" info --model "$ref/nope.onnx"
 expect truncated 1 "'$ref/bad_truncated\.onnx' is not an ONNX model" -- "$bin" info --model "$ref/bad_truncated.onnx"
 expect unsupported 1 "onnx_node!/act/Softmax' \(type Softmax\)" -- "$bin" info --model "$ref/bad_unsupported.onnx"
+expect sub 1 "onnx_node!/Sub' \(type Eltwise\): an elementwise op other than x \+ y" -- "$bin" info --model "$ref/bad_sub.onnx"
 expect no-model 2 "--model M.onnx is required" -- "$bin" info
 expect bad-option 2 "unknown option '--bogus'" -- "$bin" info --bogus
 expect help 0 "usage: cltrain info" -- "$bin" info --help

@@ -304,10 +304,26 @@ int main(void) {
     graph_free(&g);
   }
 
+  /* a graph without residual forks: all stem and head; input channels from the first conv */
+  if (CHECK_OK(graph_import_onnx(NULL, ref_path("tiny_ok.onnx"), &g))) {
+    int conv = graph_find(&g, "conv"), fc = graph_find(&g, "fc");
+    CHECK(g.in_c == 2 && conv == 1 && g.nodes[conv].has_bias && g.nodes[conv].nparams == 4 * 2 * 9 + 4 &&
+              g.nodes[conv].c == 4 && g.nodes[conv].h == 224,
+          "tiny: conv 2 -> 4 with bias, same padding");
+    CHECK(fc > 0 && g.output == fc && g.nodes[fc].in_features == 4 && g.nodes[fc].out_features == 3 &&
+              graph_trainable_count(&g) == 76 + 15,
+          "tiny: fc 4 -> 3, 91 parameters");
+    CHECK(g.nstages == 0 && graph_select(&g, "stem", NULL, 0) == 2 && graph_select(&g, "head", NULL, 0) == g.n - 3,
+          "tiny: no stages; stem conv, relu; the rest is head");
+    graph_free(&g);
+  }
+
   check_fails(NULL, "no_such_model.onnx", CLTRAIN_ERR_IO, "no_such_model.onnx", NULL);
   check_fails(NULL, "bad_truncated.onnx", CLTRAIN_ERR_FORMAT, NULL, NULL);
   check_fails(NULL, "bad_unsupported.onnx", CLTRAIN_ERR_UNSUPPORTED, "onnx_node!/act/Softmax", "type Softmax");
   check_fails(NULL, "bad_no_classifier.onnx", CLTRAIN_ERR_UNSUPPORTED, "classifier", "GlobalAveragePool");
+  check_fails(NULL, "bad_sub.onnx", CLTRAIN_ERR_UNSUPPORTED, "onnx_node!/Sub", "other than x + y");
+  check_fails(NULL, "bad_grouped.onnx", CLTRAIN_ERR_UNSUPPORTED, "onnx_node!/dw/Conv", "grouped");
   CHECK_STATUS(graph_import_onnx(NULL, NULL, &g), CLTRAIN_ERR_ARG);
   CHECK_STATUS(graph_import_onnx(NULL, ref_path("resnet18_bn_op13.onnx"), NULL), CLTRAIN_ERR_ARG);
   /* errors land on the context too */

@@ -12,6 +12,8 @@ a swapped gamma/beta or mean/var. Files written into the refs folder:
   models_<arch>_names.txt  the torchvision module paths of the parameter layers, in order
   models_resnet18_fold.ref the folded conv weights and biases (float64 -> f32) by conv name
   bad_unsupported.onnx     a tiny conv -> Softmax -> pool -> fc model: Softmax is not supported
+  bad_sub.onnx, bad_grouped.onnx   the same with x - relu(x), or a depthwise conv, in the middle
+  tiny_ok.onnx             the same with a ReLU: imports (2 input channels, unused GW initializer)
   bad_truncated.onnx       the first half of resnet18_bn_op13.onnx
   bad_no_classifier.onnx   ResNet-18 without fc: the graph ends in the global average pool
 """
@@ -98,21 +100,33 @@ def generate(w):
             backbone = torch.nn.Sequential(*list(model.children())[:-1]).eval()
             export(backbone, one, w.out / "bad_no_classifier.onnx", 13, True)
 
-    # conv (2->4, 3x3) -> Softmax over channels -> global average pool -> flatten -> fc (4->3)
+    tiny(w.out / "bad_unsupported.onnx", [
+        helper.make_node("Softmax", ["c"], ["m"], name="/act/Softmax", axis=1)])
+    tiny(w.out / "bad_sub.onnx", [  # OpenCV makes x - y an Eltwise, as x + y
+        helper.make_node("Relu", ["c"], ["r"], name="/relu/Relu"),
+        helper.make_node("Sub", ["c", "r"], ["m"], name="/Sub")])
+    tiny(w.out / "bad_grouped.onnx", [
+        helper.make_node("Conv", ["c", "GW"], ["m"], name="/dw/Conv", kernel_shape=[3, 3],
+                         pads=[1, 1, 1, 1], group=4)])
+    tiny(w.out / "tiny_ok.onnx", [helper.make_node("Relu", ["c"], ["m"], name="/relu/Relu")])
+
+
+def tiny(path, middle):
+    """conv (2->4, 3x3) -> `middle` (from c to m) -> global average pool -> flatten -> fc (4->3)."""
     rng = np.random.default_rng(5)
     init = [helper.make_tensor("W", TensorProto.FLOAT, [4, 2, 3, 3], rng.standard_normal(72).tolist()),
             helper.make_tensor("B", TensorProto.FLOAT, [4], rng.standard_normal(4).tolist()),
+            helper.make_tensor("GW", TensorProto.FLOAT, [4, 1, 3, 3], rng.standard_normal(36).tolist()),
             helper.make_tensor("FW", TensorProto.FLOAT, [3, 4], rng.standard_normal(12).tolist()),
             helper.make_tensor("FB", TensorProto.FLOAT, [3], rng.standard_normal(3).tolist())]
     nodes = [helper.make_node("Conv", ["x", "W", "B"], ["c"], name="/conv/Conv", kernel_shape=[3, 3],
-                              pads=[1, 1, 1, 1]),
-             helper.make_node("Softmax", ["c"], ["s"], name="/act/Softmax", axis=1),
-             helper.make_node("GlobalAveragePool", ["s"], ["p"], name="/pool/GlobalAveragePool"),
+                              pads=[1, 1, 1, 1])] + middle + [
+             helper.make_node("GlobalAveragePool", ["m"], ["p"], name="/pool/GlobalAveragePool"),
              helper.make_node("Flatten", ["p"], ["f"], name="/Flatten", axis=1),
              helper.make_node("Gemm", ["f", "FW", "FB"], ["y"], name="/fc/Gemm", transB=1)]
-    graph = helper.make_graph(nodes, "softmax_in_the_middle",
+    graph = helper.make_graph(nodes, path.stem,
                               [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 8, 8])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])], init)
     m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     onnx.checker.check_model(m)
-    onnx.save(m, str(w.out / "bad_unsupported.onnx"))
+    onnx.save(m, str(path))

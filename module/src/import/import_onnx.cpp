@@ -2,6 +2,7 @@
  * layer types, blobs (raw weights, BN statistics unfused) and edges, before any forward pass.
  * C++ only because cv::dnn is; every exception is caught here and becomes a status. */
 #include <opencv2/dnn.hpp>
+#include <opencv2/core/utils/logger.hpp>
 #include <opencv2/dnn/all_layers.hpp>
 
 #include <cerrno>
@@ -17,6 +18,14 @@
 #include "runtime.h"
 
 namespace {
+
+/* cv::dnn logs parse errors to stderr before it throws; the exception's text reaches the caller
+ * through the status, and library code prints nothing, so OpenCV is silenced while it reads. */
+struct quiet_opencv {
+  cv::utils::logging::LogLevel saved = cv::utils::logging::getLogLevel();
+  quiet_opencv() { cv::utils::logging::setLogLevel(cv::utils::logging::LOG_LEVEL_SILENT); }
+  ~quiet_opencv() { cv::utils::logging::setLogLevel(saved); }
+};
 
 struct import_error {
   cltrain_status st;
@@ -264,6 +273,7 @@ extern "C" cltrain_status graph_import_onnx(cltrain_context *cx, const char *pat
     importer im;
     im.path = path;
     try {
+      quiet_opencv quiet;
       im.net = cv::dnn::readNetFromONNX(path);
     } catch (const cv::Exception &e) {
       return rt_fail(cx, CLTRAIN_ERR_FORMAT, "'%s' is not an ONNX model OpenCV can read: %s", path,
