@@ -301,6 +301,26 @@ int main(void) {
     CHECK(graph_select(&g, "layer1.0.conv", NULL, 0) == 0, "a prefix must end at a dot");
     CHECK(graph_select(&g, "fc", idx, 1) == 1 && idx[0] == g.output, "an exact name selects that node");
     CHECK(graph_find(&g, "layer9.0.conv1") == -1, "an unknown name is not found");
+
+    /* other input sizes, as torch computes them: 160 -> 80 -> 40 -> 40, 20, 10, 5 */
+    CHECK_OK(graph_reshape(NULL, &g, 160, 96));
+    check_shape(&g, "conv1", 64, 80, 48);
+    check_shape(&g, "maxpool", 64, 40, 24);
+    check_shape(&g, "layer4.1.relu_1", 512, 5, 3);
+    check_shape(&g, "fc", 1000, 1, 1);
+    int ap = graph_find(&g, "avgpool");
+    CHECK(ap > 0 && g.nodes[ap].r == 5 && g.nodes[ap].s == 3, "the global pool's window follows its input");
+    CHECK(g.in_h == 160 && g.in_w == 96 && g.nodes[0].h == 160, "the graph records the new input size");
+    /* odd sizes: (33+6-7)/2+1 = 17, (17+2-3)/2+1 = 9, then 9, 5, 3, 2 */
+    CHECK_OK(graph_reshape(NULL, &g, 33, 33));
+    check_shape(&g, "maxpool", 64, 9, 9);
+    check_shape(&g, "layer2.0.add", 128, 5, 5);
+    check_shape(&g, "layer4.0.downsample.1", 512, 2, 2);
+    CHECK_STATUS(graph_reshape(NULL, &g, 0, 224), CLTRAIN_ERR_ARG);
+    CHECK_STATUS(graph_reshape(NULL, NULL, 224, 224), CLTRAIN_ERR_ARG);
+    check_shape(&g, "maxpool", 64, 9, 9); /* a failed reshape changes nothing */
+    CHECK_OK(graph_reshape(NULL, &g, 224, 224));
+    check_shape(&g, "layer4.1.relu_1", 512, 7, 7);
     graph_free(&g);
   }
 

@@ -182,3 +182,79 @@ cltrain_status graph_assign_stages(cltrain_context *cx, graph_desc *g) {
   free(uses);
   return CLTRAIN_OK;
 }
+
+/* Output size of a window sweep, as PyTorch computes it (ceil mode: the last window must start
+ * inside the input or the left padding). */
+static int window_out(int in, int k, int stride, int pad, int dil, int ceil_mode) {
+  int span = in + 2 * pad - dil * (k - 1) - 1;
+  if (span < 0 || stride < 1) return 0;
+  int o = (ceil_mode ? (span + stride - 1) / stride : span / stride) + 1;
+  if (ceil_mode && (o - 1) * stride >= in + pad) o--;
+  return o;
+}
+
+int graph_node_infer(const graph_node *nodes, graph_node *nd, char *why, size_t cap) {
+  if (nd->op == NODE_INPUT) return 0;
+  const graph_node *x = &nodes[nd->inputs[0]];
+  nd->c = x->c, nd->h = x->h, nd->w = x->w;
+  switch (nd->op) {
+    case NODE_CONV:
+      nd->c = nd->k;
+      nd->h = window_out(x->h, nd->r, nd->stride_h, nd->pad_h, nd->dil_h, 0);
+      nd->w = window_out(x->w, nd->s, nd->stride_w, nd->pad_w, nd->dil_w, 0);
+      break;
+    case NODE_MAXPOOL:
+    case NODE_AVGPOOL:
+      nd->h = window_out(x->h, nd->r, nd->stride_h, nd->pad_h, 1, nd->ceil_mode);
+      nd->w = window_out(x->w, nd->s, nd->stride_w, nd->pad_w, 1, nd->ceil_mode);
+      break;
+    case NODE_GLOBAL_AVGPOOL:
+      nd->r = x->h, nd->s = x->w, nd->h = nd->w = 1;
+      break;
+    case NODE_ADD: {
+      const graph_node *y = &nodes[nd->inputs[1]];
+      if (x->c != y->c || x->h != y->h || x->w != y->w) {
+        snprintf(why, cap, "adds %dx%dx%d to %dx%dx%d", x->c, x->h, x->w, y->c, y->h, y->w);
+        return -1;
+      }
+      break;
+    }
+    case NODE_FLATTEN: nd->c = x->c * x->h * x->w, nd->h = nd->w = 1; break;
+    case NODE_LINEAR:
+      if (nd->in_features != x->c * x->h * x->w) {
+        snprintf(why, cap, "takes %d features, but its input holds %dx%dx%d", nd->in_features, x->c,
+                 x->h, x->w);
+        return -1;
+      }
+      nd->c = nd->out_features, nd->h = nd->w = 1;
+      break;
+    default: break;
+  }
+  if (nd->h < 1 || nd->w < 1) {
+    snprintf(why, cap, "gets a %dx%d input, too small for its %dx%d window", x->h, x->w, nd->r, nd->s);
+    return -1;
+  }
+  return 0;
+}
+
+cltrain_status graph_reshape(cltrain_context *cx, graph_desc *g, int h, int w) {
+  if (!g || !g->nodes || g->n < 1 || h < 1 || w < 1)
+    return rt_fail(cx, CLTRAIN_ERR_ARG, "graph_reshape: needs a graph and a positive size (got %dx%d)", h, w);
+  graph_node *nodes = malloc((size_t)g->n * sizeof *nodes);
+  if (!nodes) return rt_fail(cx, CLTRAIN_ERR_OUT_OF_MEMORY, "graph_reshape: out of host memory");
+  memcpy(nodes, g->nodes, (size_t)g->n * sizeof *nodes);
+  nodes[0].h = h, nodes[0].w = w;
+  for (int i = 1; i < g->n; i++) {
+    char why[160];
+    if (graph_node_infer(nodes, &nodes[i], why, sizeof why)) {
+      cltrain_status st = rt_fail(cx, CLTRAIN_ERR_ARG, "graph_reshape: at %dx%d input, node '%s' %s",
+                                  h, w, nodes[i].name, why);
+      free(nodes);
+      return st;
+    }
+  }
+  memcpy(g->nodes, nodes, (size_t)g->n * sizeof *nodes); /* all or nothing */
+  free(nodes);
+  g->in_h = h, g->in_w = w;
+  return CLTRAIN_OK;
+}

@@ -86,6 +86,11 @@ int graph_select(const graph_desc *g, const char *sel, int *idx, int cap);
  * BN running statistics are excluded. (graph_desc.nparams counts them too.) */
 size_t graph_trainable_count(const graph_desc *g);
 
+/* Recomputes every node's output shape for h x w input images (all or nothing). A size at
+ * which some node cannot run (a window larger than its padded input, a classifier whose
+ * in_features no longer match) is CLTRAIN_ERR_ARG naming the node; g is then unchanged. */
+cltrain_status graph_reshape(cltrain_context *cx, graph_desc *g, int h, int w);
+
 /* Reads an ONNX model through OpenCV's cv::dnn importer (import/import_onnx.cpp). Node shapes
  * are computed for one 3 x 224 x 224 image (the channel count comes from the first conv).
  * Errors (on cx, which may be NULL, and on this thread): CLTRAIN_ERR_ARG for a NULL path or out,

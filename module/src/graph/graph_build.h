@@ -16,6 +16,11 @@ extern "C" {
  * lower-cased op type is appended to the parent's path ("layer1.0.add"). */
 void graph_friendly_name(const char *onnx_name, int functional, char *out, size_t cap);
 
+/* Sets nd's output shape (c, h, w; and a global pool's window) from its inputs, which index
+ * `nodes`, and from its op fields (k for conv, out_features for linear). Returns 0, or -1 with
+ * the reason in `why` when the inputs do not fit it. */
+int graph_node_infer(const graph_node *nodes, graph_node *nd, char *why, size_t cap);
+
 /* Makes names unique by suffixing "_2", "_3", ... to later repeats. */
 void graph_unique_names(graph_desc *g);
 

@@ -74,15 +74,6 @@ bool eltwise_is_plain_sum(const cv::Ptr<cv::dnn::Layer> &l) {
   }
 }
 
-int conv_out(int in, int k, int stride, int pad, int dil, bool ceil_mode) {
-  int span = in + 2 * pad - dil * (k - 1) - 1;
-  if (span < 0) return 0;
-  int o = (ceil_mode ? (span + stride - 1) / stride : span / stride) + 1;
-  /* as in PyTorch: the last window must start inside the input or the left padding */
-  if (ceil_mode && (o - 1) * stride >= in + pad) o--;
-  return o;
-}
-
 struct importer {
   std::string path;
   cv::dnn::Net net;
@@ -117,7 +108,6 @@ struct importer {
     }
     if (nd.ninputs == 0) unsupported(path, l, "no inputs (a constant or a second graph input)");
     const graph_node &x = nodes[nd.inputs[0]];
-    nd.c = x.c, nd.h = x.h, nd.w = x.w;
     const std::string &t = l->type;
     const std::vector<cv::Mat> &b = l->blobs;
     nd.param_off = params.size();
@@ -144,9 +134,6 @@ struct importer {
       nd.nparams += put_blob(params, b[0], (size_t)nd.k * x.c * nd.r * nd.s, path, l, "W");
       if (nd.has_bias) nd.nparams += put_blob(params, b[1], (size_t)nd.k, path, l, "bias");
       nd.ntrainable = nd.nparams;
-      nd.c = nd.k;
-      nd.h = conv_out(x.h, nd.r, nd.stride_h, nd.pad_h, nd.dil_h, false);
-      nd.w = conv_out(x.w, nd.s, nd.stride_w, nd.pad_w, nd.dil_w, false);
     } else if (t == "BatchNorm") {
       auto *bl = dynamic_cast<cv::dnn::BatchNormLayer *>(l.get());
       want_inputs(1);
@@ -182,15 +169,12 @@ struct importer {
       if (global) {
         if (pl->type != CV_POOL_AVE) unsupported(path, l, "global max pooling");
         nd.op = NODE_GLOBAL_AVGPOOL;
-        nd.r = x.h, nd.s = x.w, nd.stride_h = nd.stride_w = 1, nd.dil_h = nd.dil_w = 1;
-        nd.h = nd.w = 1;
+        nd.stride_h = nd.stride_w = 1, nd.dil_h = nd.dil_w = 1;
       } else {
         nd.op = pl->type == CV_POOL_MAX ? NODE_MAXPOOL : NODE_AVGPOOL;
         set_window(nd, l, pl->kernel_size, pl->strides, pl->pads_begin, pl->pads_end, {});
         nd.ceil_mode = pl->ceilMode;
         nd.count_pad = nd.op == NODE_AVGPOOL && pl->avePoolPaddedArea;
-        nd.h = conv_out(x.h, nd.r, nd.stride_h, nd.pad_h, 1, nd.ceil_mode);
-        nd.w = conv_out(x.w, nd.s, nd.stride_w, nd.pad_w, 1, nd.ceil_mode);
       }
     } else if (t == "Eltwise") {
       want_inputs(2);
@@ -203,7 +187,6 @@ struct importer {
       /* Reshape only where it cannot move data: (C,1,1) -> (C) */
       want_inputs(1);
       nd.op = NODE_FLATTEN;
-      nd.c = x.c * x.h * x.w, nd.h = nd.w = 1;
     } else if (t == "InnerProduct") {
       auto *il = dynamic_cast<cv::dnn::InnerProductLayer *>(l.get());
       want_inputs(1);
@@ -220,13 +203,16 @@ struct importer {
       nd.nparams += put_blob(params, b[0], (size_t)nd.out_features * nd.in_features, path, l, "W");
       if (nd.has_bias) nd.nparams += put_blob(params, b[1], (size_t)nd.out_features, path, l, "bias");
       nd.ntrainable = nd.nparams;
-      nd.c = nd.out_features, nd.h = nd.w = 1;
     } else if (t == "Identity") {
       want_inputs(1);
       nd.op = NODE_IDENTITY;
     } else {
       unsupported(path, l, "cltrain cannot run this layer type");
     }
+    char why[160];
+    if (graph_node_infer(nodes.data(), &nd, why, sizeof why))
+      unsupported(path, l, std::string(why) + " at a " + std::to_string(nodes[0].h) + "x" +
+                               std::to_string(nodes[0].w) + " input");
     graph_friendly_name(nd.onnx_name, nd.op == NODE_ADD || nd.op == NODE_FLATTEN, nd.name,
                         sizeof nd.name);
     by_cv_id[id] = (int)nodes.size();
