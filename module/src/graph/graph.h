@@ -96,7 +96,9 @@ cltrain_status graph_reshape(cltrain_context *cx, graph_desc *g, int h, int w);
  * Errors (on cx, which may be NULL, and on this thread): CLTRAIN_ERR_ARG for a NULL path or out,
  * CLTRAIN_ERR_IO for a file that cannot be opened, CLTRAIN_ERR_FORMAT for one OpenCV cannot
  * parse, CLTRAIN_ERR_UNSUPPORTED naming the node and its type for any layer cltrain cannot run
- * (and for a graph without a fully-connected classifier at its end). On failure *out is zeroed. */
+ * (and for a graph without a fully-connected classifier at its end). On failure *out is zeroed.
+ * OpenCV's own log is silenced while it parses (a process-wide setting, restored after), so
+ * its complaints reach the caller only through the message. */
 cltrain_status graph_import_onnx(cltrain_context *cx, const char *path, graph_desc *out);
 
 #ifdef __cplusplus
