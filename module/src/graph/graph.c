@@ -1,0 +1,260 @@
+/* graph.c: graph_desc helpers: freeing, op names, lookup by name or structural alias, parameter
+ * counts, and the two steps every importer shares: friendly names and stage assignment. */
+#include "graph.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "graph_build.h"
+#include "runtime.h"
+
+void graph_free(graph_desc *g) {
+  if (!g) return;
+  free(g->nodes);
+  free(g->params);
+  memset(g, 0, sizeof *g);
+}
+
+const char *graph_op_name(node_op op) {
+  switch (op) {
+    case NODE_INPUT: return "input";
+    case NODE_CONV: return "conv";
+    case NODE_BN: return "bn";
+    case NODE_RELU: return "relu";
+    case NODE_MAXPOOL: return "maxpool";
+    case NODE_AVGPOOL: return "avgpool";
+    case NODE_GLOBAL_AVGPOOL: return "global_avgpool";
+    case NODE_ADD: return "add";
+    case NODE_FLATTEN: return "flatten";
+    case NODE_LINEAR: return "linear";
+    case NODE_IDENTITY: return "identity";
+  }
+  return "?";
+}
+
+int graph_find(const graph_desc *g, const char *name) {
+  if (!g || !name) return -1;
+  for (int i = 0; i < g->n; i++)
+    if (!strcmp(g->nodes[i].name, name)) return i;
+  return -1;
+}
+
+static int select_one(const graph_desc *g, const graph_node *nd, const char *sel) {
+  if (nd->op == NODE_INPUT) return 0;
+  if (!strcmp(sel, "stem")) return nd->stage == GRAPH_STAGE_STEM;
+  if (!strcmp(sel, "head")) return nd->stage == g->nstages + 1;
+  if (!strncmp(sel, "stage", 5) && sel[5]) {
+    char *end;
+    long k = strtol(sel + 5, &end, 10);
+    if (!*end && k >= 1) return k <= g->nstages && nd->stage == (int)k;
+  }
+  size_t n = strlen(sel);
+  return !strncmp(nd->name, sel, n) && (nd->name[n] == 0 || nd->name[n] == '.');
+}
+
+int graph_select(const graph_desc *g, const char *sel, int *idx, int cap) {
+  if (!g || !sel) return -1;
+  int count = 0;
+  for (int i = 0; i < g->n; i++) {
+    if (!select_one(g, &g->nodes[i], sel)) continue;
+    if (count < cap && idx) idx[count] = i;
+    count++;
+  }
+  return count;
+}
+
+size_t graph_trainable_count(const graph_desc *g) {
+  size_t t = 0;
+  if (g)
+    for (int i = 0; i < g->n; i++) t += g->nodes[i].ntrainable;
+  return t;
+}
+
+/* ---- shared by importers (graph_build.h) ---- */
+
+/* torch's exporter names nodes "/<scope>/<scope>/<OpType>" where each scope is the module's
+ * attribute name, and a Sequential child repeats its parent's: "/layer1/layer1.0/conv1/Conv",
+ * "/layer2/layer2.0/downsample/downsample.0/Conv". A scope that extends the previous one by
+ * ".<x>" replaces it, the rest append; that rebuilds the module path "layer1.0.conv1". */
+void graph_friendly_name(const char *onnx_name, int functional, char *out, size_t cap) {
+  const char *p = onnx_name;
+  if (!strncmp(p, "onnx_node!", 10)) p += 10;
+  if (*p != '/') { /* not a torch scope path: keep the name as it is */
+    snprintf(out, cap, "%s", p);
+    return;
+  }
+  char segs[16][96];
+  int nseg = 0;
+  char comps[24][96];
+  int ncomp = 0;
+  while (*p && ncomp < 24) {
+    while (*p == '/') p++;
+    if (!*p) break;
+    size_t len = strcspn(p, "/");
+    snprintf(comps[ncomp++], sizeof comps[0], "%.*s", (int)(len < 95 ? len : 95), p);
+    p += len;
+  }
+  if (ncomp == 0) {
+    snprintf(out, cap, "%s", onnx_name);
+    return;
+  }
+  for (int i = 0; i < ncomp - 1; i++) { /* the last component is the op type */
+    size_t l = nseg ? strlen(segs[nseg - 1]) : 0;
+    if (nseg && !strncmp(comps[i], segs[nseg - 1], l) && comps[i][l] == '.')
+      memcpy(segs[nseg - 1], comps[i], sizeof segs[0]);
+    else if (nseg < 16)
+      memcpy(segs[nseg++], comps[i], sizeof segs[0]);
+  }
+  char op[96];
+  size_t j = 0;
+  for (; comps[ncomp - 1][j] && j < sizeof op - 1; j++)
+    op[j] = (char)tolower((unsigned char)comps[ncomp - 1][j]);
+  op[j] = 0;
+  /* OpenCV splits some nodes in two ("/Flatten" and "/Flatten/flatten"): one name for both */
+  if (nseg == 1 && !strcasecmp(segs[0], op)) nseg = 0;
+  size_t used = 0;
+  out[0] = 0;
+  for (int i = 0; i < nseg && used < cap; i++)
+    used += (size_t)snprintf(out + used, cap - used, "%s%s", i ? "." : "", segs[i]);
+  /* A functional op (x + y, torch.flatten) has no module of its own: the path names its parent. */
+  if ((functional || nseg == 0) && used < cap)
+    snprintf(out + used, cap - used, "%s%s", nseg ? "." : "", op);
+}
+
+void graph_unique_names(graph_desc *g) {
+  for (int i = 1; i < g->n; i++) {
+    char base[96];
+    memcpy(base, g->nodes[i].name, sizeof base);
+    for (int k = 2; graph_find(g, g->nodes[i].name) != i; k++)
+      snprintf(g->nodes[i].name, sizeof g->nodes[i].name, "%.80s_%d", base, k);
+  }
+}
+
+static int same_shape(const graph_node *a, const graph_node *b) {
+  return a->c == b->c && a->h == b->h && a->w == b->w;
+}
+
+/* Stages from structure alone. The head starts at the first node after the last conv or add
+ * that is not a bn/relu/identity (global pool, flatten, fc). The stem ends at the first node
+ * whose output feeds two nodes (a residual fork: ResNet's maxpool). Each later fork ends a
+ * residual block; a block whose output shape differs from its input's opens a new stage (the
+ * first block always opens stage 1). A graph without forks is all stem plus head. */
+cltrain_status graph_assign_stages(cltrain_context *cx, graph_desc *g) {
+  int n = g->n;
+  int *uses = calloc((size_t)n, sizeof *uses);
+  if (!uses) return rt_fail(cx, CLTRAIN_ERR_OUT_OF_MEMORY, "graph: out of host memory");
+  int last_body = 0;
+  for (int i = 0; i < n; i++) {
+    for (int j = 0; j < g->nodes[i].ninputs; j++)
+      uses[g->nodes[i].inputs[j]]++;
+    if (g->nodes[i].op == NODE_CONV || g->nodes[i].op == NODE_ADD) last_body = i;
+  }
+  int head = n;
+  for (int i = last_body + 1; i < n; i++) {
+    node_op op = g->nodes[i].op;
+    if (op != NODE_BN && op != NODE_RELU && op != NODE_IDENTITY) {
+      head = i;
+      break;
+    }
+  }
+  int stem_end = head - 1;
+  for (int i = 1; i < head; i++)
+    if (uses[i] >= 2) {
+      stem_end = i;
+      break;
+    }
+  int stage = 0, block_in = stem_end;
+  g->nstages = 0;
+  for (int i = 0; i <= stem_end && i < n; i++) g->nodes[i].stage = GRAPH_STAGE_STEM;
+  for (int start = stem_end + 1; start < head;) {
+    int end = start;
+    while (end < head - 1 && uses[end] < 2) end++;
+    if (stage == 0 || !same_shape(&g->nodes[end], &g->nodes[block_in])) stage++;
+    for (int i = start; i <= end; i++) g->nodes[i].stage = stage;
+    block_in = end;
+    start = end + 1;
+  }
+  g->nstages = stage;
+  for (int i = head; i < n; i++) g->nodes[i].stage = stage + 1;
+  free(uses);
+  return CLTRAIN_OK;
+}
+
+/* Output size of a window sweep, as PyTorch computes it (ceil mode: the last window must start
+ * inside the input or the left padding). */
+static int window_out(int in, int k, int stride, int pad, int dil, int ceil_mode) {
+  int span = in + 2 * pad - dil * (k - 1) - 1;
+  if (span < 0 || stride < 1) return 0;
+  int o = (ceil_mode ? (span + stride - 1) / stride : span / stride) + 1;
+  if (ceil_mode && (o - 1) * stride >= in + pad) o--;
+  return o;
+}
+
+int graph_node_infer(const graph_node *nodes, graph_node *nd, char *why, size_t cap) {
+  if (nd->op == NODE_INPUT) return 0;
+  const graph_node *x = &nodes[nd->inputs[0]];
+  nd->c = x->c, nd->h = x->h, nd->w = x->w;
+  switch (nd->op) {
+    case NODE_CONV:
+      nd->c = nd->k;
+      nd->h = window_out(x->h, nd->r, nd->stride_h, nd->pad_h, nd->dil_h, 0);
+      nd->w = window_out(x->w, nd->s, nd->stride_w, nd->pad_w, nd->dil_w, 0);
+      break;
+    case NODE_MAXPOOL:
+    case NODE_AVGPOOL:
+      nd->h = window_out(x->h, nd->r, nd->stride_h, nd->pad_h, 1, nd->ceil_mode);
+      nd->w = window_out(x->w, nd->s, nd->stride_w, nd->pad_w, 1, nd->ceil_mode);
+      break;
+    case NODE_GLOBAL_AVGPOOL:
+      nd->r = x->h, nd->s = x->w, nd->h = nd->w = 1;
+      break;
+    case NODE_ADD: {
+      const graph_node *y = &nodes[nd->inputs[1]];
+      if (x->c != y->c || x->h != y->h || x->w != y->w) {
+        snprintf(why, cap, "adds %dx%dx%d to %dx%dx%d", x->c, x->h, x->w, y->c, y->h, y->w);
+        return -1;
+      }
+      break;
+    }
+    case NODE_FLATTEN: nd->c = x->c * x->h * x->w, nd->h = nd->w = 1; break;
+    case NODE_LINEAR:
+      if (nd->in_features != x->c * x->h * x->w) {
+        snprintf(why, cap, "takes %d features, but its input holds %dx%dx%d", nd->in_features, x->c,
+                 x->h, x->w);
+        return -1;
+      }
+      nd->c = nd->out_features, nd->h = nd->w = 1;
+      break;
+    default: break;
+  }
+  if (nd->h < 1 || nd->w < 1) {
+    snprintf(why, cap, "gets a %dx%d input, too small for its %dx%d window", x->h, x->w, nd->r, nd->s);
+    return -1;
+  }
+  return 0;
+}
+
+cltrain_status graph_reshape(cltrain_context *cx, graph_desc *g, int h, int w) {
+  if (!g || !g->nodes || g->n < 1 || h < 1 || w < 1)
+    return rt_fail(cx, CLTRAIN_ERR_ARG, "graph_reshape: needs a graph and a positive size (got %dx%d)", h, w);
+  graph_node *nodes = malloc((size_t)g->n * sizeof *nodes);
+  if (!nodes) return rt_fail(cx, CLTRAIN_ERR_OUT_OF_MEMORY, "graph_reshape: out of host memory");
+  memcpy(nodes, g->nodes, (size_t)g->n * sizeof *nodes);
+  nodes[0].h = h, nodes[0].w = w;
+  for (int i = 1; i < g->n; i++) {
+    char why[160];
+    if (graph_node_infer(nodes, &nodes[i], why, sizeof why)) {
+      cltrain_status st = rt_fail(cx, CLTRAIN_ERR_ARG, "graph_reshape: at %dx%d input, node '%s' %s",
+                                  h, w, nodes[i].name, why);
+      free(nodes);
+      return st;
+    }
+  }
+  memcpy(g->nodes, nodes, (size_t)g->n * sizeof *nodes); /* all or nothing */
+  free(nodes);
+  g->in_h = h, g->in_w = w;
+  return CLTRAIN_OK;
+}

@@ -1,0 +1,107 @@
+/* graph.h: a DAG model held in host memory (nodes in topological order plus one parameter
+ * block), as imported from ONNX by import/import_onnx.cpp and later run by the executor on the
+ * OpenCL ops. Pure C; it owns no device memory. Shapes are per image (the batch is separate). */
+#ifndef CLTRAIN_GRAPH_H
+#define CLTRAIN_GRAPH_H
+
+#include <stddef.h>
+
+#include "opencv2/cltrain.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum node_op {
+  NODE_INPUT,          /* the image batch, (in_c, in_h, in_w); always node 0 */
+  NODE_CONV,           /* y = conv(x, W) (+ b); W (k, c, r, s), no groups */
+  NODE_BN,             /* eval-mode or training batch norm over channels */
+  NODE_RELU,           /* max(x, 0) */
+  NODE_MAXPOOL,        /* r x s window, stride, pad (padding never wins) */
+  NODE_AVGPOOL,        /* r x s window; count_pad says whether padding counts in the divisor */
+  NODE_GLOBAL_AVGPOOL, /* mean over h, w: (c, h, w) -> (c, 1, 1) */
+  NODE_ADD,            /* inputs[0] + inputs[1], same shape (residual join) */
+  NODE_FLATTEN,        /* (c, h, w) -> (c*h*w, 1, 1); a view, no data moves */
+  NODE_LINEAR,         /* y = W x + b, W (out_features, in_features) */
+  NODE_IDENTITY        /* y = x; a view (OpenCV names graph outputs with these) */
+} node_op;
+
+/* Stage of a node (graph_node.stage): 0 is the stem, 1..nstages the residual stages, and
+ * nstages + 1 the head. */
+enum { GRAPH_STAGE_STEM = 0 };
+
+typedef struct graph_node {
+  node_op op;
+  /* Friendly name, the torchvision module path where the export has one: "conv1", "bn1",
+   * "layer1.0.conv1", "layer2.0.downsample.0", "fc"; nodes without parameters get a unique
+   * name as well ("layer1.0.relu_1", "layer1.0.add"). Unique in a graph. */
+  char name[96];
+  char onnx_name[192]; /* the cv::dnn layer name, e.g. "onnx_node!/layer1/layer1.0/conv1/Conv" */
+  int inputs[2], ninputs; /* producer node indices, all smaller than this node's index */
+  int c, h, w;            /* output shape per image */
+  /* conv and pools: k output channels (conv only), r x s window, strides, pads (symmetric),
+   * dilations (conv), has_bias (conv, linear), count_pad (avgpool), ceil_mode (pools). */
+  int k, r, s, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, has_bias, count_pad, ceil_mode;
+  float eps;                     /* bn */
+  int in_features, out_features; /* linear */
+  /* This node's slice of graph_desc.params, [param_off, param_off + nparams):
+   *   conv:   W (k, c_in, r, s), then b (k) if has_bias
+   *   bn:     gamma (c), beta (c), running_mean (c), running_var (c)
+   *   linear: W (out_features, in_features), then b (out_features) if has_bias
+   * ntrainable counts the learnable ones among them (bn: gamma and beta only). */
+  size_t param_off, nparams, ntrainable;
+  int stage; /* see GRAPH_STAGE_STEM */
+} graph_node;
+
+typedef struct graph_desc {
+  graph_node *nodes; /* n nodes in topological order; nodes[0] is NODE_INPUT */
+  int n;
+  float *params; /* the host parameter block, nparams floats */
+  size_t nparams;
+  int in_c, in_h, in_w; /* the input image shape the node shapes were computed for */
+  int output;           /* the classifier (NODE_LINEAR) whose output is the logits; any later
+                         * nodes are identity/flatten views of it */
+  int nstages;          /* residual stages; the head's stage number is nstages + 1 */
+} graph_desc;
+
+/* Releases what a graph holds and zeroes it; accepts NULL and an already-freed graph. */
+void graph_free(graph_desc *g);
+
+/* "conv", "bn", "relu", ... (static text). */
+const char *graph_op_name(node_op op);
+
+/* Index of the node whose friendly name is exactly `name`, or -1. */
+int graph_find(const graph_desc *g, const char *name);
+
+/* Selects nodes by `sel`, in graph order, writing at most `cap` indices to idx (idx may be NULL
+ * when cap is 0) and returning how many match. `sel` is a structural alias, independent of the
+ * names: "stem" (everything before the first residual block: conv1, bn1, relu, maxpool),
+ * "stageN" (N >= 1: the Nth run of residual blocks with one output shape, so stage1 =
+ * torchvision's layer1), "head" (global pool, flatten and classifier); or else a name prefix
+ * that ends at a dot boundary ("layer1" matches "layer1.0.conv1", not "layer10.x"). The
+ * input node belongs to no selection. Returns -1 for a NULL g or sel. */
+int graph_select(const graph_desc *g, const char *sel, int *idx, int cap);
+
+/* Learnable parameters, counted as torchvision's sum(p.numel() for p in m.parameters()):
+ * BN running statistics are excluded. (graph_desc.nparams counts them too.) */
+size_t graph_trainable_count(const graph_desc *g);
+
+/* Recomputes every node's output shape for h x w input images (all or nothing). A size at
+ * which some node cannot run (a window larger than its padded input, a classifier whose
+ * in_features no longer match) is CLTRAIN_ERR_ARG naming the node; g is then unchanged. */
+cltrain_status graph_reshape(cltrain_context *cx, graph_desc *g, int h, int w);
+
+/* Reads an ONNX model through OpenCV's cv::dnn importer (import/import_onnx.cpp). Node shapes
+ * are computed for one 3 x 224 x 224 image (the channel count comes from the first conv).
+ * Errors (on cx, which may be NULL, and on this thread): CLTRAIN_ERR_ARG for a NULL path or out,
+ * CLTRAIN_ERR_IO for a file that cannot be opened, CLTRAIN_ERR_FORMAT for one OpenCV cannot
+ * parse, CLTRAIN_ERR_UNSUPPORTED naming the node and its type for any layer cltrain cannot run
+ * (and for a graph without a fully-connected classifier at its end). On failure *out is zeroed.
+ * OpenCV's own log is silenced while it parses (a process-wide setting, restored after), so
+ * its complaints reach the caller only through the message. */
+cltrain_status graph_import_onnx(cltrain_context *cx, const char *path, graph_desc *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

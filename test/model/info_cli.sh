@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# info_cli.sh: `cltrain info` as a user runs it on PyTorch's exports (refs fixture): names, stages,
+# totals, and the error exits.
+set -u
+bin=${CLTRAIN_BIN:?} ref=${CLTRAIN_REF_DIR:?}
+pass=0 fail=0
+expect() { # expect NAME WANT_RC GREP_PATTERN -- CMD...
+  local name=$1 want=$2 pat=$3; shift 4
+  local out rc
+  out=$("$@" 2>&1); rc=$?
+  if [ "$rc" -eq "$want" ] && grep -qE -- "$pat" <<<"$out"; then
+    pass=$((pass + 1)); echo "ok   $name"
+  else
+    fail=$((fail + 1)); echo "FAIL $name: rc=$rc (want $want), output lacks /$pat/:"; echo "$out" | head -20
+  fi
+}
+r18=$ref/resnet18_bn_op13.onnx
+expect r18-conv 0 "layer1\.0\.conv1 +conv +64x56x56 +36,864 +stage1" -- "$bin" info --model "$r18"
+expect r18-downsample 0 "layer2\.0\.downsample\.1 +bn +128x28x28 +256 +stage2" -- "$bin" info --model "$r18"
+expect r18-fc 0 "fc +linear +1000x1x1 +513,000 +head" -- "$bin" info --model "$r18"
+expect r18-stem 0 "stem +4 nodes +conv1 \.\. maxpool" -- "$bin" info --model "$r18"
+expect r18-stage4 0 "stage4 .*output 512x7x7" -- "$bin" info --model "$r18"
+expect r18-counts 0 "20 conv, 20 bn, 1 linear" -- "$bin" info --model "$r18"
+expect r18-total 0 "parameters: 11,689,512 trainable" -- "$bin" info --model "$r18"
+expect r18-folded 0 "20 conv, 0 bn, 1 linear" -- "$bin" info --model "$ref/resnet18_fold_op11.onnx"
+expect r34-total 0 "parameters: 21,797,672 trainable" -- "$bin" info --model "$ref/resnet34_bn_op13.onnx"
+expect with-device 0 "device: .*pthread|device: .*CPU" -- "$bin" info --model "$r18" --device cpu
+expect missing 1 "CLTRAIN_ERR_IO.*|cannot open '$ref/nope\.onnx'" -- "$bin" info --model "$ref/nope.onnx"
+expect missing-names-path 1 "'$ref/nope\.onnx'" -- "$bin" info --model "$ref/nope.onnx"
+expect truncated 1 "'$ref/bad_truncated\.onnx' is not an ONNX model" -- "$bin" info --model "$ref/bad_truncated.onnx"
+expect unsupported 1 "onnx_node!/act/Softmax' \(type Softmax\)" -- "$bin" info --model "$ref/bad_unsupported.onnx"
+expect sub 1 "onnx_node!/Sub' \(type Eltwise\): an elementwise op other than x \+ y" -- "$bin" info --model "$ref/bad_sub.onnx"
+expect no-model 2 "--model M.onnx is required" -- "$bin" info
+expect bad-option 2 "unknown option '--bogus'" -- "$bin" info --bogus
+expect help 0 "usage: cltrain info" -- "$bin" info --help
+expect listed 0 "info +show how cltrain imports" -- "$bin" --help
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
