@@ -31,6 +31,7 @@ const char *graph_op_name(node_op op) {
     case NODE_FLATTEN: return "flatten";
     case NODE_LINEAR: return "linear";
     case NODE_IDENTITY: return "identity";
+    case NODE_DROPOUT: return "dropout";
   }
   return "?";
 }

@@ -23,7 +23,8 @@ typedef enum node_op {
   NODE_ADD,            /* inputs[0] + inputs[1], same shape (residual join) */
   NODE_FLATTEN,        /* (c, h, w) -> (c*h*w, 1, 1); a view, no data moves */
   NODE_LINEAR,         /* y = W x + b, W (out_features, in_features) */
-  NODE_IDENTITY        /* y = x; a view (OpenCV names graph outputs with these) */
+  NODE_IDENTITY,       /* y = x; a view (OpenCV names graph outputs with these) */
+  NODE_DROPOUT         /* train mode: y = x * mask / (1 - p); eval: y = x (new heads only) */
 } node_op;
 
 /* Stage of a node (graph_node.stage): 0 is the stem, 1..nstages the residual stages, and
@@ -43,6 +44,7 @@ typedef struct graph_node {
    * dilations (conv), has_bias (conv, linear), count_pad (avgpool), ceil_mode (pools). */
   int k, r, s, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, has_bias, count_pad, ceil_mode;
   float eps;                     /* bn */
+  float dropout;                 /* dropout: the drop probability p */
   int in_features, out_features; /* linear */
   /* This node's slice of graph_desc.params, [param_off, param_off + nparams):
    *   conv:   W (k, c_in, r, s), then b (k) if has_bias
