@@ -1,0 +1,119 @@
+/* conv2d.cl: the data-movement kernels around conv2d's GEMMs: im2col (and its transpose), bias fill, weight transpose, col2im gather and the bias-gradient reduction. */
+
+/* Geometry shared by every kernel, in this order:
+ * c, h, w: input channels and size; r, s: kernel size; oh, ow: output size;
+ * stride, pad and dilation per axis. */
+#define CONV_GEOMETRY_ARGS                                                                    \
+  int c, int h, int w, int r, int s, int oh, int ow, int stride_h, int stride_w, int pad_h,   \
+      int pad_w, int dil_h, int dil_w
+
+/* col (nb, C*R*S, OH*OW) = im2col of nb images of x (N,C,H,W): the forward GEMM's B operand.
+ * Global (OH, C*R*S, nb); each work-item writes one output row of OW contiguous values. */
+__kernel void conv2d_forward_im2col(__global float *col, int col_off, __global const float *x,
+                                    int x_off, CONV_GEOMETRY_ARGS) {
+  int y = get_global_id(0), crs = get_global_id(1), img = get_global_id(2);
+  int rs = r * s;
+  if (y >= oh || crs >= c * rs) return;
+  int ci = crs / rs, ri = (crs % rs) / s, si = crs % s;
+  int p = oh * ow;
+  __global float *dst = col + col_off + ((size_t)img * c * rs + crs) * p + (size_t)y * ow;
+  int iy = y * stride_h - pad_h + ri * dil_h;
+  if (iy < 0 || iy >= h) {
+    for (int xo = 0; xo < ow; xo++) dst[xo] = 0.0f;
+    return;
+  }
+  __global const float *src = x + x_off + (((size_t)img * c + ci) * h + iy) * w;
+  int ix0 = -pad_w + si * dil_w;
+  for (int xo = 0; xo < ow; xo++) {
+    int ix = ix0 + xo * stride_w;
+    dst[xo] = (ix >= 0 && ix < w) ? src[ix] : 0.0f;
+  }
+}
+
+/* y (N,K,P) = b (K) broadcast, so the forward GEMM can add into it with beta = 1.
+ * Global (P, N*K). */
+__kernel void conv2d_forward_bias_fill(__global float *y, int y_off, __global const float *b,
+                                       int b_off, int k, int p, int nk) {
+  int i = get_global_id(0), row = get_global_id(1);
+  if (i >= p || row >= nk) return;
+  y[y_off + (size_t)row * p + i] = b[b_off + row % k];
+}
+
+/* colT (OH*OW, C*R*S) = transposed im2col of one image x (C,H,W): the weight-gradient GEMM's B
+ * operand, laid out so that the GEMM needs no transpose. Global (OH*OW, C); each work-item
+ * writes the R*S contiguous values of one channel. */
+__kernel void conv2d_backward_im2col_t(__global float *colt, int colt_off, __global const float *x,
+                                       int x_off, CONV_GEOMETRY_ARGS) {
+  int pi = get_global_id(0), ci = get_global_id(1);
+  if (pi >= oh * ow || ci >= c) return;
+  int y = pi / ow, xo = pi % ow;
+  int rs = r * s;
+  __global float *dst = colt + colt_off + (size_t)pi * c * rs + ci * rs;
+  __global const float *src = x + x_off + (size_t)ci * h * w;
+  int iy0 = y * stride_h - pad_h, ix0 = xo * stride_w - pad_w;
+  for (int ri = 0; ri < r; ri++) {
+    int iy = iy0 + ri * dil_h;
+    int row_ok = iy >= 0 && iy < h;
+    for (int si = 0; si < s; si++) {
+      int ix = ix0 + si * dil_w;
+      dst[ri * s + si] = (row_ok && ix >= 0 && ix < w) ? src[iy * w + ix] : 0.0f;
+    }
+  }
+}
+
+/* wt (C*R*S, K) = transpose of w (K, C*R*S): the data-gradient GEMM's A operand without a
+ * transposed-operand GEMM. Global (K, C*R*S). */
+__kernel void conv2d_backward_transpose_w(__global float *wt, int wt_off, __global const float *w,
+                                          int w_off, int k, int crs) {
+  int ki = get_global_id(0), j = get_global_id(1);
+  if (ki >= k || j >= crs) return;
+  wt[wt_off + (size_t)j * k + ki] = w[w_off + (size_t)ki * crs + j];
+}
+
+/* dx (C,H,W) of one image = col2im of dcol (C*R*S, OH*OW), as a gather: each input pixel sums
+ * the columns it fed, r-major then s, so the result does not depend on scheduling.
+ * accumulate: 0 overwrites dx, 1 adds to it. Global (W, C*H). */
+__kernel void conv2d_backward_col2im(__global float *dx, int dx_off, __global const float *dcol,
+                                     int dcol_off, CONV_GEOMETRY_ARGS, int accumulate) {
+  int ix = get_global_id(0), ch = get_global_id(1);
+  if (ix >= w || ch >= c * h) return;
+  int ci = ch / h, iy = ch % h;
+  int p = oh * ow;
+  __global const float *src = dcol + dcol_off + (size_t)ci * r * s * p;
+  float sum = 0.0f;
+  for (int ri = 0; ri < r; ri++) {
+    int ty = iy + pad_h - ri * dil_h; /* = y * stride_h for the output row y it fed */
+    if (ty < 0 || ty % stride_h) continue;
+    int y = ty / stride_h;
+    if (y >= oh) continue;
+    for (int si = 0; si < s; si++) {
+      int tx = ix + pad_w - si * dil_w;
+      if (tx < 0 || tx % stride_w) continue;
+      int xo = tx / stride_w;
+      if (xo >= ow) continue;
+      sum += src[(size_t)(ri * s + si) * p + y * ow + xo];
+    }
+  }
+  __global float *d = dx + dx_off + (size_t)ch * w + ix;
+  *d = accumulate ? *d + sum : sum;
+}
+
+/* db (K) += sum of dy (N,K,P) over images and pixels. One work-item per channel sums in a
+ * fixed order with compensated (Kahan) summation: a plain float sum over N*P terms of mixed
+ * sign would lose about sqrt(N*P) ulps. Global (K). */
+__kernel void conv2d_backward_bias(__global float *db, int db_off, __global const float *dy,
+                                   int dy_off, int n, int k, int p) {
+  int ki = get_global_id(0);
+  if (ki >= k) return;
+  float sum = 0.0f, comp = 0.0f;
+  for (int img = 0; img < n; img++) {
+    __global const float *src = dy + dy_off + ((size_t)img * k + ki) * p;
+    for (int i = 0; i < p; i++) {
+      float t = src[i] - comp;
+      float u = sum + t;
+      comp = (u - sum) - t;
+      sum = u;
+    }
+  }
+  db[db_off + ki] += sum;
+}
