@@ -7,16 +7,17 @@
   int c, int h, int w, int r, int s, int oh, int ow, int stride_h, int stride_w, int pad_h,   \
       int pad_w, int dil_h, int dil_w
 
-/* col (nb, C*R*S, OH*OW) = im2col of nb images of x (N,C,H,W): the forward GEMM's B operand.
- * Global (OH, C*R*S, nb); each work-item writes one output row of OW contiguous values. */
+/* col (C*R*S, nb*OH*OW) = im2col of nb images of x (nb,C,H,W): the forward GEMM's B operand,
+ * with the images side by side so that one GEMM covers them all. Global (OH, C*R*S, nb); each
+ * work-item writes one output row of OW contiguous values. */
 __kernel void conv2d_forward_im2col(__global float *col, int col_off, __global const float *x,
-                                    int x_off, CONV_GEOMETRY_ARGS) {
+                                    int x_off, CONV_GEOMETRY_ARGS, int nb) {
   int y = get_global_id(0), crs = get_global_id(1), img = get_global_id(2);
   int rs = r * s;
-  if (y >= oh || crs >= c * rs) return;
+  if (y >= oh || crs >= c * rs || img >= nb) return;
   int ci = crs / rs, ri = (crs % rs) / s, si = crs % s;
   int p = oh * ow;
-  __global float *dst = col + col_off + ((size_t)img * c * rs + crs) * p + (size_t)y * ow;
+  __global float *dst = col + col_off + ((size_t)crs * nb + img) * p + (size_t)y * ow;
   int iy = y * stride_h - pad_h + ri * dil_h;
   if (iy < 0 || iy >= h) {
     for (int xo = 0; xo < ow; xo++) dst[xo] = 0.0f;
@@ -30,26 +31,37 @@ __kernel void conv2d_forward_im2col(__global float *col, int col_off, __global c
   }
 }
 
-/* y (N,K,P) = b (K) broadcast, so the forward GEMM can add into it with beta = 1.
- * Global (P, N*K). */
-__kernel void conv2d_forward_bias_fill(__global float *y, int y_off, __global const float *b,
-                                       int b_off, int k, int p, int nk) {
-  int i = get_global_id(0), row = get_global_id(1);
-  if (i >= p || row >= nk) return;
-  y[y_off + (size_t)row * p + i] = b[b_off + row % k];
+/* y (nb,K,P) = yt (K,nb,P) [+ b (K)]: the GEMM's image-interleaved result back to NCHW, with
+ * the bias added on the way. has_bias: 0 or 1. Global (P, K, nb). */
+__kernel void conv2d_forward_unpack(__global float *y, int y_off, __global const float *yt,
+                                    int yt_off, __global const float *b, int b_off, int has_bias,
+                                    int k, int p, int nb) {
+  int i = get_global_id(0), ki = get_global_id(1), img = get_global_id(2);
+  if (i >= p || ki >= k || img >= nb) return;
+  float v = yt[yt_off + ((size_t)ki * nb + img) * p + i];
+  y[y_off + ((size_t)img * k + ki) * p + i] = has_bias ? v + b[b_off + ki] : v;
 }
 
-/* colT (OH*OW, C*R*S) = transposed im2col of one image x (C,H,W): the weight-gradient GEMM's B
- * operand, laid out so that the GEMM needs no transpose. Global (OH*OW, C); each work-item
- * writes the R*S contiguous values of one channel. */
+/* dyt (K,nb,P) = dy (nb,K,P) regrouped by channel, so both backward GEMMs see every image of
+ * the chunk as one operand. Global (P, K, nb). */
+__kernel void conv2d_backward_pack_dy(__global float *dyt, int dyt_off, __global const float *dy,
+                                      int dy_off, int k, int p, int nb) {
+  int i = get_global_id(0), ki = get_global_id(1), img = get_global_id(2);
+  if (i >= p || ki >= k || img >= nb) return;
+  dyt[dyt_off + ((size_t)ki * nb + img) * p + i] = dy[dy_off + ((size_t)img * k + ki) * p + i];
+}
+
+/* colT (nb*OH*OW, C*R*S) = transposed im2col of nb images x (nb,C,H,W): the weight-gradient
+ * GEMM's B operand, laid out so that the GEMM needs no transpose. Global (OH*OW, C, nb); each
+ * work-item writes the R*S contiguous values of one channel. */
 __kernel void conv2d_backward_im2col_t(__global float *colt, int colt_off, __global const float *x,
-                                       int x_off, CONV_GEOMETRY_ARGS) {
-  int pi = get_global_id(0), ci = get_global_id(1);
-  if (pi >= oh * ow || ci >= c) return;
+                                       int x_off, CONV_GEOMETRY_ARGS, int nb) {
+  int pi = get_global_id(0), ci = get_global_id(1), img = get_global_id(2);
+  if (pi >= oh * ow || ci >= c || img >= nb) return;
   int y = pi / ow, xo = pi % ow;
   int rs = r * s;
-  __global float *dst = colt + colt_off + (size_t)pi * c * rs + ci * rs;
-  __global const float *src = x + x_off + (size_t)ci * h * w;
+  __global float *dst = colt + colt_off + ((size_t)img * oh * ow + pi) * c * rs + ci * rs;
+  __global const float *src = x + x_off + ((size_t)img * c + ci) * h * w;
   int iy0 = y * stride_h - pad_h, ix0 = xo * stride_w - pad_w;
   for (int ri = 0; ri < r; ri++) {
     int iy = iy0 + ri * dil_h;
@@ -70,16 +82,17 @@ __kernel void conv2d_backward_transpose_w(__global float *wt, int wt_off, __glob
   wt[wt_off + (size_t)j * k + ki] = w[w_off + (size_t)ki * crs + j];
 }
 
-/* dx (C,H,W) of one image = col2im of dcol (C*R*S, OH*OW), as a gather: each input pixel sums
- * the columns it fed, r-major then s, so the result does not depend on scheduling.
- * accumulate: 0 overwrites dx, 1 adds to it. Global (W, C*H). */
+/* dx (nb,C,H,W) = col2im of dcol (C*R*S, nb, OH*OW), as a gather: each input pixel sums the
+ * columns it fed, r-major then s, so the result does not depend on scheduling.
+ * accumulate: 0 overwrites dx, 1 adds to it. Global (W, C*H, nb). */
 __kernel void conv2d_backward_col2im(__global float *dx, int dx_off, __global const float *dcol,
-                                     int dcol_off, CONV_GEOMETRY_ARGS, int accumulate) {
-  int ix = get_global_id(0), ch = get_global_id(1);
-  if (ix >= w || ch >= c * h) return;
+                                     int dcol_off, CONV_GEOMETRY_ARGS, int nb, int accumulate) {
+  int ix = get_global_id(0), ch = get_global_id(1), img = get_global_id(2);
+  if (ix >= w || ch >= c * h || img >= nb) return;
   int ci = ch / h, iy = ch % h;
   int p = oh * ow;
-  __global const float *src = dcol + dcol_off + (size_t)ci * r * s * p;
+  size_t row = (size_t)nb * p; /* one dcol row: every image of the chunk */
+  __global const float *src = dcol + dcol_off + (size_t)ci * r * s * row + (size_t)img * p;
   float sum = 0.0f;
   for (int ri = 0; ri < r; ri++) {
     int ty = iy + pad_h - ri * dil_h; /* = y * stride_h for the output row y it fed */
@@ -91,10 +104,10 @@ __kernel void conv2d_backward_col2im(__global float *dx, int dx_off, __global co
       if (tx < 0 || tx % stride_w) continue;
       int xo = tx / stride_w;
       if (xo >= ow) continue;
-      sum += src[(size_t)(ri * s + si) * p + y * ow + xo];
+      sum += src[(ri * s + si) * row + y * ow + xo];
     }
   }
-  __global float *d = dx + dx_off + (size_t)ch * w + ix;
+  __global float *d = dx + dx_off + ((size_t)img * c * h + ch) * w + ix;
   *d = accumulate ? *d + sum : sum;
 }
 

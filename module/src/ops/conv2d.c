@@ -1,4 +1,4 @@
-/* conv2d.c: convolution as im2col plus CLBlast SGEMM, one image at a time, with every operand
+/* conv2d.c: convolution as im2col plus CLBlast SGEMM over chunks of images, with every operand
  * laid out so that no GEMM needs a transposed operand (twice as slow on PoCL). */
 #include <limits.h>
 
@@ -36,12 +36,27 @@ cltrain_status conv2d_check_shape(cltrain_context *cx, const conv2d_shape *s) {
   return CLTRAIN_OK;
 }
 
+/* Images go through the GEMMs in chunks, side by side, because one large SGEMM runs several
+ * times faster on PoCL than one per image (CLBlast's per-call cost and small-problem tiles).
+ * A chunk's im2col matrix is kept to at most CONV2D_CHUNK_FLOATS (64 MiB) when an image fits. */
+#ifndef CONV2D_CHUNK_FLOATS
+#define CONV2D_CHUNK_FLOATS ((size_t)1 << 24)
+#endif
+
+static int chunk_images(const conv2d_shape *s) {
+  size_t per_image = (size_t)s->c * s->r * s->s * conv2d_out_h(s) * conv2d_out_w(s);
+  size_t g = CONV2D_CHUNK_FLOATS / (per_image ? per_image : 1);
+  if (g < 1) g = 1;
+  return g < (size_t)s->n ? (int)g : s->n;
+}
+
 size_t conv2d_workspace_floats(const conv2d_shape *s) {
-  size_t crs = (size_t)s->c * s->r * s->s;
-  size_t p = (size_t)conv2d_out_h(s) * conv2d_out_w(s);
-  /* One image's im2col (forward), transposed im2col or column gradient (backward, reused in
-   * turn: the queue is in order), then the transposed weights for the data gradient. */
-  return crs * p + crs * (size_t)s->k;
+  size_t crs = (size_t)s->c * s->r * s->s, k = (size_t)s->k;
+  size_t gp = (size_t)chunk_images(s) * conv2d_out_h(s) * conv2d_out_w(s);
+  /* A chunk's im2col matrix (forward), or its transposed im2col then its column gradient
+   * (backward, in turn: the queue is in order); the GEMM's (K, images, P) output or the packed
+   * dy; the transposed weights for the data gradient. */
+  return crs * gp + k * gp + crs * k;
 }
 
 static void arg_geometry(rt_call *c, const conv2d_shape *s) {
@@ -58,25 +73,27 @@ cltrain_status conv2d_forward(cltrain_context *cx, buf y, buf x, buf w, buf b, b
   TRY(conv2d_check_shape(cx, s));
   if (!y.mem || !x.mem || !w.mem || !workspace.mem)
     return rt_fail(cx, CLTRAIN_ERR_ARG, "conv2d_forward: y, x, w and workspace must be buffers");
-  size_t crs = (size_t)s->c * s->r * s->s, oh = conv2d_out_h(s), ow = conv2d_out_w(s), p = oh * ow;
+  size_t crs = (size_t)s->c * s->r * s->s, oh = conv2d_out_h(s), p = oh * conv2d_out_w(s);
   size_t in_img = (size_t)s->c * s->h * s->w, out_img = (size_t)s->k * p;
+  int g = chunk_images(s);
+  buf col = workspace, yt = buf_at(workspace, crs * g * p);
   rt_call call;
-  if (buf_present(b)) {
-    TRY(rt_kernel(cx, FILE_CL, "", "conv2d_forward_bias_fill", &call));
-    arg_buf(&call, y), arg_buf(&call, b);
-    arg_int(&call, s->k), arg_int(&call, (int)p), arg_int(&call, s->n * s->k);
-    size_t g[2] = {p, (size_t)s->n * s->k};
-    TRY(rt_run(&call, 2, g, NULL));
-  }
-  for (int n = 0; n < s->n; n++) {
+  for (int n0 = 0; n0 < s->n; n0 += g) {
+    int nb = s->n - n0 < g ? s->n - n0 : g;
     TRY(rt_kernel(cx, FILE_CL, "", "conv2d_forward_im2col", &call));
-    arg_buf(&call, workspace), arg_buf(&call, buf_at(x, n * in_img));
+    arg_buf(&call, col), arg_buf(&call, buf_at(x, n0 * in_img));
     arg_geometry(&call, s);
-    size_t g[3] = {oh, crs, 1};
-    TRY(rt_run(&call, 3, g, NULL));
-    /* y_n (K,P) = w (K,CRS) x col (CRS,P) [+ the bias already in y_n] */
-    TRY(blas_sgemm(cx, 0, 0, s->k, p, crs, 1.0f, w, crs, workspace, p,
-                   buf_present(b) ? 1.0f : 0.0f, buf_at(y, n * out_img), p));
+    arg_int(&call, nb);
+    size_t gi[3] = {oh, crs, (size_t)nb};
+    TRY(rt_run(&call, 3, gi, NULL));
+    /* yt (K, nb*P) = w (K,CRS) x col (CRS, nb*P) */
+    TRY(blas_sgemm(cx, 0, 0, s->k, nb * p, crs, 1.0f, w, crs, col, nb * p, 0.0f, yt, nb * p));
+    TRY(rt_kernel(cx, FILE_CL, "", "conv2d_forward_unpack", &call));
+    arg_buf(&call, buf_at(y, n0 * out_img)), arg_buf(&call, yt), arg_buf(&call, b);
+    arg_int(&call, buf_present(b));
+    arg_int(&call, s->k), arg_int(&call, (int)p), arg_int(&call, nb);
+    size_t gu[3] = {p, (size_t)s->k, (size_t)nb};
+    TRY(rt_run(&call, 3, gu, NULL));
   }
   return CLTRAIN_OK;
 }
@@ -93,44 +110,53 @@ cltrain_status conv2d_backward(cltrain_context *cx, buf dx, buf dw, buf db, buf 
     return rt_fail(cx, CLTRAIN_ERR_ARG, "conv2d_backward: workspace must be a buffer");
   size_t crs = (size_t)s->c * s->r * s->s, p = (size_t)conv2d_out_h(s) * conv2d_out_w(s);
   size_t in_img = (size_t)s->c * s->h * s->w, out_img = (size_t)s->k * p;
-  buf col = workspace, wt = buf_at(workspace, crs * p);
+  int g = chunk_images(s);
+  buf col = workspace, dyt = buf_at(workspace, crs * g * p), wt = buf_at(dyt, (size_t)s->k * g * p);
   rt_call call;
 
   if (buf_present(db)) {
     TRY(rt_kernel(cx, FILE_CL, "", "conv2d_backward_bias", &call));
     arg_buf(&call, db), arg_buf(&call, dy);
     arg_int(&call, s->n), arg_int(&call, s->k), arg_int(&call, (int)p);
-    size_t g[1] = {(size_t)s->k};
-    TRY(rt_run(&call, 1, g, NULL));
+    size_t gb[1] = {(size_t)s->k};
+    TRY(rt_run(&call, 1, gb, NULL));
   }
+  if (!buf_present(dx) && !buf_present(dw)) return CLTRAIN_OK;
   if (buf_present(dx)) {
     TRY(rt_kernel(cx, FILE_CL, "", "conv2d_backward_transpose_w", &call));
     arg_buf(&call, wt), arg_buf(&call, w);
     arg_int(&call, s->k), arg_int(&call, (int)crs);
-    size_t g[2] = {(size_t)s->k, crs};
-    TRY(rt_run(&call, 2, g, NULL));
+    size_t gt[2] = {(size_t)s->k, crs};
+    TRY(rt_run(&call, 2, gt, NULL));
   }
-  for (int n = 0; n < s->n; n++) {
+  for (int n0 = 0; n0 < s->n; n0 += g) {
+    int nb = s->n - n0 < g ? s->n - n0 : g;
+    size_t np = (size_t)nb * p;
+    TRY(rt_kernel(cx, FILE_CL, "", "conv2d_backward_pack_dy", &call));
+    arg_buf(&call, dyt), arg_buf(&call, buf_at(dy, n0 * out_img));
+    arg_int(&call, s->k), arg_int(&call, (int)p), arg_int(&call, nb);
+    size_t gp[3] = {p, (size_t)s->k, (size_t)nb};
+    TRY(rt_run(&call, 3, gp, NULL));
     if (buf_present(dw)) {
       TRY(rt_kernel(cx, FILE_CL, "", "conv2d_backward_im2col_t", &call));
-      arg_buf(&call, col), arg_buf(&call, buf_at(x, n * in_img));
+      arg_buf(&call, col), arg_buf(&call, buf_at(x, n0 * in_img));
       arg_geometry(&call, s);
-      size_t g[2] = {p, (size_t)s->c};
-      TRY(rt_run(&call, 2, g, NULL));
-      /* dw (K,CRS) += dy_n (K,P) x colT (P,CRS); images in order, so the sum is fixed. */
-      TRY(blas_sgemm(cx, 0, 0, s->k, crs, p, 1.0f, buf_at(dy, n * out_img), p, col, crs, 1.0f, dw,
-                     crs));
+      arg_int(&call, nb);
+      size_t gi[3] = {p, (size_t)s->c, (size_t)nb};
+      TRY(rt_run(&call, 3, gi, NULL));
+      /* dw (K,CRS) += dyt (K, nb*P) x colT (nb*P, CRS); chunks in order, so the sum is fixed. */
+      TRY(blas_sgemm(cx, 0, 0, s->k, crs, np, 1.0f, dyt, np, col, crs, 1.0f, dw, crs));
     }
     if (buf_present(dx)) {
-      /* dcol (CRS,P) = wT (CRS,K) x dy_n (K,P), then gathered back into dx_n. */
-      TRY(blas_sgemm(cx, 0, 0, crs, p, s->k, 1.0f, wt, s->k, buf_at(dy, n * out_img), p, 0.0f, col,
-                     p));
+      /* dcol (CRS, nb*P) = wT (CRS,K) x dyt (K, nb*P), then gathered back into dx. */
+      TRY(blas_sgemm(cx, 0, 0, crs, np, s->k, 1.0f, wt, s->k, dyt, np, 0.0f, col, np));
       TRY(rt_kernel(cx, FILE_CL, "", "conv2d_backward_col2im", &call));
-      arg_buf(&call, buf_at(dx, n * in_img)), arg_buf(&call, col);
+      arg_buf(&call, buf_at(dx, n0 * in_img)), arg_buf(&call, col);
       arg_geometry(&call, s);
+      arg_int(&call, nb);
       arg_int(&call, accumulate_dx == OP_ACCUMULATE);
-      size_t g[2] = {(size_t)s->w, (size_t)s->c * s->h};
-      TRY(rt_run(&call, 2, g, NULL));
+      size_t gc[3] = {(size_t)s->w, (size_t)s->c * s->h, (size_t)nb};
+      TRY(rt_run(&call, 3, gc, NULL));
     }
   }
   return CLTRAIN_OK;
