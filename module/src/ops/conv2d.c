@@ -164,7 +164,7 @@ cltrain_status conv2d_backward(cltrain_context *cx, buf dx, buf dw, buf db, buf 
       arg_geometry(&call, s);
       arg_int(&call, nb);
       arg_int(&call, accumulate_dx == OP_ACCUMULATE);
-      size_t gc[3] = {(size_t)s->w, (size_t)s->c * s->h, (size_t)nb};
+      size_t gc[3] = {(size_t)s->h, (size_t)s->c, (size_t)nb};
       TRY(rt_run(&call, 3, gc, NULL));
     }
   }
