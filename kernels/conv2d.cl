@@ -1,0 +1,130 @@
+/* conv2d.cl: the data-movement kernels around conv2d's GEMMs: im2col, packing y and dy, weight transposes, col2im gather and the bias-gradient reduction. */
+
+/* Geometry shared by every kernel, in this order:
+ * c, h, w: input channels and size; r, s: kernel size; oh, ow: output size;
+ * stride, pad and dilation per axis. */
+#define CONV_GEOMETRY_ARGS                                                                    \
+  int c, int h, int w, int r, int s, int oh, int ow, int stride_h, int stride_w, int pad_h,   \
+      int pad_w, int dil_h, int dil_w
+
+/* col (C*R*S, nb*OH*OW) = im2col of nb images of x (nb,C,H,W): the forward GEMM's B operand,
+ * with the images side by side so that one GEMM covers them all. Global (OH, C*R*S, nb); each
+ * work-item writes one output row of OW contiguous values. */
+__kernel void conv2d_forward_im2col(__global float *col, int col_off, __global const float *x,
+                                    int x_off, CONV_GEOMETRY_ARGS, int nb) {
+  int y = get_global_id(0), crs = get_global_id(1), img = get_global_id(2);
+  int rs = r * s;
+  if (y >= oh || crs >= c * rs || img >= nb) return;
+  int ci = crs / rs, ri = (crs % rs) / s, si = crs % s;
+  int p = oh * ow;
+  __global float *dst = col + col_off + ((size_t)crs * nb + img) * p + (size_t)y * ow;
+  int iy = y * stride_h - pad_h + ri * dil_h;
+  if (iy < 0 || iy >= h) {
+    for (int xo = 0; xo < ow; xo++) dst[xo] = 0.0f;
+    return;
+  }
+  __global const float *src = x + x_off + (((size_t)img * c + ci) * h + iy) * w;
+  int ix0 = -pad_w + si * dil_w;
+  for (int xo = 0; xo < ow; xo++) {
+    int ix = ix0 + xo * stride_w;
+    dst[xo] = (ix >= 0 && ix < w) ? src[ix] : 0.0f;
+  }
+}
+
+/* y (nb,K,P) = yt (K,nb,P) [+ b (K)]: the GEMM's image-interleaved result back to NCHW, with
+ * the bias added on the way. has_bias: 0 or 1. Global (P, K, nb). */
+__kernel void conv2d_forward_unpack(__global float *y, int y_off, __global const float *yt,
+                                    int yt_off, __global const float *b, int b_off, int has_bias,
+                                    int k, int p, int nb) {
+  int i = get_global_id(0), ki = get_global_id(1), img = get_global_id(2);
+  if (i >= p || ki >= k || img >= nb) return;
+  float v = yt[yt_off + ((size_t)ki * nb + img) * p + i];
+  y[y_off + ((size_t)img * k + ki) * p + i] = has_bias ? v + b[b_off + ki] : v;
+}
+
+/* dyt (K,nb,P) = dy (nb,K,P) regrouped by channel, so both backward GEMMs see every image of
+ * the chunk as one operand. Global (P, K, nb). */
+__kernel void conv2d_backward_pack_dy(__global float *dyt, int dyt_off, __global const float *dy,
+                                      int dy_off, int k, int p, int nb) {
+  int i = get_global_id(0), ki = get_global_id(1), img = get_global_id(2);
+  if (i >= p || ki >= k || img >= nb) return;
+  dyt[dyt_off + ((size_t)ki * nb + img) * p + i] = dy[dy_off + ((size_t)img * k + ki) * p + i];
+}
+
+/* dyT (nb*P, K) = dy (nb,K,P) transposed per image: the weight-gradient GEMM's B operand,
+ * dwT (CRS,K) = col (CRS, nb*P) x dyT, which then needs no transposed operand and reuses the
+ * forward im2col (a transposed im2col would move C*R*S/K times more data). Global (K, P, nb). */
+__kernel void conv2d_backward_pack_dy_t(__global float *dyt, int dyt_off, __global const float *dy,
+                                        int dy_off, int k, int p, int nb) {
+  int ki = get_global_id(0), i = get_global_id(1), img = get_global_id(2);
+  if (ki >= k || i >= p || img >= nb) return;
+  dyt[dyt_off + ((size_t)img * p + i) * k + ki] = dy[dy_off + ((size_t)img * k + ki) * p + i];
+}
+
+/* dw (K, CRS) += dwt (CRS, K) transposed. Global (CRS, K). */
+__kernel void conv2d_backward_add_dw(__global float *dw, int dw_off, __global const float *dwt,
+                                     int dwt_off, int k, int crs) {
+  int j = get_global_id(0), ki = get_global_id(1);
+  if (j >= crs || ki >= k) return;
+  dw[dw_off + (size_t)ki * crs + j] += dwt[dwt_off + (size_t)j * k + ki];
+}
+
+/* wt (C*R*S, K) = transpose of w (K, C*R*S): the data-gradient GEMM's A operand without a
+ * transposed-operand GEMM. Global (K, C*R*S). */
+__kernel void conv2d_backward_transpose_w(__global float *wt, int wt_off, __global const float *w,
+                                          int w_off, int k, int crs) {
+  int ki = get_global_id(0), j = get_global_id(1);
+  if (ki >= k || j >= crs) return;
+  wt[wt_off + (size_t)j * k + ki] = w[w_off + (size_t)ki * crs + j];
+}
+
+/* dx (nb,C,H,W) = col2im of dcol (C*R*S, nb, OH*OW), as a gather by rows: each work-item owns
+ * one row of dx and adds the dcol rows that fed it, tap by tap (r-major, then s), so every
+ * pixel sums its contributions in a fixed order, without atomics. The inner loop is a plain
+ * strided copy-add, like im2col's (a per-pixel gather over taps ran 4x slower on PoCL).
+ * accumulate: 0 overwrites dx, 1 adds to it. Global (H, C, nb). */
+__kernel void conv2d_backward_col2im(__global float *dx, int dx_off, __global const float *dcol,
+                                     int dcol_off, CONV_GEOMETRY_ARGS, int nb, int accumulate) {
+  int iy = get_global_id(0), ci = get_global_id(1), img = get_global_id(2);
+  if (iy >= h || ci >= c || img >= nb) return;
+  int p = oh * ow;
+  size_t row = (size_t)nb * p; /* one dcol row: every image of the chunk */
+  __global const float *src = dcol + dcol_off + (size_t)ci * r * s * row + (size_t)img * p;
+  __global float *d = dx + dx_off + (((size_t)img * c + ci) * h + iy) * w;
+  if (!accumulate)
+    for (int ix = 0; ix < w; ix++) d[ix] = 0.0f;
+  for (int ri = 0; ri < r; ri++) {
+    int ty = iy + pad_h - ri * dil_h; /* = y * stride_h for the output row y this tap fed */
+    if (ty < 0 || ty % stride_h) continue;
+    int y = ty / stride_h;
+    if (y >= oh) continue;
+    for (int si = 0; si < s; si++) {
+      __global const float *srow = src + (ri * s + si) * row + (size_t)y * ow;
+      int ix0 = si * dil_w - pad_w; /* output column xo fed input column ix0 + xo * stride_w */
+      int lo = ix0 < 0 ? (-ix0 + stride_w - 1) / stride_w : 0;
+      int hi = (w - ix0 + stride_w - 1) / stride_w;
+      if (hi > ow) hi = ow;
+      for (int xo = lo; xo < hi; xo++) d[ix0 + xo * stride_w] += srow[xo];
+    }
+  }
+}
+
+/* db (K) += sum of dy (N,K,P) over images and pixels. One work-item per channel sums in a
+ * fixed order with compensated (Kahan) summation: a plain float sum over N*P terms of mixed
+ * sign would lose about sqrt(N*P) ulps. Global (K). */
+__kernel void conv2d_backward_bias(__global float *db, int db_off, __global const float *dy,
+                                   int dy_off, int n, int k, int p) {
+  int ki = get_global_id(0);
+  if (ki >= k) return;
+  float sum = 0.0f, comp = 0.0f;
+  for (int img = 0; img < n; img++) {
+    __global const float *src = dy + dy_off + ((size_t)img * k + ki) * p;
+    for (int i = 0; i < p; i++) {
+      float t = src[i] - comp;
+      float u = sum + t;
+      comp = (u - sum) - t;
+      sum = u;
+    }
+  }
+  db[db_off + ki] += sum;
+}

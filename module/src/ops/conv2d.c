@@ -1,0 +1,179 @@
+/* conv2d.c: convolution as im2col plus CLBlast SGEMM over chunks of images, with every operand
+ * laid out so that no GEMM needs a transposed operand (twice as slow on PoCL). */
+#include <limits.h>
+
+#include "conv2d.h"
+
+static const char *const FILE_CL = "conv2d.cl";
+
+cltrain_status conv2d_check_shape(cltrain_context *cx, const conv2d_shape *s) {
+  if (!s) return rt_fail(cx, CLTRAIN_ERR_ARG, "conv2d: shape is NULL");
+  if (s->n <= 0 || s->c <= 0 || s->h <= 0 || s->w <= 0 || s->k <= 0 || s->r <= 0 || s->s <= 0)
+    return rt_fail(cx, CLTRAIN_ERR_ARG,
+                   "conv2d: sizes must be positive, got n=%d c=%d h=%d w=%d k=%d r=%d s=%d", s->n,
+                   s->c, s->h, s->w, s->k, s->r, s->s);
+  if (s->stride_h <= 0 || s->stride_w <= 0 || s->dil_h <= 0 || s->dil_w <= 0)
+    return rt_fail(cx, CLTRAIN_ERR_ARG,
+                   "conv2d: stride and dilation must be positive, got stride %dx%d dilation %dx%d",
+                   s->stride_h, s->stride_w, s->dil_h, s->dil_w);
+  if (s->pad_h < 0 || s->pad_w < 0)
+    return rt_fail(cx, CLTRAIN_ERR_ARG, "conv2d: padding must not be negative, got %dx%d", s->pad_h,
+                   s->pad_w);
+  int oh = conv2d_out_h(s), ow = conv2d_out_w(s);
+  if (oh <= 0 || ow <= 0)
+    return rt_fail(cx, CLTRAIN_ERR_ARG,
+                   "conv2d: output size %dx%d is not positive (input %dx%d, kernel %dx%d, "
+                   "stride %dx%d, pad %dx%d, dilation %dx%d)",
+                   oh, ow, s->h, s->w, s->r, s->s, s->stride_h, s->stride_w, s->pad_h, s->pad_w,
+                   s->dil_h, s->dil_w);
+  /* Kernels index with int offsets; keep every tensor and the workspace within int range. */
+  double crs = (double)s->c * s->r * s->s, p = (double)oh * ow;
+  double biggest = (double)s->n * s->c * s->h * s->w;
+  if ((double)s->n * s->k * p > biggest) biggest = (double)s->n * s->k * p;
+  if (crs * p + crs * s->k > biggest) biggest = crs * p + crs * s->k;
+  if (biggest > (double)INT_MAX)
+    return rt_fail(cx, CLTRAIN_ERR_ARG, "conv2d: tensors of %.0f floats exceed int indexing", biggest);
+  return CLTRAIN_OK;
+}
+
+/* Images go through the GEMMs in chunks, side by side, because one large SGEMM runs several
+ * times faster on PoCL than one per image (CLBlast's per-call cost and small-problem tiles).
+ * A chunk's im2col matrix is kept to at most CONV2D_CHUNK_FLOATS (16 MiB) when an image fits:
+ * measured at batch 16, 1 to 16 images per call made no clear difference where one image's
+ * GEMM is already large (conv1, layer1), while layer4 (P = 49) ran 2-4x faster at 16. */
+#ifndef CONV2D_CHUNK_FLOATS
+#define CONV2D_CHUNK_FLOATS ((size_t)1 << 22)
+#endif
+
+static int chunk_images(const conv2d_shape *s) {
+  size_t per_image = (size_t)s->c * s->r * s->s * conv2d_out_h(s) * conv2d_out_w(s);
+  size_t g = CONV2D_CHUNK_FLOATS / (per_image ? per_image : 1);
+  if (g < 1) g = 1;
+  return g < (size_t)s->n ? (int)g : s->n;
+}
+
+size_t conv2d_workspace_floats(const conv2d_shape *s) {
+  size_t crs = (size_t)s->c * s->r * s->s, k = (size_t)s->k;
+  size_t gp = (size_t)chunk_images(s) * conv2d_out_h(s) * conv2d_out_w(s);
+  /* A chunk's im2col matrix, then (backward) its column gradient, in turn: the queue is in
+   * order; the GEMM's (K, images, P) output, or dy packed for one backward GEMM then the other;
+   * w transposed for the data gradient; the transposed weight gradient summed over chunks. */
+  return crs * gp + k * gp + 2 * crs * k;
+}
+
+static void arg_geometry(rt_call *c, const conv2d_shape *s) {
+  arg_int(c, s->c), arg_int(c, s->h), arg_int(c, s->w);
+  arg_int(c, s->r), arg_int(c, s->s);
+  arg_int(c, conv2d_out_h(s)), arg_int(c, conv2d_out_w(s));
+  arg_int(c, s->stride_h), arg_int(c, s->stride_w);
+  arg_int(c, s->pad_h), arg_int(c, s->pad_w);
+  arg_int(c, s->dil_h), arg_int(c, s->dil_w);
+}
+
+cltrain_status conv2d_forward(cltrain_context *cx, buf y, buf x, buf w, buf b, buf workspace,
+                              const conv2d_shape *s) {
+  TRY(conv2d_check_shape(cx, s));
+  if (!y.mem || !x.mem || !w.mem || !workspace.mem)
+    return rt_fail(cx, CLTRAIN_ERR_ARG, "conv2d_forward: y, x, w and workspace must be buffers");
+  size_t crs = (size_t)s->c * s->r * s->s, oh = conv2d_out_h(s), p = oh * conv2d_out_w(s);
+  size_t in_img = (size_t)s->c * s->h * s->w, out_img = (size_t)s->k * p;
+  int g = chunk_images(s);
+  buf col = workspace, yt = buf_at(workspace, crs * g * p);
+  rt_call call;
+  for (int n0 = 0; n0 < s->n; n0 += g) {
+    int nb = s->n - n0 < g ? s->n - n0 : g;
+    TRY(rt_kernel(cx, FILE_CL, "", "conv2d_forward_im2col", &call));
+    arg_buf(&call, col), arg_buf(&call, buf_at(x, n0 * in_img));
+    arg_geometry(&call, s);
+    arg_int(&call, nb);
+    size_t gi[3] = {oh, crs, (size_t)nb};
+    TRY(rt_run(&call, 3, gi, NULL));
+    /* yt (K, nb*P) = w (K,CRS) x col (CRS, nb*P) */
+    TRY(blas_sgemm(cx, 0, 0, s->k, nb * p, crs, 1.0f, w, crs, col, nb * p, 0.0f, yt, nb * p));
+    TRY(rt_kernel(cx, FILE_CL, "", "conv2d_forward_unpack", &call));
+    arg_buf(&call, buf_at(y, n0 * out_img)), arg_buf(&call, yt), arg_buf(&call, b);
+    arg_int(&call, buf_present(b));
+    arg_int(&call, s->k), arg_int(&call, (int)p), arg_int(&call, nb);
+    size_t gu[3] = {p, (size_t)s->k, (size_t)nb};
+    TRY(rt_run(&call, 3, gu, NULL));
+  }
+  return CLTRAIN_OK;
+}
+
+cltrain_status conv2d_backward(cltrain_context *cx, buf dx, buf dw, buf db, buf dy, buf x, buf w,
+                               buf workspace, int accumulate_dx, const conv2d_shape *s) {
+  TRY(conv2d_check_shape(cx, s));
+  if (!dy.mem) return rt_fail(cx, CLTRAIN_ERR_ARG, "conv2d_backward: dy must be a buffer");
+  if (buf_present(dx) && !w.mem)
+    return rt_fail(cx, CLTRAIN_ERR_ARG, "conv2d_backward: w must be a buffer when dx is wanted");
+  if (buf_present(dw) && !x.mem)
+    return rt_fail(cx, CLTRAIN_ERR_ARG, "conv2d_backward: x must be a buffer when dw is wanted");
+  if ((buf_present(dx) || buf_present(dw)) && !workspace.mem)
+    return rt_fail(cx, CLTRAIN_ERR_ARG, "conv2d_backward: workspace must be a buffer");
+  size_t crs = (size_t)s->c * s->r * s->s, p = (size_t)conv2d_out_h(s) * conv2d_out_w(s);
+  size_t in_img = (size_t)s->c * s->h * s->w, out_img = (size_t)s->k * p;
+  int g = chunk_images(s);
+  buf col = workspace, dyt = buf_at(workspace, crs * g * p), wt = buf_at(dyt, (size_t)s->k * g * p);
+  buf dwt = buf_at(wt, crs * s->k);
+  rt_call call;
+
+  if (buf_present(db)) {
+    TRY(rt_kernel(cx, FILE_CL, "", "conv2d_backward_bias", &call));
+    arg_buf(&call, db), arg_buf(&call, dy);
+    arg_int(&call, s->n), arg_int(&call, s->k), arg_int(&call, (int)p);
+    size_t gb[1] = {(size_t)s->k};
+    TRY(rt_run(&call, 1, gb, NULL));
+  }
+  if (!buf_present(dx) && !buf_present(dw)) return CLTRAIN_OK;
+  if (buf_present(dx)) {
+    TRY(rt_kernel(cx, FILE_CL, "", "conv2d_backward_transpose_w", &call));
+    arg_buf(&call, wt), arg_buf(&call, w);
+    arg_int(&call, s->k), arg_int(&call, (int)crs);
+    size_t gt[2] = {(size_t)s->k, crs};
+    TRY(rt_run(&call, 2, gt, NULL));
+  }
+  for (int n0 = 0; n0 < s->n; n0 += g) {
+    int nb = s->n - n0 < g ? s->n - n0 : g;
+    size_t np = (size_t)nb * p;
+    if (buf_present(dw)) {
+      TRY(rt_kernel(cx, FILE_CL, "", "conv2d_backward_pack_dy_t", &call));
+      arg_buf(&call, dyt), arg_buf(&call, buf_at(dy, n0 * out_img));
+      arg_int(&call, s->k), arg_int(&call, (int)p), arg_int(&call, nb);
+      size_t gp[3] = {(size_t)s->k, p, (size_t)nb};
+      TRY(rt_run(&call, 3, gp, NULL));
+      TRY(rt_kernel(cx, FILE_CL, "", "conv2d_forward_im2col", &call));
+      arg_buf(&call, col), arg_buf(&call, buf_at(x, n0 * in_img));
+      arg_geometry(&call, s);
+      arg_int(&call, nb);
+      size_t gi[3] = {(size_t)conv2d_out_h(s), crs, (size_t)nb};
+      TRY(rt_run(&call, 3, gi, NULL));
+      /* dwT (CRS,K) (+)= col (CRS, nb*P) x dyT (nb*P, K); chunks in order, so the sum is fixed. */
+      TRY(blas_sgemm(cx, 0, 0, crs, s->k, np, 1.0f, col, np, dyt, s->k, n0 ? 1.0f : 0.0f, dwt,
+                     s->k));
+    }
+    if (buf_present(dx)) {
+      TRY(rt_kernel(cx, FILE_CL, "", "conv2d_backward_pack_dy", &call));
+      arg_buf(&call, dyt), arg_buf(&call, buf_at(dy, n0 * out_img));
+      arg_int(&call, s->k), arg_int(&call, (int)p), arg_int(&call, nb);
+      size_t gp[3] = {p, (size_t)s->k, (size_t)nb};
+      TRY(rt_run(&call, 3, gp, NULL));
+      /* dcol (CRS, nb*P) = wT (CRS,K) x dyt (K, nb*P), then gathered back into dx. */
+      TRY(blas_sgemm(cx, 0, 0, crs, np, s->k, 1.0f, wt, s->k, dyt, np, 0.0f, col, np));
+      TRY(rt_kernel(cx, FILE_CL, "", "conv2d_backward_col2im", &call));
+      arg_buf(&call, buf_at(dx, n0 * in_img)), arg_buf(&call, col);
+      arg_geometry(&call, s);
+      arg_int(&call, nb);
+      arg_int(&call, accumulate_dx == OP_ACCUMULATE);
+      size_t gc[3] = {(size_t)s->h, (size_t)s->c, (size_t)nb};
+      TRY(rt_run(&call, 3, gc, NULL));
+    }
+  }
+  if (buf_present(dw)) {
+    TRY(rt_kernel(cx, FILE_CL, "", "conv2d_backward_add_dw", &call));
+    arg_buf(&call, dw), arg_buf(&call, dwt);
+    arg_int(&call, s->k), arg_int(&call, (int)crs);
+    size_t ga[2] = {crs, (size_t)s->k};
+    TRY(rt_run(&call, 2, ga, NULL));
+  }
+  return CLTRAIN_OK;
+}

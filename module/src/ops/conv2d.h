@@ -1,0 +1,59 @@
+/* conv2d.h: 2-D convolution (NCHW, groups = 1) as im2col plus CLBlast SGEMM, forward and
+ * backward, and its double-accumulating C reference on host arrays. */
+#ifndef CLTRAIN_OPS_CONV2D_H
+#define CLTRAIN_OPS_CONV2D_H
+
+#include "ops.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* x is (n,c,h,w), w is (k,c,r,s); padding is symmetric per axis (pad_h rows above and below). */
+typedef struct conv2d_shape {
+  int n, c, h, w;
+  int k, r, s;
+  int stride_h, stride_w, pad_h, pad_w, dil_h, dil_w;
+} conv2d_shape;
+
+static inline int conv2d_out_h(const conv2d_shape *s) {
+  return s->stride_h > 0 ? (s->h + 2 * s->pad_h - s->dil_h * (s->r - 1) - 1) / s->stride_h + 1 : 0;
+}
+static inline int conv2d_out_w(const conv2d_shape *s) {
+  return s->stride_w > 0 ? (s->w + 2 * s->pad_w - s->dil_w * (s->s - 1) - 1) / s->stride_w + 1 : 0;
+}
+
+/* CLTRAIN_OK, or CLTRAIN_ERR_ARG with a message naming the bad field (non-positive sizes,
+ * strides or dilations, negative padding, an empty output, sizes beyond int range). */
+cltrain_status conv2d_check_shape(cltrain_context *cx, const conv2d_shape *s);
+
+/* Floats of scratch that conv2d_forward and conv2d_backward need (one value covers both):
+ * one image's im2col matrix (C*R*S x OH*OW) plus a transposed copy of w (C*R*S x K). */
+size_t conv2d_workspace_floats(const conv2d_shape *s);
+
+/* y = conv(x, w) + b.
+ * y is (N,K,OH,OW), x is (N,C,H,W), w is (K,C,R,S), b is (K) or mem NULL for no bias,
+ * workspace holds conv2d_workspace_floats(s) floats. */
+cltrain_status conv2d_forward(cltrain_context *cx, buf y, buf x, buf w, buf b, buf workspace,
+                              const conv2d_shape *s);
+
+/* Gradients of y = conv(x, w) + b given dy = dL/dy.
+ * dx is (N,C,H,W): overwritten, or added to when accumulate_dx is OP_ACCUMULATE;
+ * dw is (K,C,R,S) and db is (K): added to (+=). Any of dx, dw, db with mem NULL is skipped.
+ * dy is (N,K,OH,OW), x is (N,C,H,W) (unused when dw is skipped), w is (K,C,R,S) (unused when dx
+ * is skipped), workspace holds conv2d_workspace_floats(s) floats.
+ * Deterministic: every sum runs in a fixed order, so two runs give bitwise equal results. */
+cltrain_status conv2d_backward(cltrain_context *cx, buf dx, buf dw, buf db, buf dy, buf x, buf w,
+                               buf workspace, int accumulate_dx, const conv2d_shape *s);
+
+/* The same on host arrays, summing in double. b, dx, dw, db may be NULL (as mem NULL above). */
+cltrain_status conv2d_forward_ref(float *y, const float *x, const float *w, const float *b,
+                                  const conv2d_shape *s);
+cltrain_status conv2d_backward_ref(float *dx, float *dw, float *db, const float *dy,
+                                   const float *x, const float *w, int accumulate_dx,
+                                   const conv2d_shape *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,67 @@
+"""conv2d references: F.conv2d and its autograd gradients in float64, from float32 inputs.
+
+Each case stores its geometry as `shape` (i32: n c h w k r s stride_h stride_w pad_h pad_w
+dil_h dil_w), the float32 inputs x, w, b (absent: no bias), dy, and the starting values of the
+gradient buffers (dx0 for the accumulate case, dw0, db0: parameter gradients accumulate), then
+the float64 results y, dx (= dx0 + grad when accumulating), dw = dw0 + grad, db = db0 + grad.
+"""
+import torch
+import torch.nn.functional as F
+
+# name: (n, c, h, w, k, r, s, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, bias, accumulate)
+CASES = {
+    # Every distinct ResNet-18 convolution, at batch 2.
+    "conv2d_stem": (2, 3, 224, 224, 64, 7, 7, 2, 2, 3, 3, 1, 1, False, False),
+    "conv2d_l1": (2, 64, 56, 56, 64, 3, 3, 1, 1, 1, 1, 1, 1, False, False),
+    "conv2d_l2_down": (2, 64, 56, 56, 128, 3, 3, 2, 2, 1, 1, 1, 1, False, False),
+    "conv2d_l2_skip": (2, 64, 56, 56, 128, 1, 1, 2, 2, 0, 0, 1, 1, False, False),
+    "conv2d_l2": (2, 128, 28, 28, 128, 3, 3, 1, 1, 1, 1, 1, 1, True, False),
+    "conv2d_l3_down": (2, 128, 28, 28, 256, 3, 3, 2, 2, 1, 1, 1, 1, False, False),
+    "conv2d_l3_skip": (2, 128, 28, 28, 256, 1, 1, 2, 2, 0, 0, 1, 1, True, False),
+    "conv2d_l3": (2, 256, 14, 14, 256, 3, 3, 1, 1, 1, 1, 1, 1, False, False),
+    "conv2d_l4_down": (2, 256, 14, 14, 512, 3, 3, 2, 2, 1, 1, 1, 1, True, False),
+    "conv2d_l4_skip": (2, 256, 14, 14, 512, 1, 1, 2, 2, 0, 0, 1, 1, False, False),
+    "conv2d_l4": (2, 512, 7, 7, 512, 3, 3, 1, 1, 1, 1, 1, 1, True, False),
+    # Small odd shapes: no tile multiples, stride-2 padding edges, batch 1.
+    "conv2d_odd": (1, 3, 11, 11, 5, 3, 3, 2, 2, 1, 1, 1, 1, True, False),
+    "conv2d_dilated": (2, 4, 9, 10, 3, 3, 3, 1, 1, 2, 2, 2, 2, True, False),
+    "conv2d_rect": (2, 3, 8, 13, 4, 2, 5, 1, 2, 1, 2, 1, 1, True, False),
+    "conv2d_nobias": (2, 5, 7, 7, 6, 3, 3, 1, 1, 0, 0, 1, 1, False, False),
+    "conv2d_accdx": (3, 6, 10, 9, 7, 3, 2, 2, 1, 1, 0, 1, 2, True, True),
+}
+
+
+def generate(w):
+    g = torch.Generator().manual_seed(20261128)
+
+    def rand(*shape, scale=1.0):
+        return ((torch.rand(*shape, generator=g) * 2 - 1) * scale).float()
+
+    for name, (n, c, h, wd, k, r, s, sh, sw, ph, pw, dh, dw_, bias, acc) in CASES.items():
+        x = rand(n, c, h, wd)
+        wt = rand(k, c, r, s, scale=(c * r * s) ** -0.5)
+        b = rand(k) if bias else None
+        x64 = x.double().requires_grad_()
+        w64 = wt.double().requires_grad_()
+        b64 = b.double().requires_grad_() if bias else None
+        y = F.conv2d(x64, w64, b64, stride=(sh, sw), padding=(ph, pw), dilation=(dh, dw_))
+        dy = rand(*y.shape)
+        y.backward(dy.double())
+        dw0, db0 = rand(k, c, r, s), rand(k)
+        out = dict(
+            shape=torch.tensor([n, c, h, wd, k, r, s, sh, sw, ph, pw, dh, dw_], dtype=torch.int32),
+            x=x, w=wt, dy=dy, dw0=dw0, db0=db0,
+        )
+        if bias:
+            out["b"] = b
+        dx = x64.grad
+        if acc:
+            dx0 = rand(n, c, h, wd)
+            out["dx0"] = dx0
+            dx = dx + dx0.double()
+        out["y"] = y.detach()
+        out["dx"] = dx
+        out["dw"] = w64.grad + dw0.double()
+        # With no bias, db is still dL/db of a zero bias: the sum of dy (the op can be asked).
+        out["db"] = (b64.grad if bias else dy.double().sum((0, 2, 3))) + db0.double()
+        w.case(name, **out)
