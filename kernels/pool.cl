@@ -30,16 +30,11 @@
 #define COVER_H ((KH + SH - 1) / SH)
 #define COVER_W ((KW + SW - 1) / SW)
 
-/* Global size (OW, OH, N*C). Scan in row-major window order; strict > keeps the first max, and
- * a NaN always replaces (PyTorch's CPU rule). Padding is -inf: it is skipped, never chosen. */
-__kernel void maxpool2d_forward(__global float *y, int y_off, __global int *idx, int idx_off,
-                                __global const float *x, int x_off, int H, int W, int OH, int OW,
-                                int NC) {
-  int ow = get_global_id(0), oh = get_global_id(1), nc = get_global_id(2);
-  if (ow >= OW || oh >= OH || nc >= NC) return;
-  int h0 = oh * SH - PH, w0 = ow * SW - PW;
-  __global const float *xp = x + x_off + (size_t)nc * H * W;
-  /* The first in-bounds position, as PyTorch does when every value is -inf. */
+/* Max of one window with bound checks, scanning in row-major order; strict > keeps the first
+ * max, and a NaN always replaces (PyTorch's CPU rule). Padding is -inf: skipped, never chosen;
+ * if every value is -inf the first in-bounds position is reported, as PyTorch does. */
+static void max_window_checked(__global const float *xp, int H, int W, int h0, int w0,
+                               __global float *yo, __global int *io) {
   int best = max(h0, 0) * W + max(w0, 0);
   float m = -INFINITY;
   for (int i = 0; i < KH; i++) {
@@ -55,9 +50,61 @@ __kernel void maxpool2d_forward(__global float *y, int y_off, __global int *idx,
       }
     }
   }
-  size_t o = (size_t)nc * OH * OW + (size_t)oh * OW + ow;
-  y[y_off + o] = m;
-  idx[idx_off + o] = best;
+  *yo = m;
+  *io = best;
+}
+
+/* Global size (OH, N*C): one work-item per output row, so that the loop over the row's
+ * interior windows (no bound checks, selects instead of branches) is a plain strided loop the
+ * compiler vectorises; edge windows take the checked path. Same scan and rule as above. */
+__kernel void maxpool2d_forward(__global float *restrict y, int y_off, __global int *restrict idx,
+                                int idx_off, __global const float *restrict x, int x_off, int H,
+                                int W, int OH, int OW, int NC) {
+  int oh = get_global_id(0), nc = get_global_id(1);
+  if (oh >= OH || nc >= NC) return;
+  int h0 = oh * SH - PH;
+  __global const float *xp = x + x_off + (size_t)nc * H * W;
+  size_t row = ((size_t)nc * OH + oh) * OW;
+  __global float *restrict yp = y + y_off + row;
+  __global int *restrict ip = idx + idx_off + row;
+  /* Columns whose windows lie inside the image: w0 = ow*SW - PW in [0, W - KW]. */
+  int lo = min((PW + SW - 1) / SW, OW), hi = max(min((W + PW - KW) / SW + 1, OW), lo);
+  if (h0 < 0 || h0 + KH > H) lo = hi = OW; /* a padded row: all checked */
+  for (int ow = 0; ow < lo; ow++) max_window_checked(xp, H, W, h0, ow * SW - PW, yp + ow, ip + ow);
+  int ow = lo;
+  /* 8 interior windows at a time, as float8 lanes: the same scan, compares and selects. */
+  const int8 lane = (int8)(0, 1, 2, 3, 4, 5, 6, 7) * SW;
+  for (; ow + 8 <= hi; ow += 8) {
+    int w0 = ow * SW - PW;
+    int8 best = (int8)(h0 * W + w0) + lane;
+    float8 m = (float8)(-INFINITY);
+    for (int i = 0; i < KH; i++)
+      for (int j = 0; j < KW; j++) {
+        int at = (h0 + i) * W + w0 + j;
+        __global const float *p = xp + at;
+        float8 v = (float8)(p[0], p[SW], p[2 * SW], p[3 * SW], p[4 * SW], p[5 * SW], p[6 * SW], p[7 * SW]);
+        int8 take = isgreater(v, m) | isnan(v);
+        m = select(m, v, take);
+        best = select(best, (int8)at + lane, take);
+      }
+    vstore8(m, 0, yp + ow);
+    vstore8(best, 0, ip + ow);
+  }
+  for (; ow < hi; ow++) {
+    int w0 = ow * SW - PW, best = h0 * W + w0;
+    float m = -INFINITY;
+    for (int i = 0; i < KH; i++)
+      for (int j = 0; j < KW; j++) {
+        int at = (h0 + i) * W + w0 + j;
+        float v = xp[at];
+        int take = v > m || isnan(v);
+        m = take ? v : m;
+        best = take ? at : best;
+      }
+    yp[ow] = m;
+    ip[ow] = best;
+  }
+  for (int ow = hi; ow < OW; ow++) max_window_checked(xp, H, W, h0, ow * SW - PW, yp + ow, ip + ow);
 }
 
 /* Global size (W, H, N*C): each input sums, in (oh, ow) order, the gradients of the outputs that
