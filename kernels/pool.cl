@@ -107,34 +107,60 @@ __kernel void maxpool2d_forward(__global float *restrict y, int y_off, __global 
   for (int ow = hi; ow < OW; ow++) max_window_checked(xp, H, W, h0, ow * SW - PW, yp + ow, ip + ow);
 }
 
-/* Global size (W, H, N*C): each input sums, in (oh, ow) order, the gradients of the outputs that
- * chose it; the same additions in the same order as PyTorch's scatter into zeros. */
-__kernel void maxpool2d_backward_input(__global float *dx, int dx_off, __global const float *dy,
-                                       int dy_off, __global const int *idx, int idx_off, int H,
-                                       int W, int OH, int OW, int NC) {
-  int iw = get_global_id(0), ih = get_global_id(1), nc = get_global_id(2);
-  if (iw >= W || ih >= H || nc >= NC) return;
+/* Global size (H, N*C), one work-item per input row. Each input sums, in (oh, ow) order, the
+ * gradients of the outputs that chose it: the same additions in the same order as PyTorch's
+ * scatter into zeros. Inputs go 8 at a time as int8/float8 lanes (a non-covering or unchosen
+ * output adds 0.0f, which leaves a sum unchanged), the row's remainder one at a time. */
+__kernel void maxpool2d_backward_input(__global float *restrict dx, int dx_off,
+                                       __global const float *restrict dy, int dy_off,
+                                       __global const int *restrict idx, int idx_off, int H, int W,
+                                       int OH, int OW, int NC) {
+  int ih = get_global_id(0), nc = get_global_id(1);
+  if (ih >= H || nc >= NC) return;
   int oh0 = FIRST_COVER(ih, KH, SH, PH), oh1 = LAST_COVER(ih, SH, PH, OH);
-  int ow0 = FIRST_COVER(iw, KW, SW, PW), ow1 = LAST_COVER(iw, SW, PW, OW);
-  int me = ih * W + iw;
-  size_t plane = (size_t)nc * OH * OW;
-  float s = 0.0f;
-  for (int i = 0; i < COVER_H; i++) {
-    int oh = oh0 + i;
-    if (oh > oh1) break;
-    for (int j = 0; j < COVER_W; j++) {
-      int ow = ow0 + j;
-      if (ow > ow1) break;
-      size_t o = plane + (size_t)oh * OW + ow;
-      if (idx[idx_off + o] == me) s += dy[dy_off + o];
+  __global const float *dyp = dy + dy_off + (size_t)nc * OH * OW;
+  __global const int *ip = idx + idx_off + (size_t)nc * OH * OW;
+  __global float *dxp = dx + dx_off + (size_t)nc * H * W + (size_t)ih * W;
+  int iw = 0;
+  for (; iw + 8 <= W; iw += 8) {
+    int8 col = (int8)(iw) + (int8)(0, 1, 2, 3, 4, 5, 6, 7), me = (int8)(ih * W) + col;
+    int8 ow0 = select((col + PW - KW) / SW + 1, (int8)(0), col + PW < KW);
+    int8 ow1 = min((col + PW) / SW, (int8)(OW - 1));
+    float8 s = (float8)(0.0f);
+    for (int i = 0; i < COVER_H; i++) {
+      int oh = oh0 + i;
+      if (oh > oh1) break;
+      for (int j = 0; j < COVER_W; j++) {
+        int8 ow = ow0 + j, o = (int8)(oh * OW) + min(ow, (int8)(OW - 1));
+        int8 who = (int8)(ip[o.s0], ip[o.s1], ip[o.s2], ip[o.s3], ip[o.s4], ip[o.s5], ip[o.s6], ip[o.s7]);
+        float8 g = (float8)(dyp[o.s0], dyp[o.s1], dyp[o.s2], dyp[o.s3], dyp[o.s4], dyp[o.s5], dyp[o.s6], dyp[o.s7]);
+        s += select((float8)(0.0f), g, (ow <= ow1) & (who == me));
+      }
     }
-  }
-  size_t e = (size_t)nc * H * W + me;
 #if ACCUMULATE
-  dx[dx_off + e] += s;
+    vstore8(vload8(0, dxp + iw) + s, 0, dxp + iw);
 #else
-  dx[dx_off + e] = s;
+    vstore8(s, 0, dxp + iw);
 #endif
+  }
+  for (; iw < W; iw++) {
+    int ow0 = FIRST_COVER(iw, KW, SW, PW), ow1 = LAST_COVER(iw, SW, PW, OW), me = ih * W + iw;
+    float s = 0.0f;
+    for (int i = 0; i < COVER_H; i++) {
+      int oh = oh0 + i;
+      if (oh > oh1) break;
+      for (int j = 0; j < COVER_W; j++) {
+        int ow = ow0 + j;
+        if (ow > ow1) break;
+        if (ip[oh * OW + ow] == me) s += dyp[oh * OW + ow];
+      }
+    }
+#if ACCUMULATE
+    dxp[iw] += s;
+#else
+    dxp[iw] = s;
+#endif
+  }
 }
 
 /* Global size (OW, OH, N*C). count_include_pad: the divisor is always KH*KW. */
