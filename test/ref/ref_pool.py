@@ -61,6 +61,11 @@ def generate(w):
     # Non-square window and stride, no overlap along one axis.
     _max_case(w, "pool_max_rect", _levels((2, 3, 11, 10), 6), (3, 2), (2, 1), (1, 1))
     _max_case(w, "pool_max_k2s2", _rand((2, 3, 10, 7), 7), (2, 2), (2, 2), (0, 0))
+    # NaNs (PyTorch's CPU rule: a NaN always replaces, so the last NaN of a window wins), at the
+    # edges and inside, wide enough for the kernel's 8-window vector path.
+    x = _levels((1, 2, 6, 21), 8)
+    x[0, 0, 2, 3] = x[0, 0, 2, 4] = x[0, 1, 0, 0] = x[0, 1, 3, 10] = x[0, 1, 5, 20] = float("nan")
+    _max_case(w, "pool_max_nan", x, (3, 3), (2, 2), (1, 1))
 
     _avg_case(w, "pool_avg_odd", _rand((1, 3, 7, 9), 21), (3, 3), (2, 2), (1, 1))
     _avg_case(w, "pool_avg_overlap", _rand((3, 2, 9, 8), 22), (3, 3), (1, 1), (1, 1))

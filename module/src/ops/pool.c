@@ -66,8 +66,8 @@ cltrain_status maxpool2d_forward(cltrain_context *cx, buf y, buf idx, buf x, con
   TRY(rt_kernel(cx, "pool.cl", opt, "maxpool2d_forward", &k));
   arg_buf(&k, y), arg_buf(&k, idx), arg_buf(&k, x);
   arg_int(&k, s->h), arg_int(&k, s->w), arg_int(&k, s->oh), arg_int(&k, s->ow), arg_int(&k, s->n * s->c);
-  size_t global[3] = {(size_t)s->ow, (size_t)s->oh, (size_t)s->n * s->c};
-  return rt_run(&k, 3, global, NULL);
+  size_t global[2] = {(size_t)s->oh, (size_t)s->n * s->c}; /* one work-item per output row */
+  return rt_run(&k, 2, global, NULL);
 }
 
 cltrain_status maxpool2d_backward(cltrain_context *cx, buf dx, buf dy, buf idx, const pool2d_shape *s,
@@ -82,8 +82,8 @@ cltrain_status maxpool2d_backward(cltrain_context *cx, buf dx, buf dy, buf idx, 
   TRY(rt_kernel(cx, "pool.cl", opt, "maxpool2d_backward_input", &k));
   arg_buf(&k, dx), arg_buf(&k, dy), arg_buf(&k, idx);
   arg_int(&k, s->h), arg_int(&k, s->w), arg_int(&k, s->oh), arg_int(&k, s->ow), arg_int(&k, s->n * s->c);
-  size_t global[3] = {(size_t)s->w, (size_t)s->h, (size_t)s->n * s->c};
-  return rt_run(&k, 3, global, NULL);
+  size_t global[2] = {(size_t)s->h, (size_t)s->n * s->c}; /* one work-item per input row */
+  return rt_run(&k, 2, global, NULL);
 }
 
 cltrain_status avgpool2d_forward(cltrain_context *cx, buf y, buf x, const pool2d_shape *s) {

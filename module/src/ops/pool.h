@@ -23,7 +23,7 @@ cltrain_status pool2d_check(cltrain_context *cx, const pool2d_shape *s);
 /* ---- max pooling ----
  * Padding counts as -inf and is never selected. idx holds, per output, the flat index h*W + w of
  * its max inside the input plane (PyTorch's return_indices); ties take the first max in
- * row-major window order, and a NaN wins (as PyTorch's CPU kernel). */
+ * row-major window order, and a NaN always replaces, so the last NaN wins (PyTorch's CPU rule). */
 
 /* y is (N,C,OH,OW), idx is (N,C,OH,OW) int32 (its offset counts ints), x is (N,C,H,W) */
 cltrain_status maxpool2d_forward(cltrain_context *cx, buf y, buf idx, buf x, const pool2d_shape *s);
