@@ -1,4 +1,4 @@
-/* conv2d.cl: the data-movement kernels around conv2d's GEMMs: im2col, packing y and dy, weight transposes, col2im gather and the bias-gradient reduction. */
+/* conv2d.cl: the data-movement kernels around conv2d's GEMMs: im2col (and its transpose), bias fill, weight transpose, col2im gather and the bias-gradient reduction. */
 
 /* Geometry shared by every kernel, in this order:
  * c, h, w: input channels and size; r, s: kernel size; oh, ow: output size;
@@ -51,22 +51,26 @@ __kernel void conv2d_backward_pack_dy(__global float *dyt, int dyt_off, __global
   dyt[dyt_off + ((size_t)ki * nb + img) * p + i] = dy[dy_off + ((size_t)img * k + ki) * p + i];
 }
 
-/* dyT (nb*P, K) = dy (nb,K,P) transposed per image: the weight-gradient GEMM's B operand,
- * dwT (CRS,K) = col (CRS, nb*P) x dyT, which then needs no transposed operand and reuses the
- * forward im2col (a transposed im2col would move C*R*S/K times more data). Global (K, P, nb). */
-__kernel void conv2d_backward_pack_dy_t(__global float *dyt, int dyt_off, __global const float *dy,
-                                        int dy_off, int k, int p, int nb) {
-  int ki = get_global_id(0), i = get_global_id(1), img = get_global_id(2);
-  if (ki >= k || i >= p || img >= nb) return;
-  dyt[dyt_off + ((size_t)img * p + i) * k + ki] = dy[dy_off + ((size_t)img * k + ki) * p + i];
-}
-
-/* dw (K, CRS) += dwt (CRS, K) transposed. Global (CRS, K). */
-__kernel void conv2d_backward_add_dw(__global float *dw, int dw_off, __global const float *dwt,
-                                     int dwt_off, int k, int crs) {
-  int j = get_global_id(0), ki = get_global_id(1);
-  if (j >= crs || ki >= k) return;
-  dw[dw_off + (size_t)ki * crs + j] += dwt[dwt_off + (size_t)j * k + ki];
+/* colT (nb*OH*OW, C*R*S) = transposed im2col of nb images x (nb,C,H,W): the weight-gradient
+ * GEMM's B operand, laid out so that the GEMM needs no transpose. Global (OH*OW, C, nb); each
+ * work-item writes the R*S contiguous values of one channel. */
+__kernel void conv2d_backward_im2col_t(__global float *colt, int colt_off, __global const float *x,
+                                       int x_off, CONV_GEOMETRY_ARGS, int nb) {
+  int pi = get_global_id(0), ci = get_global_id(1), img = get_global_id(2);
+  if (pi >= oh * ow || ci >= c || img >= nb) return;
+  int y = pi / ow, xo = pi % ow;
+  int rs = r * s;
+  __global float *dst = colt + colt_off + ((size_t)img * oh * ow + pi) * c * rs + ci * rs;
+  __global const float *src = x + x_off + ((size_t)img * c + ci) * h * w;
+  int iy0 = y * stride_h - pad_h, ix0 = xo * stride_w - pad_w;
+  for (int ri = 0; ri < r; ri++) {
+    int iy = iy0 + ri * dil_h;
+    int row_ok = iy >= 0 && iy < h;
+    for (int si = 0; si < s; si++) {
+      int ix = ix0 + si * dil_w;
+      dst[ri * s + si] = (row_ok && ix >= 0 && ix < w) ? src[iy * w + ix] : 0.0f;
+    }
+  }
 }
 
 /* wt (C*R*S, K) = transpose of w (K, C*R*S): the data-gradient GEMM's A operand without a

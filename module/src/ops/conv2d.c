@@ -55,10 +55,10 @@ static int chunk_images(const conv2d_shape *s) {
 size_t conv2d_workspace_floats(const conv2d_shape *s) {
   size_t crs = (size_t)s->c * s->r * s->s, k = (size_t)s->k;
   size_t gp = (size_t)chunk_images(s) * conv2d_out_h(s) * conv2d_out_w(s);
-  /* A chunk's im2col matrix, then (backward) its column gradient, in turn: the queue is in
-   * order; the GEMM's (K, images, P) output, or dy packed for one backward GEMM then the other;
-   * w transposed for the data gradient; the transposed weight gradient summed over chunks. */
-  return crs * gp + k * gp + 2 * crs * k;
+  /* A chunk's im2col matrix (forward), or its transposed im2col then its column gradient
+   * (backward, in turn: the queue is in order); the GEMM's (K, images, P) output or the packed
+   * dy; the transposed weights for the data gradient. */
+  return crs * gp + k * gp + crs * k;
 }
 
 static void arg_geometry(rt_call *c, const conv2d_shape *s) {
@@ -114,7 +114,6 @@ cltrain_status conv2d_backward(cltrain_context *cx, buf dx, buf dw, buf db, buf 
   size_t in_img = (size_t)s->c * s->h * s->w, out_img = (size_t)s->k * p;
   int g = chunk_images(s);
   buf col = workspace, dyt = buf_at(workspace, crs * g * p), wt = buf_at(dyt, (size_t)s->k * g * p);
-  buf dwt = buf_at(wt, crs * s->k);
   rt_call call;
 
   if (buf_present(db)) {
@@ -135,28 +134,22 @@ cltrain_status conv2d_backward(cltrain_context *cx, buf dx, buf dw, buf db, buf 
   for (int n0 = 0; n0 < s->n; n0 += g) {
     int nb = s->n - n0 < g ? s->n - n0 : g;
     size_t np = (size_t)nb * p;
+    TRY(rt_kernel(cx, FILE_CL, "", "conv2d_backward_pack_dy", &call));
+    arg_buf(&call, dyt), arg_buf(&call, buf_at(dy, n0 * out_img));
+    arg_int(&call, s->k), arg_int(&call, (int)p), arg_int(&call, nb);
+    size_t gp[3] = {p, (size_t)s->k, (size_t)nb};
+    TRY(rt_run(&call, 3, gp, NULL));
     if (buf_present(dw)) {
-      TRY(rt_kernel(cx, FILE_CL, "", "conv2d_backward_pack_dy_t", &call));
-      arg_buf(&call, dyt), arg_buf(&call, buf_at(dy, n0 * out_img));
-      arg_int(&call, s->k), arg_int(&call, (int)p), arg_int(&call, nb);
-      size_t gp[3] = {(size_t)s->k, p, (size_t)nb};
-      TRY(rt_run(&call, 3, gp, NULL));
-      TRY(rt_kernel(cx, FILE_CL, "", "conv2d_forward_im2col", &call));
+      TRY(rt_kernel(cx, FILE_CL, "", "conv2d_backward_im2col_t", &call));
       arg_buf(&call, col), arg_buf(&call, buf_at(x, n0 * in_img));
       arg_geometry(&call, s);
       arg_int(&call, nb);
-      size_t gi[3] = {(size_t)conv2d_out_h(s), crs, (size_t)nb};
+      size_t gi[3] = {p, (size_t)s->c, (size_t)nb};
       TRY(rt_run(&call, 3, gi, NULL));
-      /* dwT (CRS,K) (+)= col (CRS, nb*P) x dyT (nb*P, K); chunks in order, so the sum is fixed. */
-      TRY(blas_sgemm(cx, 0, 0, crs, s->k, np, 1.0f, col, np, dyt, s->k, n0 ? 1.0f : 0.0f, dwt,
-                     s->k));
+      /* dw (K,CRS) += dyt (K, nb*P) x colT (nb*P, CRS); chunks in order, so the sum is fixed. */
+      TRY(blas_sgemm(cx, 0, 0, s->k, crs, np, 1.0f, dyt, np, col, crs, 1.0f, dw, crs));
     }
     if (buf_present(dx)) {
-      TRY(rt_kernel(cx, FILE_CL, "", "conv2d_backward_pack_dy", &call));
-      arg_buf(&call, dyt), arg_buf(&call, buf_at(dy, n0 * out_img));
-      arg_int(&call, s->k), arg_int(&call, (int)p), arg_int(&call, nb);
-      size_t gp[3] = {p, (size_t)s->k, (size_t)nb};
-      TRY(rt_run(&call, 3, gp, NULL));
       /* dcol (CRS, nb*P) = wT (CRS,K) x dyt (K, nb*P), then gathered back into dx. */
       TRY(blas_sgemm(cx, 0, 0, crs, np, s->k, 1.0f, wt, s->k, dyt, np, 0.0f, col, np));
       TRY(rt_kernel(cx, FILE_CL, "", "conv2d_backward_col2im", &call));
@@ -167,13 +160,6 @@ cltrain_status conv2d_backward(cltrain_context *cx, buf dx, buf dw, buf db, buf 
       size_t gc[3] = {(size_t)s->h, (size_t)s->c, (size_t)nb};
       TRY(rt_run(&call, 3, gc, NULL));
     }
-  }
-  if (buf_present(dw)) {
-    TRY(rt_kernel(cx, FILE_CL, "", "conv2d_backward_add_dw", &call));
-    arg_buf(&call, dw), arg_buf(&call, dwt);
-    arg_int(&call, s->k), arg_int(&call, (int)crs);
-    size_t ga[2] = {crs, (size_t)s->k};
-    TRY(rt_run(&call, 2, ga, NULL));
   }
   return CLTRAIN_OK;
 }
