@@ -52,11 +52,12 @@ __kernel void conv2d_backward_pack_dy(__global float *dyt, int dyt_off, __global
 }
 
 /* colT (nb*OH*OW, C*R*S) = transposed im2col of nb images x (nb,C,H,W): the weight-gradient
- * GEMM's B operand, laid out so that the GEMM needs no transpose. Global (OH*OW, C, nb); each
- * work-item writes the R*S contiguous values of one channel. */
+ * GEMM's B operand, laid out so that the GEMM needs no transpose. Global (C, OH*OW, nb): each
+ * work-item writes the R*S contiguous values of one channel, and neighbouring work-items the
+ * neighbouring channels of the same row. */
 __kernel void conv2d_backward_im2col_t(__global float *colt, int colt_off, __global const float *x,
                                        int x_off, CONV_GEOMETRY_ARGS, int nb) {
-  int pi = get_global_id(0), ci = get_global_id(1), img = get_global_id(2);
+  int ci = get_global_id(0), pi = get_global_id(1), img = get_global_id(2);
   if (pi >= oh * ow || ci >= c || img >= nb) return;
   int y = pi / ow, xo = pi % ow;
   int rs = r * s;

@@ -144,7 +144,7 @@ cltrain_status conv2d_backward(cltrain_context *cx, buf dx, buf dw, buf db, buf 
       arg_buf(&call, col), arg_buf(&call, buf_at(x, n0 * in_img));
       arg_geometry(&call, s);
       arg_int(&call, nb);
-      size_t gi[3] = {p, (size_t)s->c, (size_t)nb};
+      size_t gi[3] = {(size_t)s->c, p, (size_t)nb};
       TRY(rt_run(&call, 3, gi, NULL));
       /* dw (K,CRS) += dyt (K, nb*P) x colT (nb*P, CRS); chunks in order, so the sum is fixed. */
       TRY(blas_sgemm(cx, 0, 0, s->k, crs, np, 1.0f, dyt, np, col, crs, 1.0f, dw, crs));
