@@ -7,19 +7,20 @@
   int c, int h, int w, int r, int s, int oh, int ow, int stride_h, int stride_w, int pad_h,   \
       int pad_w, int dil_h, int dil_w
 
-/* col (C*R*S, nb*OH*OW) = im2col of nb images of x (nb,C,H,W): the forward GEMM's B operand,
- * with the images side by side so that one GEMM covers them all. Global (OH, C*R*S, nb); each
- * work-item writes one output row of OW contiguous values. */
+/* col (rows, nb*OH*OW) = im2col of nb images of x (nb,C,H,W): the forward GEMM's B operand,
+ * with the images side by side so that one GEMM covers them all; rows >= C*R*S, and the rows
+ * past C*R*S are zeros. Global (OH, rows, nb); each work-item writes one output row of OW
+ * contiguous values. */
 __kernel void conv2d_forward_im2col(__global float *col, int col_off, __global const float *x,
-                                    int x_off, CONV_GEOMETRY_ARGS, int nb) {
+                                    int x_off, CONV_GEOMETRY_ARGS, int nb, int rows) {
   int y = get_global_id(0), crs = get_global_id(1), img = get_global_id(2);
   int rs = r * s;
-  if (y >= oh || crs >= c * rs || img >= nb) return;
+  if (y >= oh || crs >= rows || img >= nb) return;
   int ci = crs / rs, ri = (crs % rs) / s, si = crs % s;
   int p = oh * ow;
   __global float *dst = col + col_off + ((size_t)crs * nb + img) * p + (size_t)y * ow;
   int iy = y * stride_h - pad_h + ri * dil_h;
-  if (iy < 0 || iy >= h) {
+  if (crs >= c * rs || iy < 0 || iy >= h) {
     for (int xo = 0; xo < ow; xo++) dst[xo] = 0.0f;
     return;
   }
@@ -29,6 +30,14 @@ __kernel void conv2d_forward_im2col(__global float *col, int col_off, __global c
     int ix = ix0 + xo * stride_w;
     dst[xo] = (ix >= 0 && ix < w) ? src[ix] : 0.0f;
   }
+}
+
+/* wp (K, crsp) = w (K, crs) with zero columns appended. Global (crsp, K). */
+__kernel void conv2d_forward_pad_w(__global float *wp, int wp_off, __global const float *w,
+                                   int w_off, int k, int crs, int crsp) {
+  int j = get_global_id(0), ki = get_global_id(1);
+  if (j >= crsp || ki >= k) return;
+  wp[wp_off + (size_t)ki * crsp + j] = j < crs ? w[w_off + (size_t)ki * crs + j] : 0.0f;
 }
 
 /* y (nb,K,P) = yt (K,nb,P) [+ b (K)]: the GEMM's image-interleaved result back to NCHW, with
