@@ -178,6 +178,10 @@ static void run_errors(cltrain_context *cx) {
   CHECK_STATUS(conv2d_forward(cx, m, m, m, buf_none(), m, NULL), CLTRAIN_ERR_ARG);
   CHECK_STATUS(conv2d_backward(cx, m, buf_none(), buf_none(), m, m, buf_none(), m, OP_OVERWRITE, &s),
                CLTRAIN_ERR_ARG); /* dx wanted without w */
+  conv2d_shape huge = {1, 1, 50000, 50000, 1, 1, 1, 1, 1, 0, 0, 1, 1}; /* 2.5e9 floats */
+  CHECK_STATUS(conv2d_forward(cx, m, m, m, buf_none(), m, &huge), CLTRAIN_ERR_ARG);
+  CHECK(strstr(cltrain_last_error(cx), "int") != NULL, "message names the int range: %s",
+        cltrain_last_error(cx));
   float h[1];
   CHECK_STATUS(conv2d_forward_ref(h, h, h, NULL, NULL), CLTRAIN_ERR_ARG);
   rt_free(m.mem);

@@ -27,10 +27,10 @@ cltrain_status conv2d_check_shape(cltrain_context *cx, const conv2d_shape *s) {
                    oh, ow, s->h, s->w, s->r, s->s, s->stride_h, s->stride_w, s->pad_h, s->pad_w,
                    s->dil_h, s->dil_w);
   /* Kernels index with int offsets; keep every tensor and the workspace within int range. */
-  double crs = (double)s->c * s->r * s->s, p = (double)oh * ow;
+  double p = (double)oh * ow;
   double biggest = (double)s->n * s->c * s->h * s->w;
   if ((double)s->n * s->k * p > biggest) biggest = (double)s->n * s->k * p;
-  if (crs * p + crs * s->k > biggest) biggest = crs * p + crs * s->k;
+  if ((double)conv2d_workspace_floats(s) > biggest) biggest = (double)conv2d_workspace_floats(s);
   if (biggest > (double)INT_MAX)
     return rt_fail(cx, CLTRAIN_ERR_ARG, "conv2d: tensors of %.0f floats exceed int indexing", biggest);
   return CLTRAIN_OK;
