@@ -41,14 +41,32 @@ __kernel void conv2d_forward_pad_w(__global float *wp, int wp_off, __global cons
 }
 
 /* y (nb,K,P) = yt (K,nb,P) [+ b (K)]: the GEMM's image-interleaved result back to NCHW, with
- * the bias added on the way. has_bias: 0 or 1. Global (P, K, nb). */
+ * the bias added on the way. has_bias: 0 or 1; accumulate: 0 overwrites y, 1 adds to it.
+ * Global (P, K, nb). */
 __kernel void conv2d_forward_unpack(__global float *y, int y_off, __global const float *yt,
                                     int yt_off, __global const float *b, int b_off, int has_bias,
-                                    int k, int p, int nb) {
+                                    int accumulate, int k, int p, int nb) {
   int i = get_global_id(0), ki = get_global_id(1), img = get_global_id(2);
   if (i >= p || ki >= k || img >= nb) return;
   float v = yt[yt_off + ((size_t)ki * nb + img) * p + i];
-  y[y_off + ((size_t)img * k + ki) * p + i] = has_bias ? v + b[b_off + ki] : v;
+  if (has_bias) v += b[b_off + ki];
+  __global float *d = y + y_off + ((size_t)img * k + ki) * p + i;
+  *d = accumulate ? *d + v : v;
+}
+
+/* wf (C, krsp) = w (K,C,R,S) with the kernel flipped and K, C swapped, zero-padded to krsp
+ * columns: wf[c][(k*R + r)*S + s] = w[k][c][R-1-r][S-1-s], the weights of the stride-1 data
+ * gradient run as a forward convolution of dy. rs = R*S. Global (krsp, C). */
+__kernel void conv2d_backward_flip_w(__global float *wf, int wf_off, __global const float *w,
+                                     int w_off, int k, int c, int rs, int krsp) {
+  int j = get_global_id(0), ci = get_global_id(1);
+  if (j >= krsp || ci >= c) return;
+  float v = 0.0f;
+  if (j < k * rs) {
+    int ki = j / rs, t = j % rs;
+    v = w[w_off + ((size_t)ki * c + ci) * rs + (rs - 1 - t)];
+  }
+  wf[wf_off + (size_t)ci * krsp + j] = v;
 }
 
 /* dyt (K,nb,P) = dy (nb,K,P) regrouped by channel, so both backward GEMMs see every image of

@@ -254,7 +254,8 @@ int main(void) {
                                          "conv2d_l3_skip", "conv2d_l3",      "conv2d_l4_down",
                                          "conv2d_l4_skip", "conv2d_l4"};
     static const char *const small[] = {"conv2d_odd", "conv2d_dilated", "conv2d_rect",
-                                        "conv2d_nobias", "conv2d_accdx"};
+                                        "conv2d_nobias", "conv2d_accdx", "conv2d_accdx_s1",
+                                        "conv2d_bigpad"};
     for (size_t i = 0; i < sizeof small / sizeof small[0]; i++) run_case(cx, small[i], 1);
     for (size_t i = 0; i < sizeof resnet / sizeof resnet[0]; i++)
       /* The C reference is slow; check it on a few ResNet shapes only. */
