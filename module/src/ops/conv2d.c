@@ -65,7 +65,8 @@ static int chunk_images(const conv2d_shape *s) {
 /* The data gradient of a stride-1 convolution is itself a stride-1 convolution: of dy, with
  * the kernel flipped and its in/out channels swapped, and padding dil*(R-1) - pad (when that
  * is not negative). Run that way it is one forward pass whose GEMM has K*R*S inner terms
- * instead of K, and needs no col2im: layer1's data gradient went from 20 to about 35 GFLOP/s. */
+ * instead of K, and needs no col2im: at batch 16 layer1's data gradient went from 0.6x to
+ * 1.2x the speed of its forward pass (GEMM + col2im: a 576 x 50176 x 64 GEMM, then a gather). */
 static int dx_as_forward(const conv2d_shape *s, conv2d_shape *t) {
   conv2d_shape d = {s->n, s->k, conv2d_out_h(s), conv2d_out_w(s), s->c, s->r, s->s, 1, 1,
                     s->dil_h * (s->r - 1) - s->pad_h, s->dil_w * (s->s - 1) - s->pad_w,
