@@ -205,8 +205,8 @@ static void bench(cltrain_context *cx, int batch) {
                                   {128, 28, 256, 1, 2, 0}, {256, 14, 256, 3, 1, 1},
                                   {256, 14, 512, 3, 2, 1}, {256, 14, 512, 1, 2, 0},
                                   {512, 7, 512, 3, 1, 1}};
-  printf("batch %d: GFLOP/s (ms)\n%-28s %16s %16s %16s\n", batch, "shape", "forward", "backward-data",
-         "backward-weights");
+  printf("batch %d: GFLOP/s (ms)\n%-28s %16s %16s %16s %8s\n", batch, "shape", "forward",
+         "backward-data", "backward-weights", "ws MiB");
   for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
     const int *v = shapes[i];
     conv2d_shape s = {batch, v[0], v[1], v[1], v[2], v[3], v[3], v[4], v[4], v[5], v[5], 1, 1};
@@ -234,8 +234,9 @@ static void bench(cltrain_context *cx, int batch) {
     }
     char label[64];
     snprintf(label, sizeof label, "%dx%dx%d k%d %dx%d s%d", s.c, s.h, s.w, s.k, s.r, s.s, s.stride_h);
-    printf("%-28s %7.1f (%6.1f) %7.1f (%6.1f) %7.1f (%6.1f)\n", label, flop / t[0] * 1e-9, t[0] * 1e3,
-           flop / t[1] * 1e-9, t[1] * 1e3, flop / t[2] * 1e-9, t[2] * 1e3);
+    printf("%-28s %7.1f (%6.1f) %7.1f (%6.1f) %7.1f (%6.1f) %8.1f\n", label, flop / t[0] * 1e-9,
+           t[0] * 1e3, flop / t[1] * 1e-9, t[1] * 1e3, flop / t[2] * 1e-9, t[2] * 1e3,
+           conv2d_workspace_floats(&s) * 4.0 / (1 << 20));
     fflush(stdout);
     free(hx), free(hw), free(hy);
     buf all[] = {x, w, dy, y, dx, dw, b, db, ws};
