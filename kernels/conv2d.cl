@@ -1,4 +1,4 @@
-/* conv2d.cl: the data-movement kernels around conv2d's GEMMs: im2col, packing y and dy, weight transposes, col2im gather and the bias-gradient reduction. */
+/* conv2d.cl: the data-movement kernels around conv2d's GEMMs: im2col (and its transpose), bias fill, weight transpose, col2im gather and the bias-gradient reduction. */
 
 /* Geometry shared by every kernel, in this order:
  * c, h, w: input channels and size; r, s: kernel size; oh, ow: output size;
@@ -7,19 +7,20 @@
   int c, int h, int w, int r, int s, int oh, int ow, int stride_h, int stride_w, int pad_h,   \
       int pad_w, int dil_h, int dil_w
 
-/* col (C*R*S, nb*OH*OW) = im2col of nb images of x (nb,C,H,W): the forward GEMM's B operand,
- * with the images side by side so that one GEMM covers them all. Global (OH, C*R*S, nb); each
- * work-item writes one output row of OW contiguous values. */
+/* col (rows, nb*OH*OW) = im2col of nb images of x (nb,C,H,W): the forward GEMM's B operand,
+ * with the images side by side so that one GEMM covers them all; rows >= C*R*S, and the rows
+ * past C*R*S are zeros. Global (OH, rows, nb); each work-item writes one output row of OW
+ * contiguous values. */
 __kernel void conv2d_forward_im2col(__global float *col, int col_off, __global const float *x,
-                                    int x_off, CONV_GEOMETRY_ARGS, int nb) {
+                                    int x_off, CONV_GEOMETRY_ARGS, int nb, int rows) {
   int y = get_global_id(0), crs = get_global_id(1), img = get_global_id(2);
   int rs = r * s;
-  if (y >= oh || crs >= c * rs || img >= nb) return;
+  if (y >= oh || crs >= rows || img >= nb) return;
   int ci = crs / rs, ri = (crs % rs) / s, si = crs % s;
   int p = oh * ow;
   __global float *dst = col + col_off + ((size_t)crs * nb + img) * p + (size_t)y * ow;
   int iy = y * stride_h - pad_h + ri * dil_h;
-  if (iy < 0 || iy >= h) {
+  if (crs >= c * rs || iy < 0 || iy >= h) {
     for (int xo = 0; xo < ow; xo++) dst[xo] = 0.0f;
     return;
   }
@@ -31,15 +32,41 @@ __kernel void conv2d_forward_im2col(__global float *col, int col_off, __global c
   }
 }
 
+/* wp (K, crsp) = w (K, crs) with zero columns appended. Global (crsp, K). */
+__kernel void conv2d_forward_pad_w(__global float *wp, int wp_off, __global const float *w,
+                                   int w_off, int k, int crs, int crsp) {
+  int j = get_global_id(0), ki = get_global_id(1);
+  if (j >= crsp || ki >= k) return;
+  wp[wp_off + (size_t)ki * crsp + j] = j < crs ? w[w_off + (size_t)ki * crs + j] : 0.0f;
+}
+
 /* y (nb,K,P) = yt (K,nb,P) [+ b (K)]: the GEMM's image-interleaved result back to NCHW, with
- * the bias added on the way. has_bias: 0 or 1. Global (P, K, nb). */
+ * the bias added on the way. has_bias: 0 or 1; accumulate: 0 overwrites y, 1 adds to it.
+ * Global (P, K, nb). */
 __kernel void conv2d_forward_unpack(__global float *y, int y_off, __global const float *yt,
                                     int yt_off, __global const float *b, int b_off, int has_bias,
-                                    int k, int p, int nb) {
+                                    int accumulate, int k, int p, int nb) {
   int i = get_global_id(0), ki = get_global_id(1), img = get_global_id(2);
   if (i >= p || ki >= k || img >= nb) return;
   float v = yt[yt_off + ((size_t)ki * nb + img) * p + i];
-  y[y_off + ((size_t)img * k + ki) * p + i] = has_bias ? v + b[b_off + ki] : v;
+  if (has_bias) v += b[b_off + ki];
+  __global float *d = y + y_off + ((size_t)img * k + ki) * p + i;
+  *d = accumulate ? *d + v : v;
+}
+
+/* wf (C, krsp) = w (K,C,R,S) with the kernel flipped and K, C swapped, zero-padded to krsp
+ * columns: wf[c][(k*R + r)*S + s] = w[k][c][R-1-r][S-1-s], the weights of the stride-1 data
+ * gradient run as a forward convolution of dy. rs = R*S. Global (krsp, C). */
+__kernel void conv2d_backward_flip_w(__global float *wf, int wf_off, __global const float *w,
+                                     int w_off, int k, int c, int rs, int krsp) {
+  int j = get_global_id(0), ci = get_global_id(1);
+  if (j >= krsp || ci >= c) return;
+  float v = 0.0f;
+  if (j < k * rs) {
+    int ki = j / rs, t = j % rs;
+    v = w[w_off + ((size_t)ki * c + ci) * rs + (rs - 1 - t)];
+  }
+  wf[wf_off + (size_t)ci * krsp + j] = v;
 }
 
 /* dyt (K,nb,P) = dy (nb,K,P) regrouped by channel, so both backward GEMMs see every image of
@@ -51,22 +78,27 @@ __kernel void conv2d_backward_pack_dy(__global float *dyt, int dyt_off, __global
   dyt[dyt_off + ((size_t)ki * nb + img) * p + i] = dy[dy_off + ((size_t)img * k + ki) * p + i];
 }
 
-/* dyT (nb*P, K) = dy (nb,K,P) transposed per image: the weight-gradient GEMM's B operand,
- * dwT (CRS,K) = col (CRS, nb*P) x dyT, which then needs no transposed operand and reuses the
- * forward im2col (a transposed im2col would move C*R*S/K times more data). Global (K, P, nb). */
-__kernel void conv2d_backward_pack_dy_t(__global float *dyt, int dyt_off, __global const float *dy,
-                                        int dy_off, int k, int p, int nb) {
-  int ki = get_global_id(0), i = get_global_id(1), img = get_global_id(2);
-  if (ki >= k || i >= p || img >= nb) return;
-  dyt[dyt_off + ((size_t)img * p + i) * k + ki] = dy[dy_off + ((size_t)img * k + ki) * p + i];
-}
-
-/* dw (K, CRS) += dwt (CRS, K) transposed. Global (CRS, K). */
-__kernel void conv2d_backward_add_dw(__global float *dw, int dw_off, __global const float *dwt,
-                                     int dwt_off, int k, int crs) {
-  int j = get_global_id(0), ki = get_global_id(1);
-  if (j >= crs || ki >= k) return;
-  dw[dw_off + (size_t)ki * crs + j] += dwt[dwt_off + (size_t)j * k + ki];
+/* colT (nb*OH*OW, C*R*S) = transposed im2col of nb images x (nb,C,H,W): the weight-gradient
+ * GEMM's B operand, laid out so that the GEMM needs no transpose. Global (C, OH*OW, nb): each
+ * work-item writes the R*S contiguous values of one channel, and neighbouring work-items the
+ * neighbouring channels of the same row. */
+__kernel void conv2d_backward_im2col_t(__global float *colt, int colt_off, __global const float *x,
+                                       int x_off, CONV_GEOMETRY_ARGS, int nb) {
+  int ci = get_global_id(0), pi = get_global_id(1), img = get_global_id(2);
+  if (pi >= oh * ow || ci >= c || img >= nb) return;
+  int y = pi / ow, xo = pi % ow;
+  int rs = r * s;
+  __global float *dst = colt + colt_off + ((size_t)img * oh * ow + pi) * c * rs + ci * rs;
+  __global const float *src = x + x_off + ((size_t)img * c + ci) * h * w;
+  int iy0 = y * stride_h - pad_h, ix0 = xo * stride_w - pad_w;
+  for (int ri = 0; ri < r; ri++) {
+    int iy = iy0 + ri * dil_h;
+    int row_ok = iy >= 0 && iy < h;
+    for (int si = 0; si < s; si++) {
+      int ix = ix0 + si * dil_w;
+      dst[ri * s + si] = (row_ok && ix >= 0 && ix < w) ? src[iy * w + ix] : 0.0f;
+    }
+  }
 }
 
 /* wt (C*R*S, K) = transpose of w (K, C*R*S): the data-gradient GEMM's A operand without a

@@ -28,6 +28,10 @@ CASES = {
     "conv2d_rect": (2, 3, 8, 13, 4, 2, 5, 1, 2, 1, 2, 1, 1, True, False),
     "conv2d_nobias": (2, 5, 7, 7, 6, 3, 3, 1, 1, 0, 0, 1, 1, False, False),
     "conv2d_accdx": (3, 6, 10, 9, 7, 3, 2, 2, 1, 1, 0, 1, 2, True, True),
+    # Stride 1 runs dx as a forward convolution of dy; these take it with accumulation, and
+    # back to GEMM + col2im where that convolution's padding would be negative (pad_h > R-1).
+    "conv2d_accdx_s1": (2, 5, 8, 7, 6, 3, 3, 1, 1, 1, 1, 1, 1, False, True),
+    "conv2d_bigpad": (2, 3, 6, 5, 4, 1, 3, 1, 1, 1, 2, 1, 1, True, False),
 }
 
 

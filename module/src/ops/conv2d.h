@@ -27,8 +27,9 @@ static inline int conv2d_out_w(const conv2d_shape *s) {
  * strides or dilations, negative padding, an empty output, sizes beyond int range). */
 cltrain_status conv2d_check_shape(cltrain_context *cx, const conv2d_shape *s);
 
-/* Floats of scratch that conv2d_forward and conv2d_backward need (one value covers both):
- * one image's im2col matrix (C*R*S x OH*OW) plus a transposed copy of w (C*R*S x K). */
+/* Floats of scratch that conv2d_forward and conv2d_backward need (one value covers both): the
+ * im2col matrix of a chunk of images (up to 4M floats, or one image if larger), the chunk's
+ * GEMM output, and a reshaped copy of w. Layers can share one workspace of their maximum. */
 size_t conv2d_workspace_floats(const conv2d_shape *s);
 
 /* y = conv(x, w) + b.
