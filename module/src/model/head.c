@@ -67,6 +67,7 @@ cltrain_status cltrain_model_replace_head(cltrain_model *m, const cltrain_head_o
     free(nodes), free(frozen);
     return rt_fail(m->cx, CLTRAIN_ERR_OUT_OF_MEMORY, "out of host memory");
   }
+  model_drop_batch(m); /* its buffers are laid out for the old node list */
   memcpy(nodes, g->nodes, sizeof *nodes * (size_t)nkeep);
   memcpy(frozen, m->frozen, (size_t)nkeep);
   int prev = input, idx = nkeep;

@@ -166,11 +166,16 @@ cltrain_status cltrain_model_load_onnx(cltrain_context *cx, const char *path, cl
   return CLTRAIN_OK;
 }
 
-cltrain_status model_rebuild(cltrain_model *m) {
-  cltrain_context *cx = m->cx;
-  if (cx->queue) clFinish(cx->queue);
+void model_drop_batch(cltrain_model *m) {
+  if (m->cx->queue) clFinish(m->cx->queue);
   free_batch_buffers(m);
   free(m->nb);
+  m->nb = NULL;
+}
+
+cltrain_status model_rebuild(cltrain_model *m) {
+  cltrain_context *cx = m->cx;
+  model_drop_batch(m);
   free(m->tensors);
   free(m->has_momentum);
   rt_free(m->params);

@@ -52,6 +52,9 @@ struct cltrain_model {
   double last_export_error; /* cv::dnn vs cltrain logits of the last verified export */
 };
 
+/* Frees the batch buffers (planned for the current graph): call before the graph changes. */
+void model_drop_batch(cltrain_model *m);
+
 /* (Re)creates the device parameter, gradient and momentum blocks and the tensor list from m->g
  * (after loading, or after the graph changed); batch buffers are planned again on next use. */
 cltrain_status model_rebuild(cltrain_model *m);
