@@ -18,10 +18,6 @@
 
 #define BN_MOMENTUM 0.1f /* PyTorch's BatchNorm2d default; ONNX exports do not carry it */
 
-static int has_params(const graph_node *nd) {
-  return nd->op == NODE_CONV || nd->op == NODE_BN || nd->op == NODE_LINEAR;
-}
-
 static int is_view(node_op op) { return op == NODE_FLATTEN || op == NODE_IDENTITY; }
 
 /* The node whose buffers node i uses: itself, or the producer a chain of views leads to. */
@@ -34,8 +30,9 @@ static size_t node_size(const graph_node *nd) { return (size_t)nd->c * nd->h * n
 
 static buf P(const cltrain_model *m, size_t off) { return (buf){m->params, off}; }
 static buf G(const cltrain_model *m, size_t off) { return (buf){m->grads, off}; }
-static buf Y(const cltrain_model *m, int i) { return (buf){m->nb[root_of(m, i)].y, 0}; }
-static buf DY(const cltrain_model *m, int i) { return (buf){m->nb[root_of(m, i)].dy, 0}; }
+static buf Y(const cltrain_model *m, int i) { return (buf){m->pool[m->ybuf[i]], 0}; }
+static buf DY(const cltrain_model *m, int i) { return (buf){m->pool[m->dybuf[i]], 0}; }
+static buf AUX(const cltrain_model *m, int i) { return (buf){m->aux[i], 0}; }
 
 static conv2d_shape conv_shape(const cltrain_model *m, const graph_node *nd, int n) {
   const graph_node *in = &m->g.nodes[nd->inputs[0]];
@@ -109,15 +106,10 @@ const model_tensor *model_find_tensor(const cltrain_model *m, const char *name) 
 /* ---- lifetime ---- */
 
 static void free_batch_buffers(cltrain_model *m) {
-  if (m->nb)
-    for (int i = 0; i < m->g.n; i++) {
-      if (m->nb[i].view_of < 0) {
-        rt_free(m->nb[i].y);
-        rt_free(m->nb[i].dy);
-        rt_free(m->nb[i].aux);
-      }
-      m->nb[i].y = m->nb[i].dy = m->nb[i].aux = NULL;
-    }
+  for (int i = 0; i < m->npool; i++) rt_free(m->pool[i]);
+  if (m->aux)
+    for (int i = 0; i < m->g.n; i++) rt_free(m->aux[i]), m->aux[i] = NULL;
+  m->npool = 0;
   rt_free(m->work);
   rt_free(m->labels);
   rt_free(m->loss);
@@ -131,7 +123,7 @@ void cltrain_model_destroy(cltrain_model *m) {
   if (!m) return;
   if (m->cx) clFinish(m->cx->queue);
   free_batch_buffers(m);
-  free(m->nb);
+  free(m->pool), free(m->ybuf), free(m->dybuf), free(m->aux);
   rt_free(m->params);
   rt_free(m->grads);
   rt_free(m->momentum);
@@ -169,8 +161,8 @@ cltrain_status cltrain_model_load_onnx(cltrain_context *cx, const char *path, cl
 void model_drop_batch(cltrain_model *m) {
   if (m->cx->queue) clFinish(m->cx->queue);
   free_batch_buffers(m);
-  free(m->nb);
-  m->nb = NULL;
+  free(m->pool), free(m->ybuf), free(m->dybuf), free(m->aux);
+  m->pool = NULL, m->ybuf = m->dybuf = NULL, m->aux = NULL;
 }
 
 cltrain_status model_rebuild(cltrain_model *m) {
@@ -181,13 +173,18 @@ cltrain_status model_rebuild(cltrain_model *m) {
   rt_free(m->params);
   rt_free(m->grads);
   rt_free(m->momentum);
-  m->nb = NULL, m->tensors = NULL, m->has_momentum = NULL;
+  m->tensors = NULL, m->has_momentum = NULL;
   m->params = m->grads = m->momentum = NULL;
   m->ntensors = 0;
   TRY(build_tensors(m));
-  m->nb = calloc((size_t)m->g.n, sizeof *m->nb);
+  size_t nn = (size_t)m->g.n;
+  m->pool = calloc(4 * nn, sizeof *m->pool);
+  m->ybuf = calloc(nn, sizeof(int));
+  m->dybuf = calloc(nn, sizeof(int));
+  m->aux = calloc(nn, sizeof *m->aux);
   m->has_momentum = calloc((size_t)m->ntensors + 1, 1);
-  if (!m->nb || !m->has_momentum) return rt_fail(cx, CLTRAIN_ERR_OUT_OF_MEMORY, "out of host memory");
+  if (!m->pool || !m->ybuf || !m->dybuf || !m->aux || !m->has_momentum)
+    return rt_fail(cx, CLTRAIN_ERR_OUT_OF_MEMORY, "out of host memory");
   size_t bytes = m->g.nparams * sizeof(float);
   TRY(rt_alloc(cx, bytes, &m->params));
   TRY(rt_alloc(cx, bytes, &m->grads));
@@ -226,37 +223,34 @@ static cltrain_status alloc_counted(cltrain_model *m, size_t bytes, cl_mem *out)
   return rt_alloc(m->cx, bytes, out);
 }
 
-cltrain_status model_reserve(cltrain_model *m, int n) {
-  if (n <= m->cap) return CLTRAIN_OK;
+cltrain_status model_reserve(cltrain_model *m, int n, int backward) {
+  if (n <= m->cap && (m->planned_backward || !backward)) return CLTRAIN_OK;
+  if (n < m->cap) n = m->cap;
   free_batch_buffers(m);
   size_t work = 1;
   for (int i = 0; i < m->g.n; i++) {
     const graph_node *nd = &m->g.nodes[i];
-    node_bufs *b = &m->nb[i];
-    b->view_of = is_view(nd->op) ? root_of(m, i) : -1;
-    if (b->view_of >= 0) continue;
-    size_t bytes = (size_t)n * node_size(nd) * sizeof(float);
-    TRY(alloc_counted(m, bytes, &b->y));
-    if (i > 0) TRY(alloc_counted(m, bytes, &b->dy)); /* the input needs no gradient */
     if (nd->op == NODE_BN) {
-      TRY(alloc_counted(m, 2 * (size_t)nd->c * sizeof(float), &b->aux));
+      TRY(alloc_counted(m, 2 * (size_t)nd->c * sizeof(float), &m->aux[i]));
       batchnorm_shape s = bn_shape(nd, n);
       size_t wf = batchnorm_workspace_floats(&s);
       if (wf > work) work = wf;
     } else if (nd->op == NODE_MAXPOOL) {
-      TRY(alloc_counted(m, (size_t)n * node_size(nd) * sizeof(int), &b->aux));
+      TRY(alloc_counted(m, (size_t)n * node_size(nd) * sizeof(int), &m->aux[i]));
     } else if (nd->op == NODE_CONV) {
       conv2d_shape s = conv_shape(m, nd, n);
       size_t wf = conv2d_workspace_floats(&s);
       if (wf > work) work = wf;
     }
   }
+  TRY(model_plan(m, n, backward));
   m->work_floats = work;
   TRY(alloc_counted(m, work * sizeof(float), &m->work));
   TRY(alloc_counted(m, (size_t)n * sizeof(int), &m->labels));
   TRY(alloc_counted(m, (size_t)n * sizeof(int), &m->argmax));
   TRY(alloc_counted(m, sizeof(float), &m->loss));
   m->cap = n;
+  m->planned_backward = backward;
   return CLTRAIN_OK;
 }
 
@@ -294,7 +288,7 @@ static cltrain_status forward_node(cltrain_model *m, int i, int n) {
     case NODE_BN: {
       batchnorm_shape s = bn_shape(nd, n);
       size_t c = (size_t)nd->c;
-      return batchnorm_forward(cx, y, (buf){m->nb[i].aux, 0}, P(m, o + 2 * c), P(m, o + 3 * c), x,
+      return batchnorm_forward(cx, y, AUX(m, i), P(m, o + 2 * c), P(m, o + 3 * c), x,
                                P(m, o), P(m, o + c), work, bn_training(m, i), &s);
     }
     case NODE_RELU: return relu_forward(cx, y, x, count);
@@ -305,7 +299,7 @@ static cltrain_status forward_node(cltrain_model *m, int i, int n) {
     }
     case NODE_MAXPOOL: {
       pool2d_shape s = pool_shape(m, nd, n);
-      return maxpool2d_forward(cx, y, (buf){m->nb[i].aux, 0}, x, &s);
+      return maxpool2d_forward(cx, y, AUX(m, i), x, &s);
     }
     case NODE_AVGPOOL: {
       pool2d_shape s = pool_shape(m, nd, n);
@@ -339,7 +333,7 @@ static buf grad_target(cltrain_model *m, int j, unsigned char *written, int *acc
   if (r < m->lowest_trainable) return buf_none(); /* nothing below needs a gradient */
   *acc = written[r] ? OP_ACCUMULATE : OP_OVERWRITE;
   written[r] = 1;
-  return (buf){m->nb[r].dy, 0};
+  return DY(m, r);
 }
 
 static cltrain_status backward_node(cltrain_model *m, int i, int n, unsigned char *written) {
@@ -363,7 +357,7 @@ static cltrain_status backward_node(cltrain_model *m, int i, int n, unsigned cha
       batchnorm_shape s = bn_shape(nd, n);
       size_t c = (size_t)nd->c;
       return batchnorm_backward(cx, dx, dw, m->frozen[i] ? buf_none() : G(m, o + c), dy, x, P(m, o),
-                                (buf){m->nb[i].aux, 0}, work, bn_training(m, i), acc, &s);
+                                AUX(m, i), work, bn_training(m, i), acc, &s);
     }
     case NODE_RELU: return relu_backward(cx, dx, dy, y, acc, count);
     case NODE_DROPOUT: {
@@ -372,7 +366,7 @@ static cltrain_status backward_node(cltrain_model *m, int i, int n, unsigned cha
     }
     case NODE_MAXPOOL: {
       pool2d_shape s = pool_shape(m, nd, n);
-      return maxpool2d_backward(cx, dx, dy, (buf){m->nb[i].aux, 0}, &s, acc);
+      return maxpool2d_backward(cx, dx, dy, AUX(m, i), &s, acc);
     }
     case NODE_AVGPOOL: {
       pool2d_shape s = pool_shape(m, nd, n);
@@ -403,13 +397,7 @@ cltrain_status model_backward_device(cltrain_model *m, int n) {
   if (!written) return rt_fail(m->cx, CLTRAIN_ERR_OUT_OF_MEMORY, "out of host memory");
   written[root_of(m, m->g.output)] = 1; /* the caller put dlogits there */
   /* Backward stops at the lowest trainable layer: no gradient is computed below it. */
-  m->lowest_trainable = m->g.n;
-  for (int i = 0; i < m->g.n; i++)
-    if (has_params(&m->g.nodes[i]) && !m->frozen[i]) {
-      m->lowest_trainable = i;
-      break;
-    }
-  if (m->lowest_trainable < 1) m->lowest_trainable = 1; /* never into the input image */
+  m->lowest_trainable = model_lowest_trainable(m);
   cltrain_status st = CLTRAIN_OK;
   for (int i = m->g.n - 1; i > 0 && st == CLTRAIN_OK; i--) st = backward_node(m, i, n, written);
   free(written);
@@ -418,16 +406,17 @@ cltrain_status model_backward_device(cltrain_model *m, int n) {
 
 /* ---- host entry points ---- */
 
-static cltrain_status check_batch(cltrain_model *m, const float *images, int n, const char *fn) {
+static cltrain_status check_batch(cltrain_model *m, const float *images, int n, int backward,
+                                  const char *fn) {
   if (!m) return rt_fail(NULL, CLTRAIN_ERR_ARG, "%s: model is NULL", fn);
   if (!images || n < 1) return rt_fail(m->cx, CLTRAIN_ERR_ARG, "%s: no images (n = %d)", fn, n);
-  TRY(model_reserve(m, n));
+  TRY(model_reserve(m, n, backward));
   size_t in = (size_t)n * m->g.in_c * m->g.in_h * m->g.in_w;
   return rt_write(m->cx, Y(m, 0), images, in * sizeof(float));
 }
 
 cltrain_status cltrain_model_forward(cltrain_model *m, const float *images, int n, float *logits) {
-  TRY(check_batch(m, images, n, "cltrain_model_forward"));
+  TRY(check_batch(m, images, n, 0, "cltrain_model_forward"));
   if (!logits) return rt_fail(m->cx, CLTRAIN_ERR_ARG, "cltrain_model_forward: logits is NULL");
   TRY(model_forward_device(m, n));
   int k = m->g.nodes[m->g.output].out_features;
@@ -436,7 +425,7 @@ cltrain_status cltrain_model_forward(cltrain_model *m, const float *images, int 
 
 cltrain_status cltrain_model_loss_grad(cltrain_model *m, const float *images, const int *labels,
                                        int n, float *loss, float *logits) {
-  TRY(check_batch(m, images, n, "cltrain_model_loss_grad"));
+  TRY(check_batch(m, images, n, 1, "cltrain_model_loss_grad"));
   if (!labels || !loss) return rt_fail(m->cx, CLTRAIN_ERR_ARG, "cltrain_model_loss_grad: NULL labels or loss");
   cltrain_context *cx = m->cx;
   int k = m->g.nodes[m->g.output].out_features;

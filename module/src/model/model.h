@@ -18,13 +18,6 @@ typedef struct model_tensor {
   int learnable;     /* 0 for BN running statistics */
 } model_tensor;
 
-/* Device buffers of one node for the current batch capacity. Views (flatten, identity) share
- * their input's buffers. */
-typedef struct node_bufs {
-  cl_mem y, dy;    /* output and its gradient, (cap, c, h, w) */
-  cl_mem aux;      /* bn: saved (mean, invstd) (2, c); maxpool: argmax indices (cap, c, h, w) int */
-  int view_of;     /* -1, or the node whose buffers this view shares */
-} node_bufs;
 
 struct cltrain_model {
   cltrain_context *cx;
@@ -32,8 +25,15 @@ struct cltrain_model {
   model_tensor *tensors;
   int ntensors;
   cl_mem params, grads; /* the parameter block and its gradient, g.nparams floats each */
-  node_bufs *nb;        /* g.n entries */
-  int cap;              /* batch size the activation buffers hold */
+  /* Activations (plan.c): node i's output (cap, c, h, w) lives in pool[ybuf[i]] and its
+   * gradient in pool[dybuf[i]] (-1: none); views share their input's. Buffers are reused
+   * where lifetimes allow, so only the plan's readers may use them. */
+  cl_mem *pool;
+  int npool;
+  int *ybuf, *dybuf;
+  cl_mem *aux;          /* per node: bn saved (mean, invstd) (2, c); maxpool argmax (cap, c, h, w) int */
+  int cap;              /* batch size the plan holds */
+  int planned_backward; /* whether the plan keeps what backward reads */
   cl_mem work;          /* scratch shared by all ops, work_floats */
   size_t work_floats;
   cl_mem labels, loss, argmax; /* (cap) int, (1) float, (cap) int */
@@ -59,14 +59,20 @@ void model_drop_batch(cltrain_model *m);
  * (after loading, or after the graph changed); batch buffers are planned again on next use. */
 cltrain_status model_rebuild(cltrain_model *m);
 
-/* Plans buffers for batches up to n (reallocating only when n grows). */
-cltrain_status model_reserve(cltrain_model *m, int n);
+/* Plans buffers for batches up to n, for a forward pass only or for forward and backward
+ * (replanning only when n grows, backward is newly needed, or the frozen set changed). */
+cltrain_status model_reserve(cltrain_model *m, int n, int backward);
+
+/* plan.c: lays out pool/ybuf/dybuf for batch n (the pool must be empty). */
+cltrain_status model_plan(cltrain_model *m, int n, int backward);
+int model_has_params(const graph_node *nd);
+int model_lowest_trainable(const cltrain_model *m); /* g.n when nothing trains */
 
 /* Forward pass over the batch already in the input node's buffer; logits stay on the device
- * in nb[g.output].y. */
+ * in pool[ybuf[g.output]]. */
 cltrain_status model_forward_device(cltrain_model *m, int n);
 
-/* Backward pass from dlogits already in nb[g.output].dy: accumulates parameter gradients. */
+/* Backward pass from dlogits already in pool[dybuf[g.output]]: accumulates parameter gradients. */
 cltrain_status model_backward_device(cltrain_model *m, int n);
 
 /* The tensor named `name`, or NULL. */

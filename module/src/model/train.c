@@ -9,10 +9,6 @@
 #include "rng.h"
 #include "sgd.h"
 
-static int has_params(const graph_node *nd) {
-  return nd->op == NODE_CONV || nd->op == NODE_BN || nd->op == NODE_LINEAR;
-}
-
 static int head_stage(const cltrain_model *m) { return m->g.nstages + 1; }
 
 /* Marks in f[] the parameter layers `sel` selects (a name prefix or an alias); returns how
@@ -24,7 +20,7 @@ static int mark(const cltrain_model *m, const char *sel, unsigned char *f) {
   if (!idx) return -1;
   graph_select(&m->g, sel, idx, count);
   for (int k = 0; k < count; k++)
-    if (has_params(&m->g.nodes[idx[k]])) f[idx[k]] = 1, marked++;
+    if (model_has_params(&m->g.nodes[idx[k]])) f[idx[k]] = 1, marked++;
   free(idx);
   return marked;
 }
@@ -38,11 +34,11 @@ cltrain_status cltrain_model_freeze(cltrain_model *m, const char *spec) {
   if (!strcmp(spec, "none")) {
     /* nothing frozen */
   } else if (!strcmp(spec, "all")) {
-    for (int i = 0; i < n; i++) f[i] = has_params(&m->g.nodes[i]) && m->g.nodes[i].stage != head_stage(m);
+    for (int i = 0; i < n; i++) f[i] = model_has_params(&m->g.nodes[i]) && m->g.nodes[i].stage != head_stage(m);
   } else if (!strncmp(spec, "upto:", 5)) {
     int first = -1;
     if (spec[5] && graph_select(&m->g, spec + 5, &first, 1) > 0) {
-      for (int i = 0; i < first; i++) f[i] = has_params(&m->g.nodes[i]);
+      for (int i = 0; i < first; i++) f[i] = model_has_params(&m->g.nodes[i]);
     } else {
       st = rt_fail(m->cx, CLTRAIN_ERR_ARG,
                    "freeze spec '%s': no layer is named '%s' (see `cltrain info` for the names)", spec, spec + 5);
@@ -61,7 +57,10 @@ cltrain_status cltrain_model_freeze(cltrain_model *m, const char *spec) {
     free(copy);
     if (!st && !strlen(spec)) st = rt_fail(m->cx, CLTRAIN_ERR_ARG, "freeze spec is empty");
   }
-  if (!st) memcpy(m->frozen, f, (size_t)n);
+  if (!st && memcmp(m->frozen, f, (size_t)n)) {
+    memcpy(m->frozen, f, (size_t)n);
+    m->planned_backward = 0; /* what backward keeps depends on the frozen set: plan again */
+  }
   free(f);
   return st;
 }
@@ -69,7 +68,7 @@ cltrain_status cltrain_model_freeze(cltrain_model *m, const char *spec) {
 cltrain_status cltrain_model_is_frozen(const cltrain_model *m, const char *name, int *frozen) {
   if (!m || !name || !frozen) return rt_fail(m ? m->cx : NULL, CLTRAIN_ERR_ARG, "cltrain_model_is_frozen: NULL argument");
   int i = graph_find(&m->g, name);
-  if (i < 0 || !has_params(&m->g.nodes[i]))
+  if (i < 0 || !model_has_params(&m->g.nodes[i]))
     return rt_fail(m->cx, CLTRAIN_ERR_ARG, "the model has no parameter layer named '%s'", name);
   *frozen = m->frozen[i];
   return CLTRAIN_OK;

@@ -1,0 +1,137 @@
+/* plan.c: the model's activation memory, planned once per (batch capacity, training or
+ * inference, frozen set). A node's output is kept until backward only when backward reads it
+ * (a trainable conv's or linear's input, a BN input, a ReLU output below which something
+ * trains); every other buffer returns to a pool once its last reader has run, and gradient
+ * buffers live only from their first writer to their reader. The plan is made by simulating
+ * the forward and backward timeline with a best-fit free list of device buffers. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "batchnorm.h"
+#include "conv2d.h"
+#include "model.h"
+
+typedef struct pool_sim {
+  size_t *bytes; /* per buffer id */
+  unsigned char *busy;
+  int n, cap;
+} pool_sim;
+
+/* A free buffer of at least `bytes` (the smallest such), or a new one. */
+static int pool_take(pool_sim *p, size_t bytes) {
+  int best = -1;
+  for (int i = 0; i < p->n; i++)
+    if (!p->busy[i] && p->bytes[i] >= bytes && (best < 0 || p->bytes[i] < p->bytes[best])) best = i;
+  if (best < 0) {
+    if (p->n == p->cap) return -1;
+    best = p->n++;
+    p->bytes[best] = bytes;
+  }
+  p->busy[best] = 1;
+  return best;
+}
+
+static void pool_give(pool_sim *p, int id) {
+  if (id >= 0) p->busy[id] = 0;
+}
+
+int model_has_params(const graph_node *nd) {
+  return nd->op == NODE_CONV || nd->op == NODE_BN || nd->op == NODE_LINEAR;
+}
+
+int model_lowest_trainable(const cltrain_model *m) {
+  for (int i = 1; i < m->g.n; i++)
+    if (model_has_params(&m->g.nodes[i]) && !m->frozen[i]) return i;
+  return m->g.n;
+}
+
+/* Whether backward reads node j's input (its producer's output). */
+static int backward_reads_input(const cltrain_model *m, int j, int lowest) {
+  const graph_node *nd = &m->g.nodes[j];
+  if (j < lowest) return 0;
+  switch (nd->op) {
+    case NODE_CONV:
+    case NODE_LINEAR: return !m->frozen[j]; /* for dW */
+    case NODE_BN: return 1;                 /* xhat, for dgamma and train-mode dx */
+    default: return 0;
+  }
+}
+
+cltrain_status model_plan(cltrain_model *m, int n, int backward) {
+  cltrain_context *cx = m->cx;
+  const graph_desc *g = &m->g;
+  int nn = g->n, lowest = backward ? model_lowest_trainable(m) : nn;
+  int *root = malloc(sizeof(int) * nn), *last = malloc(sizeof(int) * nn);
+  unsigned char *keep = calloc((size_t)nn, 1);
+  pool_sim p = {malloc(sizeof(size_t) * 4 * nn), calloc((size_t)4 * nn, 1), 0, 4 * nn};
+  int *ybuf = malloc(sizeof(int) * nn), *dybuf = malloc(sizeof(int) * nn);
+  if (!root || !last || !keep || !p.bytes || !p.busy || !ybuf || !dybuf) {
+    free(root), free(last), free(keep), free(p.bytes), free(p.busy), free(ybuf), free(dybuf);
+    return rt_fail(cx, CLTRAIN_ERR_OUT_OF_MEMORY, "out of host memory planning buffers");
+  }
+  for (int i = 0; i < nn; i++) {
+    const graph_node *nd = &g->nodes[i];
+    int view = nd->op == NODE_FLATTEN || nd->op == NODE_IDENTITY;
+    root[i] = view ? root[nd->inputs[0]] : i;
+    last[i] = i, ybuf[i] = dybuf[i] = -1;
+  }
+  /* Last forward reader of each buffer, and what backward needs kept. */
+  for (int j = 1; j < nn; j++) {
+    const graph_node *nd = &g->nodes[j];
+    for (int k = 0; k < nd->ninputs; k++) {
+      int r = root[nd->inputs[k]];
+      if (last[r] < j) last[r] = j;
+      if (backward && backward_reads_input(m, j, lowest)) keep[r] = 1;
+    }
+    if (backward && nd->op == NODE_RELU && j >= lowest) keep[root[j]] = 1;
+  }
+  keep[root[g->output]] = 1; /* the logits are read after the passes */
+
+  /* Forward timeline. */
+  size_t img = (size_t)g->in_c * g->in_h * g->in_w;
+  ybuf[0] = pool_take(&p, (size_t)n * img * sizeof(float));
+  for (int i = 1; i < nn; i++) {
+    const graph_node *nd = &g->nodes[i];
+    if (root[i] == i) ybuf[i] = pool_take(&p, (size_t)n * nd->c * nd->h * nd->w * sizeof(float));
+    else ybuf[i] = ybuf[root[i]];
+    for (int k = 0; k < nd->ninputs; k++) {
+      int r = root[nd->inputs[k]];
+      if (last[r] == i && !keep[r]) pool_give(&p, ybuf[r]);
+    }
+    if (root[i] == i && last[i] == i && !keep[i]) pool_give(&p, ybuf[i]); /* never read */
+  }
+  /* Backward timeline: a gradient buffer is taken by its first writer (the highest consumer)
+   * and given back once its own node's backward has run. */
+  if (backward) {
+    int out = root[g->output];
+    const graph_node *o = &g->nodes[out];
+    dybuf[out] = pool_take(&p, (size_t)n * o->c * o->h * o->w * sizeof(float));
+    for (int i = nn - 1; i >= lowest && i > 0; i--) {
+      const graph_node *nd = &g->nodes[i];
+      if (root[i] != i || dybuf[i] < 0) continue;
+      for (int k = 0; k < nd->ninputs; k++) {
+        int r = root[nd->inputs[k]];
+        if (r >= lowest && dybuf[r] < 0) {
+          const graph_node *in = &g->nodes[r];
+          dybuf[r] = pool_take(&p, (size_t)n * in->c * in->h * in->w * sizeof(float));
+        }
+      }
+      pool_give(&p, dybuf[i]);
+    }
+    for (int i = 0; i < nn; i++) dybuf[i] = dybuf[root[i]];
+  }
+  for (int i = 0; i < nn; i++) ybuf[i] = ybuf[root[i]];
+
+  /* Make it real. */
+  cltrain_status st = CLTRAIN_OK;
+  for (int i = 0; i < p.n && st == CLTRAIN_OK; i++, m->npool++) {
+    st = rt_alloc(cx, p.bytes[i], &m->pool[i]);
+    m->act_bytes += p.bytes[i];
+  }
+  if (st == CLTRAIN_OK) {
+    memcpy(m->ybuf, ybuf, sizeof(int) * nn);
+    memcpy(m->dybuf, dybuf, sizeof(int) * nn);
+  }
+  free(root), free(last), free(keep), free(p.bytes), free(p.busy), free(ybuf), free(dybuf);
+  return st;
+}

@@ -1,0 +1,44 @@
+/* test_memory.c: the activation plan. Inference keeps nothing for backward, freezing keeps less,
+ * and buffers are shared where lifetimes allow: each regime must need less device memory than
+ * the next-heavier one, and training everything far less than one buffer per node output and
+ * gradient. The numbers are printed for the record. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "check.h"
+#include "model.h"
+
+int main(void) {
+  cltrain_context *cx = test_context();
+  char path[1024];
+  snprintf(path, sizeof path, "%s/whole_r18_bn.onnx", getenv("CLTRAIN_REF_DIR"));
+  cltrain_model *m = NULL;
+  if (!CHECK_OK(cltrain_model_load_onnx(cx, path, &m))) return check_done();
+  const int n = 16;
+  size_t naive = 0; /* every node output and its gradient in a buffer of its own */
+  for (int i = 0; i < m->g.n; i++)
+    naive += 2 * (size_t)n * m->g.nodes[i].c * m->g.nodes[i].h * m->g.nodes[i].w * sizeof(float);
+  const char *specs[] = {"all", "upto:layer3", "none"};
+  size_t bytes[4];
+  CHECK_OK(model_reserve(m, n, 0));
+  bytes[0] = m->act_bytes;
+  printf("batch %d, naive %.1f MiB; inference %.1f MiB", n, naive / 1048576.0, bytes[0] / 1048576.0);
+  for (int k = 0; k < 3; k++) {
+    CHECK_OK(cltrain_model_freeze(m, specs[k]));
+    CHECK_OK(model_reserve(m, n, 1));
+    bytes[k + 1] = m->act_bytes;
+    printf("; train %s %.1f MiB", specs[k], bytes[k + 1] / 1048576.0);
+  }
+  printf("\n");
+  /* Training only the head keeps just its 512-float inputs: the same pool as inference. */
+  CHECK(bytes[0] <= bytes[1] && bytes[1] < bytes[2] && bytes[2] < bytes[3],
+        "memory grows with what trains: inference %zu <= all %zu < upto:layer3 %zu < none %zu", bytes[0],
+        bytes[1], bytes[2], bytes[3]);
+  /* Backward reads about half the node outputs and gradients die quickly: well under 2/3. */
+  CHECK(bytes[3] < naive * 2 / 3, "training everything plans %zu bytes, under 2/3 of the naive %zu", bytes[3], naive);
+  /* A frozen backbone keeps nothing of it for backward: the head's inputs and the reuse pool. */
+  CHECK(bytes[1] < bytes[3] / 3, "freeze all plans %zu bytes, under 1/3 of training everything (%zu)", bytes[1], bytes[3]);
+  cltrain_model_destroy(m);
+  cltrain_context_destroy(cx);
+  return check_done();
+}
