@@ -125,6 +125,12 @@ CLTRAIN_API cltrain_status cltrain_model_load_onnx(cltrain_context *cx, const ch
 CLTRAIN_API void cltrain_model_destroy(cltrain_model *m);
 CLTRAIN_API cltrain_status cltrain_model_get_info(const cltrain_model *m, cltrain_model_info *out);
 
+/* Changes the input image size (default 224 x 224) for all later calls; every node's shape
+ * follows (convolutions and pools work on any size that keeps every output non-empty; the
+ * global pool makes the head size-independent). CLTRAIN_ERR_ARG for a size below 1, or naming
+ * the node that would come out empty. */
+CLTRAIN_API cltrain_status cltrain_model_set_input_size(cltrain_model *m, int height, int width);
+
 /* Train mode (1) normalises BN layers with batch statistics and updates their running
  * statistics, as PyTorch's model.train(); eval mode (0, the default) uses the running ones. */
 CLTRAIN_API cltrain_status cltrain_model_set_train(cltrain_model *m, int train);

@@ -158,6 +158,18 @@ cltrain_status cltrain_model_load_onnx(cltrain_context *cx, const char *path, cl
   return CLTRAIN_OK;
 }
 
+/* The per-node arrays a memory plan fills in (model_drop_batch frees them). */
+static cltrain_status alloc_plan_arrays(cltrain_model *m) {
+  size_t nn = (size_t)m->g.n;
+  m->pool = calloc(4 * nn, sizeof *m->pool);
+  m->ybuf = calloc(nn, sizeof(int));
+  m->dybuf = calloc(nn, sizeof(int));
+  m->aux = calloc(nn, sizeof *m->aux);
+  if (!m->pool || !m->ybuf || !m->dybuf || !m->aux)
+    return rt_fail(m->cx, CLTRAIN_ERR_OUT_OF_MEMORY, "out of host memory");
+  return CLTRAIN_OK;
+}
+
 void model_drop_batch(cltrain_model *m) {
   if (m->cx->queue) clFinish(m->cx->queue);
   free_batch_buffers(m);
@@ -177,14 +189,9 @@ cltrain_status model_rebuild(cltrain_model *m) {
   m->params = m->grads = m->momentum = NULL;
   m->ntensors = 0;
   TRY(build_tensors(m));
-  size_t nn = (size_t)m->g.n;
-  m->pool = calloc(4 * nn, sizeof *m->pool);
-  m->ybuf = calloc(nn, sizeof(int));
-  m->dybuf = calloc(nn, sizeof(int));
-  m->aux = calloc(nn, sizeof *m->aux);
+  TRY(alloc_plan_arrays(m));
   m->has_momentum = calloc((size_t)m->ntensors + 1, 1);
-  if (!m->pool || !m->ybuf || !m->dybuf || !m->aux || !m->has_momentum)
-    return rt_fail(cx, CLTRAIN_ERR_OUT_OF_MEMORY, "out of host memory");
+  if (!m->has_momentum) return rt_fail(cx, CLTRAIN_ERR_OUT_OF_MEMORY, "out of host memory");
   size_t bytes = m->g.nparams * sizeof(float);
   TRY(rt_alloc(cx, bytes, &m->params));
   TRY(rt_alloc(cx, bytes, &m->grads));
@@ -208,6 +215,15 @@ cltrain_status cltrain_model_get_info(const cltrain_model *m, cltrain_model_info
   out->num_params = graph_trainable_count(&m->g);
   out->device_bytes = 3 * m->g.nparams * sizeof(float) + m->act_bytes;
   return CLTRAIN_OK;
+}
+
+cltrain_status cltrain_model_set_input_size(cltrain_model *m, int height, int width) {
+  if (!m) return rt_fail(NULL, CLTRAIN_ERR_ARG, "cltrain_model_set_input_size: model is NULL");
+  if (height == m->g.in_h && width == m->g.in_w) return CLTRAIN_OK;
+  model_drop_batch(m); /* planned for the old shapes */
+  cltrain_status st = graph_reshape(m->cx, &m->g, height, width);
+  TRY(alloc_plan_arrays(m));
+  return st;
 }
 
 cltrain_status cltrain_model_set_train(cltrain_model *m, int train) {
