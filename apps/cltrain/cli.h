@@ -7,6 +7,7 @@
 /* Each returns the process exit code: 0 success, 1 failure (message printed), 2 usage error. */
 int cmd_devices(int argc, char **argv);
 int cmd_gemm(int argc, char **argv);
+int cmd_synth(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 
 /* Prints "cltrain: <status text>: <detail>" for a failed call to stderr and returns 1. */

@@ -11,6 +11,7 @@ static const struct {
 } commands[] = {
     {"devices", cmd_devices, "list OpenCL platforms and devices, marking the default"},
     {"gemm-check", cmd_gemm, "check and time SGEMM through cltrain's CLBlast wrapper"},
+    {"synth", cmd_synth, "draw a labelled shape image set (for the demo, offline)"},
     {"info", cmd_info, "show how cltrain imports an ONNX model: nodes, stages, parameters"},
 };
 enum { NCOMMANDS = sizeof commands / sizeof commands[0] };
