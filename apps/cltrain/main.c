@@ -12,6 +12,8 @@ static const struct {
     {"devices", cmd_devices, "list OpenCL platforms and devices, marking the default"},
     {"gemm-check", cmd_gemm, "check and time SGEMM through cltrain's CLBlast wrapper"},
     {"info", cmd_info, "show how cltrain imports an ONNX model: nodes, stages, parameters"},
+    {"eval", cmd_eval, "loss, accuracy and confusion matrix of a model on an ImageFolder"},
+    {"predict", cmd_predict, "top-k classes of images, optionally drawn as a picture grid"},
 };
 enum { NCOMMANDS = sizeof commands / sizeof commands[0] };
 
