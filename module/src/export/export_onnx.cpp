@@ -190,7 +190,7 @@ double verify(cltrain_model *m, const std::string &file) {
   cltrain_status st = cltrain_model_forward(m, probe.data(), n, ours.data());
   m->train = was;
   if (st) throw export_error{st, cltrain_last_error(m->cx)};
-  cv::dnn::Net net = cv::dnn::readNet(file);
+  cv::dnn::Net net = cv::dnn::readNetFromONNX(file);
   int dims[4] = {n, c, h, w};
   net.setInput(cv::Mat(4, dims, CV_32F, probe.data()));
   cv::Mat out = net.forward();
