@@ -198,7 +198,8 @@ static int run(const eval_args *a, eval_state *s) {
   cltrain_device_info d;
   if (cltrain_context_device(s->cx, &d) == CLTRAIN_OK) printf("device: %s\n", d.name);
   printf("model: %s (%d classes)\n", a->model, k);
-  printf("data: %s: %d images, %.1f images/s\n", a->data, n, n / (secs > 0 ? secs : 1e-9));
+  printf("data: %s: %d images, %.1f images/s (%.1f s waiting for decoding)\n", a->data, n,
+         n / (secs > 0 ? secs : 1e-9), loader_wait_seconds(s->l));
   printf("loss: %.8f\n", loss_sum / n);
   printf("accuracy: %.4f%% (%ld/%d)\n", 100.0 * correct / n, correct, n);
   int wname = 4;

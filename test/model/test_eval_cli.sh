@@ -76,7 +76,7 @@ grep -qE "^cat +${conf[0]}\$" <<<"$out" && grep -qE "^dog +${conf[1]}\$" <<<"$ou
   && grep -qE "^ +cat +dog\$" <<<"$out" && ok "confusion matrix" || bad "confusion matrix: want rows ${conf[*]}"
 ls "$work" | grep -q tmp && bad "eval left a temporary file" || ok "no temporary file left"
 # batch size does not change the result
-"$bin" eval --model "$model" --data "$data" --batch 16 --dump-logits "$work/logits16.csv" >/dev/null 2>&1
+expect eval-device 0 "device: .*(pthread|CPU)" -- "$bin" eval --model "$model" --data "$data" --batch 16 --device cpu --dump-logits "$work/logits16.csv"
 "$py" - "$work/logits.csv" "$work/logits16.csv" <<'EOF' && ok "batch 16 = batch 4 (1e-6)" || bad "batch 16 differs from batch 4"
 import csv, sys
 a, b = (list(csv.reader(open(p))) for p in sys.argv[1:])
