@@ -13,6 +13,8 @@ static const struct {
     {"gemm-check", cmd_gemm, "check and time SGEMM through cltrain's CLBlast wrapper"},
     {"synth", cmd_synth, "draw a labelled shape image set (for the demo, offline)"},
     {"info", cmd_info, "show how cltrain imports an ONNX model: nodes, stages, parameters"},
+    {"eval", cmd_eval, "loss, accuracy and confusion matrix of a model on an ImageFolder"},
+    {"predict", cmd_predict, "top-k classes of images, optionally drawn as a picture grid"},
 };
 enum { NCOMMANDS = sizeof commands / sizeof commands[0] };
 

@@ -227,6 +227,33 @@ CLTRAIN_API double cltrain_steplr_lr(double base_lr, int step_size, double gamma
 CLTRAIN_API cltrain_status cltrain_model_export_onnx(cltrain_model *m, const char *path,
                                                      const char *const *class_names, int num_names);
 
+
+/* ---- evaluation: predictions from image files, class names ------------------------------- */
+
+/* Logits (n, classes) for the image files paths[0..n-1], through the evaluation transform of
+ * the tutorial (decode with OpenCV to BGR, Resize(256) on the shorter side, CenterCrop(224),
+ * RGB, /255, ImageNet mean/std; for an input other than 224x224 the resize scales along,
+ * crop * 256 / 224), in the model's current mode (eval unless cltrain_model_set_train(m, 1)).
+ * Images are run in batches of at most 16, so n may be large. Errors name the file:
+ * CLTRAIN_ERR_IO (cannot read it), CLTRAIN_ERR_FORMAT (corrupt, truncated JPEG, not an image);
+ * on failure `logits` holds nothing useful. */
+CLTRAIN_API cltrain_status cltrain_model_predict_files(cltrain_model *m, const char *const *paths,
+                                                       int n, float *logits);
+
+/* Row-wise softmax of logits (n, k) into probs (n, k) (may be the same buffer), computed in
+ * double with the row maximum subtracted, as torch.softmax. */
+CLTRAIN_API cltrain_status cltrain_softmax(const float *logits, int n, int k, float *probs);
+
+/* The class names that cltrain_model_export_onnx() stored in the ONNX file's metadata_props
+ * "cltrain.classes". buf (cap bytes) receives them one after another, each NUL-terminated
+ * ("ants\0bees\0"); *count (may be NULL) gets how many; *size (may be NULL) gets the bytes
+ * needed. buf may be NULL (cap 0) to ask only for the size. A file without the entry is not an
+ * error: *count = 0, *size = 0. Errors (in cltrain_last_error(NULL)) name the file:
+ * CLTRAIN_ERR_IO (cannot open), CLTRAIN_ERR_FORMAT (not an ONNX model), CLTRAIN_ERR_ARG (NULL
+ * path, or cap too small for *size bytes: buf is left untouched). */
+CLTRAIN_API cltrain_status cltrain_onnx_class_names(const char *onnx_path, char *buf, size_t cap,
+                                                    size_t *size, int *count);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,122 @@
+// predict.cpp: the evaluation side of the public API: logits for image files through the
+// tutorial's eval transform, softmax, and the class names an exported ONNX file carries in its
+// metadata_props (read with libonnx's protobuf, as export_onnx.cpp writes them).
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <onnx/onnx_pb.h>
+
+#include "data.h"
+#include "model.h"
+
+namespace {
+
+enum { PREDICT_CHUNK = 16 }; /* images per forward pass: bounds activation memory for any n */
+
+cltrain_status predict_files(cltrain_model *m, const char *const *paths, int n, float *logits) {
+  const char *fn = "cltrain_model_predict_files";
+  if (!m) return rt_fail(NULL, CLTRAIN_ERR_ARG, "%s: model is NULL", fn);
+  if (!paths || n < 1 || !logits)
+    return rt_fail(m->cx, CLTRAIN_ERR_ARG, "%s: NULL paths or logits, or n = %d", fn, n);
+  for (int i = 0; i < n; i++)
+    if (!paths[i]) return rt_fail(m->cx, CLTRAIN_ERR_ARG, "%s: paths[%d] is NULL", fn, i);
+  const graph_desc *g = &m->g;
+  if (g->in_c != 3 || g->in_h != g->in_w)
+    return rt_fail(m->cx, CLTRAIN_ERR_UNSUPPORTED, "%s: the model's input is %dx%dx%d; the eval "
+                   "transform makes square 3-channel images", fn, g->in_c, g->in_h, g->in_w);
+  transform_params t = transform_eval_defaults();
+  if (g->in_h != t.crop) { /* keep the tutorial's 256/224 ratio */
+    t.resize = (int)std::lround(g->in_h * 256.0 / 224.0);
+    t.crop = g->in_h;
+  }
+  int k = g->nodes[g->output].out_features;
+  size_t per = (size_t)3 * t.crop * t.crop;
+  int chunk = n < PREDICT_CHUNK ? n : PREDICT_CHUNK;
+  std::vector<float> x(per * chunk); /* (chunk, 3, crop, crop) */
+  for (int b = 0; b < n; b += chunk) {
+    int nb = n - b < chunk ? n - b : chunk;
+    for (int i = 0; i < nb; i++) TRY(transform_image(m->cx, paths[b + i], &t, NULL, x.data() + per * i));
+    TRY(cltrain_model_forward(m, x.data(), nb, logits + (size_t)b * k));
+  }
+  return CLTRAIN_OK;
+}
+
+cltrain_status class_names(const char *path, char *buf, size_t cap, size_t *size, int *count) {
+  const char *fn = "cltrain_onnx_class_names";
+  if (!path) return rt_fail(NULL, CLTRAIN_ERR_ARG, "%s: path is NULL", fn);
+  if (!buf && cap) return rt_fail(NULL, CLTRAIN_ERR_ARG, "%s: buf is NULL but cap is %zu", fn, cap);
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return rt_fail(NULL, CLTRAIN_ERR_IO, "cannot open '%s': %s", path, std::strerror(errno));
+  onnx::ModelProto model;
+  if (!model.ParseFromIstream(&in) || !model.has_graph())
+    return rt_fail(NULL, CLTRAIN_ERR_FORMAT, "'%s' is not an ONNX model (protobuf parse failed)", path);
+  std::string packed;
+  int names = 0;
+  for (const auto &e : model.metadata_props()) {
+    if (e.key() != "cltrain.classes") continue;
+    packed.clear(), names = 0;
+    const std::string &v = e.value();
+    size_t start = 0;
+    for (;;) { /* one name per line, as the export joins them */
+      size_t end = v.find('\n', start);
+      std::string name = v.substr(start, end == std::string::npos ? std::string::npos : end - start);
+      packed += name;
+      packed += '\0';
+      names++;
+      if (end == std::string::npos) break;
+      start = end + 1;
+    }
+  }
+  if (size) *size = packed.size();
+  if (buf && packed.size() > cap)
+    return rt_fail(NULL, CLTRAIN_ERR_ARG, "%s: '%s' holds %d class names in %zu bytes; the buffer "
+                   "has %zu", fn, path, names, packed.size(), cap);
+  if (buf) std::memcpy(buf, packed.data(), packed.size());
+  if (count) *count = names;
+  return CLTRAIN_OK;
+}
+
+} // namespace
+
+extern "C" cltrain_status cltrain_model_predict_files(cltrain_model *m, const char *const *paths,
+                                                      int n, float *logits) {
+  try {
+    return predict_files(m, paths, n, logits);
+  } catch (const std::bad_alloc &) {
+    return rt_fail(m ? m->cx : NULL, CLTRAIN_ERR_OUT_OF_MEMORY, "cltrain_model_predict_files: out of host memory");
+  } catch (const std::exception &e) {
+    return rt_fail(m ? m->cx : NULL, CLTRAIN_ERR_INTERNAL, "cltrain_model_predict_files: %s", e.what());
+  } catch (...) {
+    return rt_fail(m ? m->cx : NULL, CLTRAIN_ERR_INTERNAL, "cltrain_model_predict_files: unknown exception");
+  }
+}
+
+extern "C" cltrain_status cltrain_softmax(const float *logits, int n, int k, float *probs) {
+  if (!logits || !probs || n < 1 || k < 1)
+    return rt_fail(NULL, CLTRAIN_ERR_ARG, "cltrain_softmax: NULL logits or probs, or n = %d, k = %d", n, k);
+  for (int i = 0; i < n; i++) {
+    const float *l = logits + (size_t)i * k;
+    float *p = probs + (size_t)i * k;
+    double mx = l[0], sum = 0;
+    for (int j = 1; j < k; j++) mx = l[j] > mx ? l[j] : mx;
+    std::vector<double> e(k);
+    for (int j = 0; j < k; j++) sum += e[j] = std::exp((double)l[j] - mx);
+    for (int j = 0; j < k; j++) p[j] = (float)(e[j] / sum);
+  }
+  return CLTRAIN_OK;
+}
+
+extern "C" cltrain_status cltrain_onnx_class_names(const char *onnx_path, char *buf, size_t cap,
+                                                   size_t *size, int *count) {
+  try {
+    return class_names(onnx_path, buf, cap, size, count);
+  } catch (const std::exception &e) {
+    return rt_fail(NULL, CLTRAIN_ERR_INTERNAL, "cltrain_onnx_class_names: '%s': %s", onnx_path ? onnx_path : "(null)", e.what());
+  } catch (...) {
+    return rt_fail(NULL, CLTRAIN_ERR_INTERNAL, "cltrain_onnx_class_names: unknown exception");
+  }
+}
