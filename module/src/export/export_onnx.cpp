@@ -131,7 +131,8 @@ void write_new_head(onnx::GraphProto *g, const cltrain_model *m, const float *pa
   /* Drop the old classifier, everything after it up to the output, and their initializers. */
   std::vector<std::string> dead_inits;
   auto *nodes = g->mutable_node();
-  int at = (int)(old - &(*nodes)[0]);
+  int at = 0; /* a RepeatedPtrField holds pointers: find the index, not a pointer difference */
+  while (&(*nodes)[at] != old) at++;
   for (int i = nodes->size() - 1; i >= at; i--) {
     for (int k = 1; k < (*nodes)[i].input_size(); k++) dead_inits.push_back((*nodes)[i].input(k));
     nodes->DeleteSubrange(i, 1);
@@ -150,7 +151,11 @@ void write_new_head(onnx::GraphProto *g, const cltrain_model *m, const float *pa
     bool last = i == m->g.output;
     std::string y = last ? output : std::string(nd->name) + ".out";
     onnx::NodeProto *n = g->add_node();
-    n->set_name(std::string(nd->name) + (nd->op == NODE_LINEAR ? "/Gemm" : "/Relu"));
+    /* Scoped like torch's exports ("/fc/Gemm"), so importers derive the names back ("fc"). */
+    std::string scope = "/" + std::string(nd->name);
+    size_t dot = scope.rfind('.');
+    if (nd->op == NODE_RELU && dot != std::string::npos) scope = scope.substr(0, dot) + "/" + scope.substr(dot + 1);
+    n->set_name(scope + (nd->op == NODE_LINEAR ? "/Gemm" : "/Relu"));
     n->add_input(x);
     if (nd->op == NODE_LINEAR) {
       std::string w = std::string(nd->name) + ".weight", b = std::string(nd->name) + ".bias";
@@ -190,7 +195,7 @@ double verify(cltrain_model *m, const std::string &file) {
   cltrain_status st = cltrain_model_forward(m, probe.data(), n, ours.data());
   m->train = was;
   if (st) throw export_error{st, cltrain_last_error(m->cx)};
-  cv::dnn::Net net = cv::dnn::readNet(file);
+  cv::dnn::Net net = cv::dnn::readNetFromONNX(file);
   int dims[4] = {n, c, h, w};
   net.setInput(cv::Mat(4, dims, CV_32F, probe.data()));
   cv::Mat out = net.forward();
