@@ -12,6 +12,7 @@ static const struct {
     {"devices", cmd_devices, "list OpenCL platforms and devices, marking the default"},
     {"gemm-check", cmd_gemm, "check and time SGEMM through cltrain's CLBlast wrapper"},
     {"info", cmd_info, "show how cltrain imports an ONNX model: nodes, stages, parameters"},
+    {"train", cmd_train, "fine-tune a model on an ImageFolder (the tutorial's train_model)"},
 };
 enum { NCOMMANDS = sizeof commands / sizeof commands[0] };
 
