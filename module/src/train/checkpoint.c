@@ -25,7 +25,7 @@ static uint64_t fnv(uint64_t h, const void *p, size_t n) {
   return h;
 }
 
-uint64_t model_fingerprint(const cltrain_model *m) {
+uint64_t model_fingerprint(const cltrain_model *m, const float *params) {
   uint64_t h = 0xcbf29ce484222325ULL, np = m->g.nparams;
   h = fnv(h, &np, sizeof np);
   for (int t = 0; t < m->ntensors; t++) {
@@ -36,7 +36,7 @@ uint64_t model_fingerprint(const cltrain_model *m) {
     h = fnv(h, &o, sizeof o);
     h = fnv(h, &tt->learnable, sizeof tt->learnable);
   }
-  return h;
+  return fnv(h, params, m->g.nparams * sizeof(float));
 }
 
 cltrain_status model_state_save(cltrain_model *m, train_state *s) {
@@ -53,7 +53,6 @@ cltrain_status model_state_save(cltrain_model *m, train_state *s) {
   TRY(rt_read(m->cx, s->momentum, (buf){m->momentum, 0}, n * sizeof(float)));
   memcpy(s->has_momentum, m->has_momentum, (size_t)m->ntensors);
   s->dropout_step = m->dropout_step;
-  s->fingerprint = model_fingerprint(m);
   return CLTRAIN_OK;
 }
 
@@ -215,12 +214,13 @@ static void get(cursor *c, void *v, size_t n) {
 }
 #define GET(c, v) get((c), &(v), sizeof(v))
 
-static void *get_alloc(cursor *c, size_t n) {
+/* n bytes from the file into a new allocation of n + extra bytes. */
+static void *get_alloc(cursor *c, size_t n, size_t extra) {
   if (c->short_read || n > c->n - c->at) {
     c->short_read = 1;
     return NULL;
   }
-  void *v = malloc(n ? n : 1);
+  void *v = malloc(n + extra ? n + extra : 1);
   if (v) get(c, v, n);
   return v;
 }
@@ -270,7 +270,7 @@ cltrain_status checkpoint_read(cltrain_context *cx, const char *path, train_stat
   uint8_t has_best = 0;
   GET(&c, s->fingerprint);
   GET(&c, olen);
-  char *opt = get_alloc(&c, (size_t)olen + 1);
+  char *opt = get_alloc(&c, olen, 1);
   if (opt) opt[olen] = 0;
   s->options = opt;
   GET(&c, s->epochs_done);
@@ -282,11 +282,11 @@ cltrain_status checkpoint_read(cltrain_context *cx, const char *path, train_stat
   GET(&c, s->ntensors);
   if (!c.short_read && (s->nparams > ((uint64_t)1 << 34) || s->ntensors > (1u << 20))) c.short_read = 1;
   if (!c.short_read) {
-    s->params = get_alloc(&c, s->nparams * sizeof(float));
-    s->momentum = get_alloc(&c, s->nparams * sizeof(float));
-    s->has_momentum = get_alloc(&c, s->ntensors);
+    s->params = get_alloc(&c, s->nparams * sizeof(float), 0);
+    s->momentum = get_alloc(&c, s->nparams * sizeof(float), 0);
+    s->has_momentum = get_alloc(&c, s->ntensors, 0);
     GET(&c, has_best);
-    if (has_best) s->best = get_alloc(&c, s->nparams * sizeof(float));
+    if (has_best) s->best = get_alloc(&c, s->nparams * sizeof(float), 0);
     GET(&c, s->nrows);
     if (s->nrows > 100000) c.short_read = 1;
   }

@@ -237,10 +237,11 @@ static cltrain_status train_body(run *r, imagefolder **tf, imagefolder **vf, clt
   if (!st) st = cltrain_model_set_frozen_bn(r->m, o->frozen_bn);
   if (!st) r->m->dropout_seed = o->seed;
   if (!st) st = model_state_save(r->m, &r->st);
+  if (!st) r->st.fingerprint = model_fingerprint(r->m, r->st.params);
   if (!st && o->resume) {
     if (saved.fingerprint != r->st.fingerprint || saved.nparams != r->st.nparams || saved.ntensors != r->st.ntensors)
       st = rt_fail(cx, CLTRAIN_ERR_FORMAT,
-                   "checkpoint '%s' belongs to a different model (fingerprint %016llx, %llu parameters; '%s' with "
+                   "checkpoint '%s' belongs to a different model or other initial weights (fingerprint %016llx, %llu parameters; '%s' with "
                    "this head has %016llx, %llu)", o->resume, (unsigned long long)saved.fingerprint,
                    (unsigned long long)saved.nparams, o->model_path, (unsigned long long)r->st.fingerprint,
                    (unsigned long long)r->st.nparams);

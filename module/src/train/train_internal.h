@@ -39,11 +39,13 @@ typedef struct train_state {
 
 void train_state_free(train_state *s); /* frees the members */
 
-/* A hash of the model's tensor names, sizes and kinds: checkpoints of another model differ. */
-uint64_t model_fingerprint(const cltrain_model *m);
+/* A hash of the model's tensor names, sizes and kinds and of its initial weights `params`
+ * (nparams floats: the source file's, with the seeded new head), so that a checkpoint of
+ * another architecture or of other pretrained weights is refused. */
+uint64_t model_fingerprint(const cltrain_model *m, const float *params);
 
 /* Copies the model's weights (BN statistics included), momentum buffers, has_momentum flags and
- * dropout step into s (allocating params/momentum/has_momentum when NULL), and back. */
+ * dropout step into s (not the fingerprint) (allocating params/momentum/has_momentum when NULL), and back. */
 cltrain_status model_state_save(cltrain_model *m, train_state *s);
 cltrain_status model_state_restore(cltrain_model *m, const train_state *s);
 
