@@ -114,5 +114,11 @@ expect 1 "CLTRAIN_ERR_FORMAT.*'$T/short.bin' is corrupt or truncated" "${RES[@]}
 expect 1 "'$T/log.csv' is not a cltrain checkpoint" "${RES[@]}" --resume "$T/log.csv"
 expect 1 "cannot open checkpoint '$T/none.bin'" "${RES[@]}" --resume "$T/none.bin"
 
+# The samples: --help, and the feature extractor on the tiny folder.
+SAMPLES=$(dirname "$BIN")
+"$SAMPLES/finetune" --help | grep -q "^usage: finetune MODEL.onnx DATA_DIR" && ok || bad "finetune --help"
+"$SAMPLES/feature_extractor" "$MODEL" "$T/ok" "$T/fe.onnx" 1 >"$T/stdout" 2>&1 && [ -s "$T/fe.onnx" ] &&
+  grep -q "^best val acc .*exported $T/fe.onnx" "$T/stdout" && ok || { bad "feature_extractor sample"; cat "$T/stdout"; }
+
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
