@@ -32,7 +32,8 @@ echo "uninterrupted run: $(($(date +%s) - start)) s"
 [ "$(tail -n +2 "$T/a.csv" | awk -F, 'NF == 7 && $6 > 0 && $7 > 0 { n++ } END { print n }')" = 4 ] && ok ||
   bad "CSV columns"
 best=$(awk -F, '$2 == "val" && $4 > b { b = $4 } END { printf "%.6f", b }' "$T/a.csv")
-grep -q "^best val acc ${best:0:6}" "$T/a.out" && ok || bad "summary line and CSV disagree (CSV best $best)"
+best4=$(awk -F, '$2 == "val" && $4 > b { b = $4 } END { printf "%.4f", b }' "$T/a.csv")
+grep -q "^best val acc $best4 " "$T/a.out" && ok || bad "summary line and CSV disagree (CSV best $best)"
 
 # cv::dnn on val/ with the exported model and the eval transform
 dnn=$($PY - "$T/a.onnx" "$DATA/val" <<'PYEOF'
