@@ -114,6 +114,15 @@ expect 1 "CLTRAIN_ERR_FORMAT.*'$T/short.bin' is corrupt or truncated" "${RES[@]}
 expect 1 "'$T/log.csv' is not a cltrain checkpoint" "${RES[@]}" --resume "$T/log.csv"
 expect 1 "cannot open checkpoint '$T/none.bin'" "${RES[@]}" --resume "$T/none.bin"
 
+# On a terminal (script(1) gives one): a progress bar per phase, rewritten with \r.
+if command -v script >/dev/null; then
+  script -qec "$(printf '%q ' "$BIN" train "${OK[@]}" --freeze all --out "$T/tty.onnx")" /dev/null >"$T/tty.out"
+  grep -q $'\r\033\[Kepoch 1/1 train \[#*\.*\] 1/4 loss [0-9.]* acc [0-9.]* [0-9.]* img/s ETA' "$T/tty.out" &&
+    grep -q $'\r\033\[Kepoch 1/1 val   \[#*\] 2/2 ' "$T/tty.out" && ok || { bad "no progress bar on a tty"; cat -A "$T/tty.out"; }
+else
+  echo "SKIP: no script(1) for the terminal progress bar"
+fi
+
 # The samples: --help, and the feature extractor on the tiny folder.
 SAMPLES=$(dirname "$BIN")
 "$SAMPLES/finetune" --help | grep -q "^usage: finetune MODEL.onnx DATA_DIR" && ok || bad "finetune --help"
