@@ -114,6 +114,20 @@ expect 1 "CLTRAIN_ERR_FORMAT.*'$T/short.bin' is corrupt or truncated" "${RES[@]}
 expect 1 "'$T/log.csv' is not a cltrain checkpoint" "${RES[@]}" --resume "$T/log.csv"
 expect 1 "cannot open checkpoint '$T/none.bin'" "${RES[@]}" --resume "$T/none.bin"
 
+# --regime small-different: frozen backbone and a hidden 256 head; --head-hidden overrides it.
+"$BIN" train "${OK[@]}" --regime small-different --max-steps 0 --out "$T/sd.onnx" >"$T/stdout" 2>&1 &&
+  grep -q "no epoch ran" "$T/stdout" && ok || { bad "small-different run"; cat "$T/stdout"; }
+"$BIN" train "${OK[@]}" --regime small-different --head-hidden 32,8 --max-steps 0 --out "$T/sd2.onnx" >/dev/null 2>&1
+$PY - "$T/sd.onnx" "$T/sd2.onnx" <<'PYEOF' && ok || bad "regime head shapes"
+import onnx, sys
+def shapes(p):
+    return {i.name: list(i.dims) for i in onnx.load(p).graph.initializer if i.name.startswith("fc")}
+a, b = shapes(sys.argv[1]), shapes(sys.argv[2])
+print(a, b)
+assert a == {"fc_hidden.0.weight": [256, 512], "fc_hidden.0.bias": [256], "fc.weight": [2, 256], "fc.bias": [2]}, a
+assert b["fc_hidden.0.weight"] == [32, 512] and b["fc_hidden.1.weight"] == [8, 32] and b["fc.weight"] == [2, 8], b
+PYEOF
+
 # On a terminal (script(1) gives one): a progress bar per phase, rewritten with \r.
 if command -v script >/dev/null; then
   script -qec "$(printf '%q ' "$BIN" train "${OK[@]}" --freeze all --out "$T/tty.onnx")" /dev/null >"$T/tty.out"
