@@ -15,6 +15,7 @@ static const struct {
     {"info", cmd_info, "show how cltrain imports an ONNX model: nodes, stages, parameters"},
     {"eval", cmd_eval, "loss, accuracy and confusion matrix of a model on an ImageFolder"},
     {"predict", cmd_predict, "top-k classes of images, optionally drawn as a picture grid"},
+    {"train", cmd_train, "fine-tune a model on an ImageFolder (the tutorial's train_model)"},
 };
 enum { NCOMMANDS = sizeof commands / sizeof commands[0] };
 

@@ -254,6 +254,98 @@ CLTRAIN_API cltrain_status cltrain_softmax(const float *logits, int n, int k, fl
 CLTRAIN_API cltrain_status cltrain_onnx_class_names(const char *onnx_path, char *buf, size_t cap,
                                                     size_t *size, int *count);
 
+/* ---- a whole training run: the tutorial's train_model ------------------------------------ */
+
+/* Where a training run is, passed to cltrain_train_options.on_progress after every batch. */
+typedef struct cltrain_progress {
+  int epoch, epochs;        /* 0-based epoch of this run, and the run's total */
+  int phase;                /* 0 train, 1 val */
+  int batch, num_batches;   /* batches done in this phase, and its total */
+  int images;               /* images done in this phase */
+  double loss, acc;         /* the phase's mean loss and accuracy so far */
+  double lr;                /* this epoch's learning rate */
+  double seconds;           /* since the phase began */
+  double images_per_s;      /* images / seconds */
+} cltrain_progress;
+
+/* One finished epoch, passed to cltrain_train_options.on_epoch. */
+typedef struct cltrain_epoch_stats {
+  int epoch, epochs;            /* 0-based */
+  double train_loss, train_acc; /* NaN for a phase that did not run */
+  double val_loss, val_acc;
+  double lr;
+  double train_seconds, val_seconds;
+  double train_images_per_s, val_images_per_s;
+  double data_wait;             /* fraction of the train phase spent waiting for the loader */
+  long long steps;              /* optimizer steps so far, the whole run (resumes included) */
+  int is_best;                  /* this epoch's val accuracy is the best so far */
+} cltrain_epoch_stats;
+
+typedef struct cltrain_train_options {
+  const char *model_path;  /* the ONNX model to fine-tune */
+  const char *data_dir;    /* an ImageFolder pair: data_dir/train and data_dir/val */
+  const char *out_path;    /* the exported ONNX model (written atomically at the end) */
+  int num_classes;         /* outputs of the new head; -1: the number of class folders */
+  const char *freeze;      /* a cltrain_model_freeze spec: "none" */
+  cltrain_frozen_bn frozen_bn;
+  const int *head_hidden;  /* hidden layer sizes of the new head (cltrain_head_options) */
+  int num_hidden;
+  float dropout;
+  int epochs;              /* 25 */
+  long long max_steps;     /* stop after this many optimizer steps; -1: no limit; 0: export the
+                            * initial model (new head) without training */
+  int batch_size;          /* 4 */
+  cltrain_sgd_options sgd; /* cltrain_sgd_defaults() */
+  int step_size;           /* StepLR: 7 */
+  double gamma;            /* StepLR: 0.1 */
+  int augment;             /* 1: RandomResizedCrop(224) + flip for training; 0: the eval transform */
+  int shuffle;             /* 1: a new order every epoch */
+  uint64_t seed;           /* head init, shuffling, augmentation, dropout */
+  int keep_best;           /* 1: export the weights of the best val epoch; 0: the last */
+  int workers;             /* loader threads; 0: hardware threads - 1 */
+  int skip_bad;            /* 1: leave out images that fail to load instead of failing */
+  const char *log_csv;     /* NULL, or epoch,phase,loss,acc,lr,seconds,images_per_s per phase */
+  const char *plot_png;    /* NULL, or loss and accuracy curves */
+  const char *checkpoint;  /* NULL, or a checkpoint rewritten after every epoch */
+  const char *resume;      /* NULL, or a checkpoint to continue from */
+  void (*on_progress)(const cltrain_progress *p, void *user); /* may be NULL */
+  void (*on_epoch)(const cltrain_epoch_stats *e, void *user); /* may be NULL */
+  void *user;
+} cltrain_train_options;
+
+typedef struct cltrain_train_result {
+  int num_classes;
+  int epochs_done;          /* completed epochs, resumed ones included */
+  long long steps;          /* optimizer steps, resumed ones included */
+  double best_val_acc;      /* 0 when no epoch ran */
+  int best_epoch;           /* 1-based; 0: the initial weights */
+  double last_val_acc;      /* NaN when no epoch ran */
+  double seconds;           /* wall time of this call */
+  double loader_wait_seconds; /* time the train phases waited for data, this call */
+  double train_seconds;       /* time in train phases, this call */
+  int skipped;              /* images left out (skip_bad) */
+  int exported_best;        /* 1 when the exported weights are the best epoch's */
+} cltrain_train_result;
+
+/* The tutorial's settings: num_classes -1, freeze "none", frozen BN eval, 25 epochs, no step
+ * limit, batch 4, SGD lr 0.001 momentum 0.9, StepLR(7, 0.1), augmentation, shuffling, seed 0,
+ * keep best, workers 0. Paths are NULL. */
+CLTRAIN_API cltrain_train_options cltrain_train_defaults(void);
+
+/* PyTorch's transfer-learning tutorial's train_model: loads the model, replaces its head,
+ * freezes, then per epoch trains (train mode, shuffled augmented batches, SGD, StepLR) and
+ * validates (eval mode, eval transform, sorted order), keeps the best val epoch, and exports
+ * the chosen weights with the class names. Checks the data folders (same classes) and that
+ * every output's folder is writable before any training. With `checkpoint`, every epoch ends
+ * with an atomic checkpoint (weights, momentum, best weights, history, options); `resume`
+ * continues one, refusing a different model (CLTRAIN_ERR_FORMAT), other options that change
+ * the result (CLTRAIN_ERR_ARG), or a corrupt file (CLTRAIN_ERR_FORMAT). A resumed run ends
+ * with the same weights, bit for bit, as an uninterrupted one.
+ * Errors: the loader's (naming the image), CLTRAIN_ERR_NUMERIC for a NaN/inf loss; on any
+ * error nothing is exported. out may be NULL. */
+CLTRAIN_API cltrain_status cltrain_train_run(cltrain_context *cx, const cltrain_train_options *o,
+                                             cltrain_train_result *out);
+
 #ifdef __cplusplus
 }
 #endif

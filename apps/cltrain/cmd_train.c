@@ -1,0 +1,272 @@
+/* cmd_train.c: `cltrain train`, the tutorial's fine-tuning run (cltrain_train_run) with
+ * presets for the four transfer-learning regimes, a progress bar on terminals and one line per
+ * epoch otherwise. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "usage: cltrain train --model IN.onnx --data DIR --out OUT.onnx [options]\n\n"
+          "Fine-tunes IN.onnx on the ImageFolder pair DIR/train, DIR/val (one folder per class) as\n"
+          "PyTorch's transfer-learning tutorial does, keeps the best val epoch, exports OUT.onnx.\n\n"
+          "  --classes N            outputs of the new head (default: class folders in DIR/train)\n"
+          "  --regime R             preset: small-similar (freeze all), small-different (freeze all,\n"
+          "                         hidden 256 head), big-similar (freeze upto:layer3), big-different\n"
+          "                         (freeze none); explicit flags override it\n"
+          "  --freeze SPEC          none (default), all, upto:NAME, or NAME,... / stem, stageK, head\n"
+          "  --frozen-bn eval|train BN in frozen layers: running statistics (eval, default) or batch\n"
+          "  --head-hidden LIST     hidden layer sizes of the new head, e.g. 256 or 512,128\n"
+          "  --dropout P            dropout after each hidden layer (0)\n"
+          "  --epochs E             (25)          --max-steps K   stop after K SGD steps (0: export\n"
+          "                                                       the new head untrained)\n"
+          "  --batch B              (4)           --lr X          (0.001)\n"
+          "  --momentum X           (0.9)         --weight-decay X (0)     --nesterov\n"
+          "  --backbone-lr-mult X   lr multiplier of layers outside the head (1)\n"
+          "  --step-size S          StepLR (7)    --gamma G       StepLR (0.1)\n"
+          "  --augment tutorial|none  RandomResizedCrop+flip (default) or the eval transform\n"
+          "  --no-shuffle           --seed S      (0)\n"
+          "  --keep best|last       weights to export (best val epoch, default)\n"
+          "  --workers N            image decoding threads (default: cores - 1)\n"
+          "  --log FILE.csv         epoch,phase,loss,acc,lr,seconds,images_per_s\n"
+          "  --plot FILE.png        loss and accuracy curves\n"
+          "  --checkpoint FILE      rewritten after every epoch;  --resume FILE continues one\n"
+          "  --skip-bad             leave out images that fail to load (default: fail, naming them)\n"
+          "  --device SEL           OpenCL device (see `cltrain devices`)\n\n"
+          "Exit status: 0 done, 1 a runtime error (the message names the file or option), 2 usage.\n");
+}
+
+static int parse_int(const char *flag, const char *s, long long lo, long long *out) {
+  char *end;
+  errno = 0;
+  long long v = strtoll(s, &end, 10);
+  if (errno || end == s || *end || v < lo) {
+    fprintf(stderr, "cltrain train: %s wants an integer >= %lld, got '%s'\n", flag, lo, s);
+    return 0;
+  }
+  *out = v;
+  return 1;
+}
+
+static int parse_double(const char *flag, const char *s, double *out) {
+  char *end;
+  errno = 0;
+  double v = strtod(s, &end);
+  if (errno || end == s || *end || !isfinite(v)) {
+    fprintf(stderr, "cltrain train: %s wants a number, got '%s'\n", flag, s);
+    return 0;
+  }
+  *out = v;
+  return 1;
+}
+
+typedef struct printer {
+  int tty;
+  int bar_shown;
+} printer;
+
+static void fmt_eta(double s, char *buf, size_t cap) {
+  if (!(s >= 0) || s > 1e6) snprintf(buf, cap, "?");
+  else if (s >= 60) snprintf(buf, cap, "%dm%02ds", (int)(s / 60), (int)s % 60);
+  else snprintf(buf, cap, "%.0fs", s);
+}
+
+static void on_progress(const cltrain_progress *p, void *user) {
+  printer *pr = user;
+  if (!pr->tty) return;
+  int width = 24, done = p->num_batches ? p->batch * width / p->num_batches : width;
+  char bar[32], eta[32];
+  for (int i = 0; i < width; i++) bar[i] = i < done ? '#' : '.';
+  bar[width] = 0;
+  double per = p->batch ? p->seconds / p->batch : 0;
+  fmt_eta(per * (p->num_batches - p->batch), eta, sizeof eta);
+  printf("\r\033[Kepoch %d/%d %-5s [%s] %d/%d loss %.4f acc %.4f %.1f img/s ETA %s", p->epoch + 1, p->epochs,
+         p->phase ? "val" : "train", bar, p->batch, p->num_batches, p->loss, p->acc, p->images_per_s, eta);
+  fflush(stdout);
+  pr->bar_shown = 1;
+}
+
+static void on_epoch(const cltrain_epoch_stats *e, void *user) {
+  printer *pr = user;
+  if (pr->bar_shown) printf("\r\033[K"), pr->bar_shown = 0;
+  double secs = e->train_seconds + e->val_seconds;
+  double ips = secs > 0 && e->train_seconds > 0 ? e->train_images_per_s : 0;
+  printf("epoch %d/%d train loss %.4f acc %.4f | val loss %.4f acc %.4f | lr %g | %.1f s, %.1f img/s, "
+         "data wait %.0f%%%s\n",
+         e->epoch + 1, e->epochs, e->train_loss, e->train_acc, e->val_loss, e->val_acc, e->lr, secs, ips,
+         100 * e->data_wait, e->is_best ? " *" : "");
+  fflush(stdout);
+}
+
+int cmd_train(int argc, char **argv) {
+  cltrain_train_options o = cltrain_train_defaults();
+  const char *device = NULL, *regime = NULL, *freeze = NULL, *hidden = NULL, *v = NULL;
+  int hidden_sizes[16], nhidden = -1, bad = 0;
+  for (int i = 1; i < argc && !bad; i++) {
+    long long n;
+    double d;
+    if (cli_flag(argc, argv, &i, "--help", NULL, &bad) || cli_flag(argc, argv, &i, "-h", NULL, &bad)) {
+      usage(stdout);
+      return 0;
+    }
+    if (cli_flag(argc, argv, &i, "--model", &o.model_path, &bad)) continue;
+    if (cli_flag(argc, argv, &i, "--data", &o.data_dir, &bad)) continue;
+    if (cli_flag(argc, argv, &i, "--out", &o.out_path, &bad)) continue;
+    if (cli_flag(argc, argv, &i, "--device", &device, &bad)) continue;
+    if (cli_flag(argc, argv, &i, "--regime", &regime, &bad)) continue;
+    if (cli_flag(argc, argv, &i, "--freeze", &freeze, &bad)) continue;
+    if (cli_flag(argc, argv, &i, "--head-hidden", &hidden, &bad)) continue;
+    if (cli_flag(argc, argv, &i, "--log", &o.log_csv, &bad)) continue;
+    if (cli_flag(argc, argv, &i, "--plot", &o.plot_png, &bad)) continue;
+    if (cli_flag(argc, argv, &i, "--checkpoint", &o.checkpoint, &bad)) continue;
+    if (cli_flag(argc, argv, &i, "--resume", &o.resume, &bad)) continue;
+    if (cli_flag(argc, argv, &i, "--nesterov", NULL, &bad)) {
+      o.sgd.nesterov = 1;
+      continue;
+    }
+    if (cli_flag(argc, argv, &i, "--no-shuffle", NULL, &bad)) {
+      o.shuffle = 0;
+      continue;
+    }
+    if (cli_flag(argc, argv, &i, "--skip-bad", NULL, &bad)) {
+      o.skip_bad = 1;
+      continue;
+    }
+#define INT_FLAG(name, lo, dst)                                           \
+  if (cli_flag(argc, argv, &i, name, &v, &bad)) {                         \
+    if (!bad && !parse_int(name, v, lo, &n)) return 2;                    \
+    dst = n;                                                              \
+    continue;                                                             \
+  }
+#define NUM_FLAG(name, dst)                                               \
+  if (cli_flag(argc, argv, &i, name, &v, &bad)) {                         \
+    if (!bad && !parse_double(name, v, &d)) return 2;                     \
+    dst = d;                                                              \
+    continue;                                                             \
+  }
+    /* --classes accepts 0 so that the library reports the empty head as the runtime error */
+    INT_FLAG("--classes", 0, o.num_classes)
+    INT_FLAG("--epochs", 0, o.epochs)
+    INT_FLAG("--max-steps", 0, o.max_steps)
+    INT_FLAG("--batch", 1, o.batch_size)
+    INT_FLAG("--step-size", 1, o.step_size)
+    INT_FLAG("--workers", 0, o.workers)
+    NUM_FLAG("--dropout", o.dropout)
+    NUM_FLAG("--lr", o.sgd.lr)
+    NUM_FLAG("--momentum", o.sgd.momentum)
+    NUM_FLAG("--weight-decay", o.sgd.weight_decay)
+    NUM_FLAG("--backbone-lr-mult", o.sgd.backbone_lr_mult)
+    NUM_FLAG("--gamma", o.gamma)
+    if (cli_flag(argc, argv, &i, "--seed", &v, &bad)) {
+      char *end;
+      errno = 0;
+      unsigned long long s = bad ? 0 : strtoull(v, &end, 0);
+      if (!bad && (errno || end == v || *end || v[0] == '-')) {
+        fprintf(stderr, "cltrain train: --seed wants an unsigned integer, got '%s'\n", v);
+        return 2;
+      }
+      o.seed = s;
+      continue;
+    }
+    if (cli_flag(argc, argv, &i, "--frozen-bn", &v, &bad)) {
+      if (bad) break;
+      if (!strcmp(v, "eval")) o.frozen_bn = CLTRAIN_FROZEN_BN_EVAL;
+      else if (!strcmp(v, "train")) o.frozen_bn = CLTRAIN_FROZEN_BN_TRAIN;
+      else {
+        fprintf(stderr, "cltrain train: --frozen-bn wants eval or train, got '%s'\n", v);
+        return 2;
+      }
+      continue;
+    }
+    if (cli_flag(argc, argv, &i, "--augment", &v, &bad)) {
+      if (bad) break;
+      if (!strcmp(v, "tutorial")) o.augment = 1;
+      else if (!strcmp(v, "none")) o.augment = 0;
+      else {
+        fprintf(stderr, "cltrain train: --augment wants tutorial or none, got '%s'\n", v);
+        return 2;
+      }
+      continue;
+    }
+    if (cli_flag(argc, argv, &i, "--keep", &v, &bad)) {
+      if (bad) break;
+      if (!strcmp(v, "best")) o.keep_best = 1;
+      else if (!strcmp(v, "last")) o.keep_best = 0;
+      else {
+        fprintf(stderr, "cltrain train: --keep wants best or last, got '%s'\n", v);
+        return 2;
+      }
+      continue;
+    }
+    if (bad) break;
+    fprintf(stderr, "cltrain train: unknown option '%s' (see cltrain train --help)\n", argv[i]);
+    return 2;
+  }
+  if (bad) return 2;
+  if (!o.model_path || !o.data_dir || !o.out_path) {
+    fprintf(stderr, "cltrain train: --model, --data and --out are required (see cltrain train --help)\n");
+    return 2;
+  }
+  /* the regime's presets, under explicit flags */
+  const char *preset_freeze = "none";
+  int preset_hidden = 0;
+  if (regime) {
+    if (!strcmp(regime, "small-similar")) preset_freeze = "all";
+    else if (!strcmp(regime, "small-different")) preset_freeze = "all", preset_hidden = 256;
+    else if (!strcmp(regime, "big-similar")) preset_freeze = "upto:layer3";
+    else if (!strcmp(regime, "big-different")) preset_freeze = "none";
+    else {
+      fprintf(stderr, "cltrain train: --regime wants small-similar, small-different, big-similar or "
+                      "big-different, got '%s'\n", regime);
+      return 2;
+    }
+  }
+  o.freeze = freeze ? freeze : preset_freeze;
+  if (hidden) {
+    nhidden = 0;
+    const char *p = hidden;
+    while (*p) {
+      char *end;
+      long h = strtol(p, &end, 10);
+      if (end == p || (*end && *end != ',') || nhidden == 16) {
+        fprintf(stderr, "cltrain train: --head-hidden wants sizes like 256 or 512,128 (at most 16), got '%s'\n",
+                hidden);
+        return 2;
+      }
+      hidden_sizes[nhidden++] = (int)h;
+      p = *end ? end + 1 : end;
+    }
+  } else if (preset_hidden) {
+    hidden_sizes[0] = preset_hidden, nhidden = 1;
+  }
+  if (nhidden > 0) o.head_hidden = hidden_sizes, o.num_hidden = nhidden;
+
+  printer pr = {isatty(1), 0};
+  o.on_progress = on_progress, o.on_epoch = on_epoch, o.user = &pr;
+  cltrain_context *cx = NULL;
+  cltrain_status st = cltrain_context_create(device, &cx);
+  if (st != CLTRAIN_OK) return cli_fail(NULL, st);
+  cltrain_train_result res;
+  st = cltrain_train_run(cx, &o, &res);
+  if (pr.bar_shown) printf("\n");
+  if (st != CLTRAIN_OK) {
+    int rc = cli_fail(cx, st);
+    cltrain_context_destroy(cx);
+    return rc;
+  }
+  double wait = res.train_seconds > 0 ? res.loader_wait_seconds / res.train_seconds : 0;
+  if (res.skipped) printf("skipped %d images that failed to load\n", res.skipped);
+  if (res.epochs_done)
+    printf("best val acc %.4f (epoch %d); data wait %.0f%% of training; exported %s%s\n", res.best_val_acc,
+           res.best_epoch, 100 * wait, o.out_path, res.exported_best ? "" : " (last epoch's weights)");
+  else
+    printf("no epoch ran (--max-steps %lld); exported the initial model with its new head to %s\n", o.max_steps,
+           o.out_path);
+  cltrain_context_destroy(cx);
+  return 0;
+}

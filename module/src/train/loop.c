@@ -1,0 +1,357 @@
+/* loop.c: cltrain_train_run, PyTorch's transfer-learning tutorial's train_model: a new head,
+ * freezing, epochs of training (SGD, StepLR) and validation, the best val epoch kept, the log,
+ * the plot, checkpoints and resuming, and the export. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "data.h"
+#include "train_internal.h"
+
+cltrain_train_options cltrain_train_defaults(void) {
+  cltrain_train_options o;
+  memset(&o, 0, sizeof o);
+  o.num_classes = -1;
+  o.freeze = "none";
+  o.frozen_bn = CLTRAIN_FROZEN_BN_EVAL;
+  o.epochs = 25;
+  o.max_steps = -1;
+  o.batch_size = 4;
+  o.sgd = cltrain_sgd_defaults();
+  o.step_size = 7;
+  o.gamma = 0.1;
+  o.augment = 1;
+  o.shuffle = 1;
+  o.keep_best = 1;
+  return o;
+}
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* The options that change what a run computes, one "key=value" per line: a resumed run must
+ * match them. Paths, epochs, the step limit, --keep and workers may differ. */
+static char *options_text(const cltrain_train_options *o, int num_classes) {
+  char hidden[512] = "", *p = hidden;
+  for (int k = 0; k < o->num_hidden && p < hidden + sizeof hidden - 16; k++)
+    p += snprintf(p, (size_t)(hidden + sizeof hidden - p), "%s%d", k ? "," : "", o->head_hidden[k]);
+  size_t cap = 2048 + strlen(o->freeze);
+  char *s = malloc(cap);
+  if (!s) return NULL;
+  snprintf(s, cap,
+           "classes=%d\nhead_hidden=%s\ndropout=%.9g\nfreeze=%s\nfrozen_bn=%s\nbatch=%d\nlr=%.17g\n"
+           "momentum=%.17g\ndampening=%.17g\nweight_decay=%.17g\nnesterov=%d\nbackbone_lr_mult=%.17g\n"
+           "step_size=%d\ngamma=%.17g\naugment=%s\nshuffle=%d\nseed=%llu\nskip_bad=%d\n",
+           num_classes, hidden, o->dropout, o->freeze, o->frozen_bn == CLTRAIN_FROZEN_BN_TRAIN ? "train" : "eval",
+           o->batch_size, o->sgd.lr, o->sgd.momentum, o->sgd.dampening, o->sgd.weight_decay, o->sgd.nesterov,
+           o->sgd.backbone_lr_mult, o->step_size, o->gamma, o->augment ? "tutorial" : "none", o->shuffle,
+           (unsigned long long)o->seed, o->skip_bad);
+  return s;
+}
+
+/* CLTRAIN_ERR_ARG naming the first line where the checkpoint's options and ours differ. */
+static cltrain_status compare_options(cltrain_context *cx, const char *path, const char *saved, const char *now) {
+  const char *a = saved, *b = now;
+  while (*a || *b) {
+    size_t la = strcspn(a, "\n"), lb = strcspn(b, "\n");
+    if (la != lb || memcmp(a, b, la))
+      return rt_fail(cx, CLTRAIN_ERR_ARG,
+                     "cannot resume from '%s' with other options: the checkpoint has %.*s, this run %.*s", path,
+                     (int)la, a, (int)lb, b);
+    a += la + (a[la] != 0), b += lb + (b[lb] != 0);
+  }
+  return CLTRAIN_OK;
+}
+
+static cltrain_status write_log(cltrain_context *cx, const char *path, const train_row *rows, int n) {
+  size_t cap = 128 + (size_t)n * 160;
+  char *s = malloc(cap);
+  if (!s) return rt_fail(cx, CLTRAIN_ERR_OUT_OF_MEMORY, "out of host memory");
+  size_t len = (size_t)snprintf(s, cap, "epoch,phase,loss,acc,lr,seconds,images_per_s\n");
+  for (int i = 0; i < n; i++)
+    len += (size_t)snprintf(s + len, cap - len, "%d,%s,%.6f,%.6f,%.9g,%.3f,%.3f\n", rows[i].epoch,
+                            rows[i].phase ? "val" : "train", rows[i].loss, rows[i].acc, rows[i].lr, rows[i].seconds,
+                            rows[i].images_per_s);
+  cltrain_status st = atomic_write(cx, path, s, len);
+  free(s);
+  return st;
+}
+
+static int argmax(const float *v, int k) {
+  int best = 0;
+  for (int j = 1; j < k; j++)
+    if (v[j] > v[best]) best = j;
+  return best;
+}
+
+/* Mean cross-entropy of one image's logits against its label, in double. */
+static double host_ce(const float *v, int k, int label) {
+  double mx = v[0], sum = 0;
+  for (int j = 1; j < k; j++) mx = v[j] > mx ? v[j] : mx;
+  for (int j = 0; j < k; j++) sum += exp((double)v[j] - mx);
+  return mx + log(sum) - (double)v[label];
+}
+
+typedef struct run {
+  cltrain_context *cx;
+  const cltrain_train_options *o;
+  cltrain_model *m;
+  loader *tl, *vl;
+  int classes;
+  float *logits;
+  train_state st;
+} run;
+
+/* One phase over its loader: train (loss_grad + SGD step per batch) or val (forward). Fills
+ * row (loss, acc, seconds, images/s, data wait) and *stop when the step limit is reached. */
+static cltrain_status run_phase(run *r, int epoch, int phase, double lr, train_row *row, int *stop) {
+  const cltrain_train_options *o = r->o;
+  loader *l = phase ? r->vl : r->tl;
+  TRY(cltrain_model_set_train(r->m, !phase));
+  TRY(loader_start_epoch(l, (uint32_t)epoch));
+  double t0 = now_s(), wait0 = loader_wait_seconds(l), loss_sum = 0;
+  long long correct = 0, images = 0;
+  int batch = 0;
+  cltrain_progress p = {epoch, o->epochs, phase, 0, loader_num_batches(l), 0, 0, 0, lr, 0, 0};
+  for (;;) {
+    if (!phase && o->max_steps >= 0 && r->st.steps >= o->max_steps) {
+      *stop = 1;
+      break;
+    }
+    const float *x;
+    const int32_t *lab;
+    int n;
+    TRY(loader_next(l, &x, &lab, &n));
+    if (n == 0) break;
+    if (!phase) {
+      float loss;
+      TRY(cltrain_model_loss_grad(r->m, x, (const int *)lab, n, &loss, r->logits));
+      TRY(cltrain_model_sgd_step(r->m, &o->sgd, lr));
+      r->st.steps++;
+      loss_sum += (double)loss * n;
+    } else {
+      TRY(cltrain_model_forward(r->m, x, n, r->logits));
+      for (int i = 0; i < n; i++) loss_sum += host_ce(r->logits + (size_t)i * r->classes, r->classes, lab[i]);
+      if (!isfinite(loss_sum))
+        return rt_fail(r->cx, CLTRAIN_ERR_NUMERIC, "the validation loss is %f: training diverged (try a smaller lr)",
+                       loss_sum);
+    }
+    for (int i = 0; i < n; i++) correct += argmax(r->logits + (size_t)i * r->classes, r->classes) == lab[i];
+    images += n, batch++;
+    if (o->on_progress) {
+      p.batch = batch, p.images = (int)images;
+      p.loss = loss_sum / (double)images, p.acc = (double)correct / (double)images;
+      p.seconds = now_s() - t0;
+      p.images_per_s = p.seconds > 0 ? (double)images / p.seconds : 0;
+      o->on_progress(&p, o->user);
+    }
+  }
+  TRY(cltrain_context_finish(r->cx));
+  double secs = now_s() - t0;
+  row->epoch = epoch + 1, row->phase = phase, row->lr = lr;
+  row->loss = images ? loss_sum / (double)images : NAN;
+  row->acc = images ? (double)correct / (double)images : NAN;
+  row->seconds = secs;
+  row->images_per_s = secs > 0 ? (double)images / secs : 0;
+  row->data_wait = secs > 0 ? (loader_wait_seconds(l) - wait0) / secs : 0;
+  return CLTRAIN_OK;
+}
+
+static cltrain_status add_row(run *r, const train_row *row) {
+  train_row *rows = realloc(r->st.rows, sizeof *rows * (r->st.nrows + 1));
+  if (!rows) return rt_fail(r->cx, CLTRAIN_ERR_OUT_OF_MEMORY, "out of host memory");
+  r->st.rows = rows;
+  rows[r->st.nrows++] = *row;
+  return CLTRAIN_OK;
+}
+
+static cltrain_status check_options(cltrain_context *cx, const cltrain_train_options *o) {
+  if (!o->model_path || !o->data_dir || !o->out_path)
+    return rt_fail(cx, CLTRAIN_ERR_ARG, "cltrain_train_run: the model, data folder and output paths are required");
+  if (!o->freeze) return rt_fail(cx, CLTRAIN_ERR_ARG, "cltrain_train_run: freeze spec is NULL");
+  if (o->num_classes == 0 || o->num_classes < -1)
+    return rt_fail(cx, CLTRAIN_ERR_ARG, "the new head needs at least 1 class, got %d", o->num_classes);
+  if (o->epochs < 0) return rt_fail(cx, CLTRAIN_ERR_ARG, "epochs must be >= 0, got %d", o->epochs);
+  if (o->batch_size < 1) return rt_fail(cx, CLTRAIN_ERR_ARG, "batch size must be >= 1, got %d", o->batch_size);
+  if (o->step_size < 1) return rt_fail(cx, CLTRAIN_ERR_ARG, "StepLR step size must be >= 1, got %d", o->step_size);
+  if (!(o->gamma > 0)) return rt_fail(cx, CLTRAIN_ERR_ARG, "StepLR gamma must be > 0, got %g", o->gamma);
+  if (!(o->sgd.lr >= 0) || !isfinite(o->sgd.lr)) return rt_fail(cx, CLTRAIN_ERR_ARG, "lr %g must be >= 0", o->sgd.lr);
+  if (o->workers < 0) return rt_fail(cx, CLTRAIN_ERR_ARG, "workers must be >= 0, got %d", o->workers);
+  if (!(o->dropout >= 0 && o->dropout < 1))
+    return rt_fail(cx, CLTRAIN_ERR_ARG, "dropout %g is outside [0, 1)", o->dropout);
+  TRY(check_writable(cx, o->out_path, "output model"));
+  if (o->log_csv) TRY(check_writable(cx, o->log_csv, "log"));
+  if (o->plot_png) TRY(check_writable(cx, o->plot_png, "plot"));
+  if (o->checkpoint) TRY(check_writable(cx, o->checkpoint, "checkpoint"));
+  return CLTRAIN_OK;
+}
+
+static cltrain_status train_body(run *r, imagefolder **tf, imagefolder **vf, cltrain_train_result *res) {
+  cltrain_context *cx = r->cx;
+  const cltrain_train_options *o = r->o;
+  double t_start = now_s();
+  TRY(check_options(cx, o));
+
+  size_t dlen = strlen(o->data_dir) + 16;
+  char *tdir = malloc(dlen), *vdir = malloc(dlen);
+  if (!tdir || !vdir) {
+    free(tdir), free(vdir);
+    return rt_fail(cx, CLTRAIN_ERR_OUT_OF_MEMORY, "out of host memory");
+  }
+  snprintf(tdir, dlen, "%s/train", o->data_dir);
+  snprintf(vdir, dlen, "%s/val", o->data_dir);
+  cltrain_status st = imagefolder_open(cx, tdir, tf);
+  if (!st) st = imagefolder_open(cx, vdir, vf);
+  free(tdir), free(vdir);
+  TRY(st);
+  TRY(imagefolder_same_classes(cx, *tf, *vf));
+  int nfolders = imagefolder_num_classes(*tf);
+  r->classes = o->num_classes < 0 ? nfolders : o->num_classes;
+  if (r->classes < nfolders)
+    return rt_fail(cx, CLTRAIN_ERR_ARG, "a head of %d classes cannot learn the %d class folders of '%s/train'",
+                   r->classes, nfolders, o->data_dir);
+
+  r->st.options = options_text(o, r->classes);
+  if (!r->st.options) return rt_fail(cx, CLTRAIN_ERR_OUT_OF_MEMORY, "out of host memory");
+  train_state saved;
+  memset(&saved, 0, sizeof saved);
+  if (o->resume) {
+    TRY(checkpoint_read(cx, o->resume, &saved));
+    st = compare_options(cx, o->resume, saved.options, r->st.options);
+    if (st) {
+      train_state_free(&saved);
+      return st;
+    }
+  }
+
+  /* The model, its new head and what trains */
+  st = cltrain_model_load_onnx(cx, o->model_path, &r->m);
+  cltrain_head_options h = {r->classes, o->head_hidden, o->num_hidden, o->dropout, o->seed};
+  if (!st) st = cltrain_model_replace_head(r->m, &h);
+  if (!st) st = cltrain_model_freeze(r->m, o->freeze);
+  if (!st) st = cltrain_model_set_frozen_bn(r->m, o->frozen_bn);
+  if (!st) r->m->dropout_seed = o->seed;
+  if (!st) st = model_state_save(r->m, &r->st);
+  if (!st) r->st.fingerprint = model_fingerprint(r->m, r->st.params);
+  if (!st && o->resume) {
+    if (saved.fingerprint != r->st.fingerprint || saved.nparams != r->st.nparams || saved.ntensors != r->st.ntensors)
+      st = rt_fail(cx, CLTRAIN_ERR_FORMAT,
+                   "checkpoint '%s' belongs to a different model or other initial weights (fingerprint %016llx, %llu parameters; '%s' with "
+                   "this head has %016llx, %llu)", o->resume, (unsigned long long)saved.fingerprint,
+                   (unsigned long long)saved.nparams, o->model_path, (unsigned long long)r->st.fingerprint,
+                   (unsigned long long)r->st.nparams);
+    if (!st) st = model_state_restore(r->m, &saved);
+    if (!st) {
+      char *opt = r->st.options;
+      saved.options = (free(saved.options), opt);
+      r->st.options = NULL;
+      train_state_free(&r->st);
+      r->st = saved;
+      memset(&saved, 0, sizeof saved);
+    }
+  }
+  train_state_free(&saved);
+  TRY(st);
+  if (!r->st.best) { /* the tutorial starts best_model_wts from the initial weights */
+    r->st.best = malloc(r->st.nparams * sizeof(float));
+    if (!r->st.best) return rt_fail(cx, CLTRAIN_ERR_OUT_OF_MEMORY, "out of host memory");
+    memcpy(r->st.best, r->st.params, r->st.nparams * sizeof(float));
+    r->st.best_epoch = 0, r->st.best_acc = 0;
+  }
+
+  /* The loaders */
+  transform_params tt = o->augment ? transform_train_defaults() : transform_eval_defaults();
+  transform_params te = transform_eval_defaults();
+  if (r->m->g.in_h != te.crop || r->m->g.in_w != te.crop) {
+    if (r->m->g.in_h != r->m->g.in_w)
+      return rt_fail(cx, CLTRAIN_ERR_UNSUPPORTED, "'%s' takes %dx%d images; only square inputs are supported",
+                     o->model_path, r->m->g.in_h, r->m->g.in_w);
+    tt.crop = te.crop = r->m->g.in_h;
+    tt.resize = te.resize = r->m->g.in_h * 256 / 224;
+  }
+  loader_options lo = loader_defaults();
+  lo.batch_size = o->batch_size, lo.workers = o->workers, lo.shuffle = o->shuffle, lo.skip_bad = o->skip_bad;
+  lo.seed = o->seed;
+  TRY(loader_create(cx, *tf, &tt, &lo, &r->tl));
+  lo.shuffle = 0;
+  TRY(loader_create(cx, *vf, &te, &lo, &r->vl));
+  r->logits = malloc(sizeof(float) * (size_t)o->batch_size * (size_t)r->classes);
+  if (!r->logits) return rt_fail(cx, CLTRAIN_ERR_OUT_OF_MEMORY, "out of host memory");
+
+  /* The epochs */
+  double train_secs = 0, wait_secs = 0;
+  int stop = o->max_steps >= 0 && r->st.steps >= o->max_steps;
+  for (int epoch = r->st.epochs_done; epoch < o->epochs && !stop; epoch++) {
+    double lr = cltrain_steplr_lr(o->sgd.lr, o->step_size, o->gamma, epoch);
+    train_row tr, vr;
+    TRY(run_phase(r, epoch, 0, lr, &tr, &stop));
+    train_secs += tr.seconds, wait_secs += tr.data_wait * tr.seconds;
+    TRY(run_phase(r, epoch, 1, lr, &vr, &stop));
+    TRY(add_row(r, &tr));
+    TRY(add_row(r, &vr));
+    int is_best = vr.acc > r->st.best_acc;
+    if (is_best) {
+      r->st.best_acc = vr.acc, r->st.best_epoch = epoch + 1;
+      TRY(rt_read(cx, r->st.best, (buf){r->m->params, 0}, r->st.nparams * sizeof(float)));
+    }
+    r->st.epochs_done = epoch + 1;
+    if (o->checkpoint) {
+      TRY(model_state_save(r->m, &r->st));
+      TRY(checkpoint_write(cx, o->checkpoint, &r->st));
+    }
+    if (o->log_csv) TRY(write_log(cx, o->log_csv, r->st.rows, (int)r->st.nrows));
+    if (o->on_epoch) {
+      cltrain_epoch_stats e = {epoch, o->epochs, tr.loss, tr.acc, vr.loss, vr.acc, lr, tr.seconds, vr.seconds,
+                               tr.images_per_s, vr.images_per_s, tr.data_wait, r->st.steps, is_best};
+      o->on_epoch(&e, o->user);
+    }
+  }
+  if (o->log_csv && r->st.nrows == 0) TRY(write_log(cx, o->log_csv, NULL, 0));
+
+  /* The weights to keep, the plot, the export */
+  int use_best = o->keep_best && r->st.nrows > 0;
+  if (use_best) TRY(rt_write(cx, (buf){r->m->params, 0}, r->st.best, r->st.nparams * sizeof(float)));
+  if (o->plot_png) TRY(train_plot(cx, o->plot_png, r->st.rows, (int)r->st.nrows));
+  const char *names[256];
+  int nnames = nfolders <= 256 && nfolders == r->classes ? nfolders : 0;
+  for (int c = 0; c < nnames; c++) names[c] = imagefolder_class_name(*tf, c);
+  TRY(cltrain_model_export_onnx(r->m, o->out_path, nnames ? names : NULL, nnames));
+
+  if (res) {
+    res->num_classes = r->classes;
+    res->epochs_done = r->st.epochs_done;
+    res->steps = r->st.steps;
+    res->best_val_acc = r->st.best_acc;
+    res->best_epoch = r->st.best_epoch;
+    res->last_val_acc = r->st.nrows ? r->st.rows[r->st.nrows - 1].acc : NAN;
+    res->loader_wait_seconds = wait_secs;
+    res->train_seconds = train_secs;
+    res->skipped = loader_skipped(r->tl) + loader_skipped(r->vl);
+    res->exported_best = use_best;
+    res->seconds = now_s() - t_start;
+  }
+  return CLTRAIN_OK;
+}
+
+cltrain_status cltrain_train_run(cltrain_context *cx, const cltrain_train_options *o, cltrain_train_result *out) {
+  if (!cx || !o) return rt_fail(cx, CLTRAIN_ERR_ARG, "cltrain_train_run: NULL context or options");
+  if (out) memset(out, 0, sizeof *out);
+  run r;
+  memset(&r, 0, sizeof r);
+  r.cx = cx, r.o = o;
+  imagefolder *tf = NULL, *vf = NULL;
+  cltrain_status st = train_body(&r, &tf, &vf, out);
+  loader_destroy(r.tl);
+  loader_destroy(r.vl);
+  imagefolder_close(tf);
+  imagefolder_close(vf);
+  cltrain_model_destroy(r.m);
+  free(r.logits);
+  train_state_free(&r.st);
+  return st;
+}

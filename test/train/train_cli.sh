@@ -1,0 +1,147 @@
+#!/bin/bash
+# train_cli.sh: `cltrain train` on bad input: each case checks the exit code, the message and
+# that no output file appears. Also checkpoints refused (corrupt, truncated, another model,
+# other options) and a tiny successful run with its log, plot and checkpoint.
+set -u
+BIN=${CLTRAIN_BIN:?}
+REF=${CLTRAIN_REF_DIR:?}
+MODEL=$REF/whole_r18_bn.onnx
+PY=/usr/bin/python3
+T=$(mktemp -d)
+trap 'chmod -R u+w "$T"; rm -rf "$T"' EXIT
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); }
+bad() { echo "FAIL: $*"; fail=$((fail + 1)); }
+
+# Tiny ImageFolders made with OpenCV: ok (2 classes, 4+2 images each), and broken variants.
+$PY - "$T" <<'PYEOF'
+import cv2, numpy as np, os, shutil, sys
+root = sys.argv[1]
+rng = np.random.default_rng(0)
+def mk(d, classes, n):
+    for c, cls in enumerate(classes):
+        os.makedirs(os.path.join(d, cls), exist_ok=True)
+        for i in range(n):
+            img = rng.integers(0, 256, (48 + 8 * i, 64, 3), dtype=np.uint8)
+            img[..., c % 3] //= 3
+            cv2.imwrite(os.path.join(d, cls, f"{i}.jpg"), img)
+mk(f"{root}/ok/train", ["cat", "dog"], 4); mk(f"{root}/ok/val", ["cat", "dog"], 2)
+mk(f"{root}/noval/train", ["cat", "dog"], 2)
+mk(f"{root}/mismatch/train", ["cat", "dog"], 2); mk(f"{root}/mismatch/val", ["cat", "emu"], 2)
+mk(f"{root}/emptyclass/train", ["cat", "dog"], 2); mk(f"{root}/emptyclass/val", ["cat", "dog"], 2)
+shutil.rmtree(f"{root}/emptyclass/train/dog"); os.makedirs(f"{root}/emptyclass/train/dog")
+shutil.copytree(f"{root}/ok", f"{root}/corrupt")
+data = open(f"{root}/corrupt/train/dog/1.jpg", "rb").read()
+open(f"{root}/corrupt/train/dog/1.jpg", "wb").write(data[:len(data) // 2])  # truncated JPEG
+PYEOF
+[ -d "$T/ok/val/dog" ] || { echo "FAIL: could not make the test folders"; exit 1; }
+
+# expect CODE PATTERN ARGS...: runs cltrain train ARGS, checks the exit code, that stderr
+# matches PATTERN, and that neither $T/out.onnx nor a temporary next to it exists.
+expect() {
+  local code=$1 pat=$2
+  shift 2
+  rm -f "$T/out.onnx"
+  "$BIN" train "$@" >"$T/stdout" 2>"$T/stderr"
+  local rc=$?
+  if [ $rc -ne "$code" ]; then bad "exit $rc, want $code: $*"; cat "$T/stderr"; return; fi
+  if ! tr '\n' ' ' <"$T/stderr" | grep -Eq -- "$pat"; then bad "message for '$*' lacks /$pat/:"; cat "$T/stderr"; return; fi
+  if ls "$T" | grep -q '^out\.onnx'; then bad "an output file exists after: $*"; return; fi
+  ok
+}
+OK=(--model "$MODEL" --data "$T/ok" --batch 2 --epochs 1)
+
+# usage errors: exit 2
+expect 2 "required" --model "$MODEL" --data "$T/ok"
+expect 2 "unknown option '--bogus'" "${OK[@]}" --out "$T/out.onnx" --bogus
+expect 2 "--augment wants tutorial or none" "${OK[@]}" --out "$T/out.onnx" --augment flip
+expect 2 "--batch wants an integer >= 1" "${OK[@]}" --out "$T/out.onnx" --batch 0
+expect 2 "--regime wants" "${OK[@]}" --out "$T/out.onnx" --regime huge
+expect 2 "--lr wants a number" "${OK[@]}" --out "$T/out.onnx" --lr fast
+# runtime errors: exit 1, the culprit named
+expect 1 "at least 1 class, got 0" "${OK[@]}" --out "$T/out.onnx" --classes 0
+expect 1 "freeze spec 'nosuch': 'nosuch' matches no parameter layer" "${OK[@]}" --out "$T/out.onnx" --freeze nosuch
+expect 1 "no layer is named 'layer9'" "${OK[@]}" --out "$T/out.onnx" --freeze upto:layer9
+# An output folder that is not writable, for root too: a path under a regular file.
+touch "$T/file.txt"
+expect 1 "folder '$T/file.txt' is not writable" "${OK[@]}" --out "$T/file.txt/out.onnx"
+[ -s "$T/file.txt" ] && bad "file.txt changed" || ok
+expect 1 "log '$T/nodir/log.csv'" "${OK[@]}" --out "$T/out.onnx" --log "$T/nodir/log.csv"
+# Data problems, named: missing val/, classes that differ, an empty class, a corrupt JPEG.
+expect 1 "$T/noval/val" --model "$MODEL" --data "$T/noval" --out "$T/out.onnx"
+expect 1 "CLTRAIN_ERR_FORMAT.*emu" --model "$MODEL" --data "$T/mismatch" --out "$T/out.onnx"
+expect 1 "emptyclass/train/dog" --model "$MODEL" --data "$T/emptyclass" --out "$T/out.onnx"
+expect 1 "train/dog/1.jpg" "${OK[@]}" --data "$T/corrupt" --freeze all --augment none --out "$T/out.onnx"
+expect 1 "CLTRAIN_ERR_IO.*cannot open .$T/missing.onnx" --model "$T/missing.onnx" --data "$T/ok" --out "$T/out.onnx"
+# A diverging run: CLTRAIN_ERR_NUMERIC. (--lr 1e9 with --freeze all only grows the logits to
+# ~1e12, a finite loss; 1e38 overflows them in the second step. --freeze none with 1e9 also
+# diverges, but costs 25 s here.)
+expect 1 "CLTRAIN_ERR_NUMERIC.*smaller --lr" "${OK[@]}" --freeze all --lr 1e38 --out "$T/out.onnx"
+
+# A good tiny run, with --skip-bad over the corrupt folder: log, plot, checkpoint, export.
+"$BIN" train "${OK[@]}" --data "$T/corrupt" --skip-bad --freeze all --epochs 2 --seed 7 --out "$T/good.onnx" \
+  --log "$T/log.csv" --plot "$T/plot.png" --checkpoint "$T/ck.bin" >"$T/stdout" 2>"$T/stderr"
+rc=$?
+if [ $rc -ne 0 ]; then bad "good run: exit $rc"; cat "$T/stderr"; fi
+grep -q "^epoch 2/2 train loss .* acc .* | val loss .* acc .* | lr 0.001 | .* s, .* img/s, data wait" "$T/stdout" && ok ||
+  { bad "per-epoch line"; cat "$T/stdout"; }
+grep -q "^best val acc 0\.[0-9]* (epoch [0-2]); .*exported $T/good.onnx" "$T/stdout" && ok || bad "final line"
+grep -q "skipped 2 images" "$T/stdout" && ok || { bad "skip count (2 epochs x 1 bad image)"; cat "$T/stdout"; }
+[ "$(head -1 "$T/log.csv")" = "epoch,phase,loss,acc,lr,seconds,images_per_s" ] && ok || bad "CSV header"
+[ "$(tail -n +2 "$T/log.csv" | cut -d, -f1,2 | tr '\n' ' ')" = "1,train 1,val 2,train 2,val " ] && ok ||
+  { bad "CSV rows"; cat "$T/log.csv"; }
+$PY -c "import cv2,sys; im=cv2.imread(sys.argv[1]); sys.exit(0 if im is not None and im.shape[1] > 400 and (im < 250).any() else 1)" \
+  "$T/plot.png" && ok || bad "plot is not a drawn PNG"
+[ -s "$T/good.onnx" ] && ok || bad "no exported model"
+ls "$T" | grep -q tmp && bad "a temporary file was left behind" || ok
+
+# Resuming refuses: other options, another model's weights, corrupt and truncated checkpoints.
+expect 1 "cannot resume from '$T/ck.bin' with other options: the checkpoint has lr=0.001.*lr=0.01" \
+  "${OK[@]}" --data "$T/corrupt" --skip-bad --freeze all --epochs 3 --seed 7 --lr 0.01 --resume "$T/ck.bin" --out "$T/out.onnx"
+expect 1 "'$T/ck.bin' belongs to a different model" --model "$REF/resnet18_bn_op13.onnx" --data "$T/corrupt" \
+  --batch 2 --skip-bad --freeze all --epochs 3 --seed 7 --resume "$T/ck.bin" --out "$T/out.onnx"
+$PY - "$T/ck.bin" "$T/flip.bin" "$T/short.bin" <<'PYEOF'
+import sys
+d = bytearray(open(sys.argv[1], "rb").read())
+open(sys.argv[3], "wb").write(d[: len(d) // 3])
+d[len(d) // 2] ^= 0x10
+open(sys.argv[2], "wb").write(d)
+PYEOF
+RES=("${OK[@]}" --data "$T/corrupt" --skip-bad --freeze all --epochs 3 --seed 7 --out "$T/out.onnx")
+expect 1 "CLTRAIN_ERR_FORMAT.*'$T/flip.bin' is corrupt or truncated" "${RES[@]}" --resume "$T/flip.bin"
+expect 1 "CLTRAIN_ERR_FORMAT.*'$T/short.bin' is corrupt or truncated" "${RES[@]}" --resume "$T/short.bin"
+expect 1 "'$T/log.csv' is not a cltrain checkpoint" "${RES[@]}" --resume "$T/log.csv"
+expect 1 "cannot open checkpoint '$T/none.bin'" "${RES[@]}" --resume "$T/none.bin"
+
+# --regime small-different: frozen backbone and a hidden 256 head; --head-hidden overrides it.
+"$BIN" train "${OK[@]}" --regime small-different --max-steps 0 --out "$T/sd.onnx" >"$T/stdout" 2>&1 &&
+  grep -q "no epoch ran" "$T/stdout" && ok || { bad "small-different run"; cat "$T/stdout"; }
+"$BIN" train "${OK[@]}" --regime small-different --head-hidden 32,8 --max-steps 0 --out "$T/sd2.onnx" >/dev/null 2>&1
+$PY - "$T/sd.onnx" "$T/sd2.onnx" <<'PYEOF' && ok || bad "regime head shapes"
+import onnx, sys
+def shapes(p):
+    return {i.name: list(i.dims) for i in onnx.load(p).graph.initializer if i.name.startswith("fc")}
+a, b = shapes(sys.argv[1]), shapes(sys.argv[2])
+print(a, b)
+assert a == {"fc_hidden.0.weight": [256, 512], "fc_hidden.0.bias": [256], "fc.weight": [2, 256], "fc.bias": [2]}, a
+assert b["fc_hidden.0.weight"] == [32, 512] and b["fc_hidden.1.weight"] == [8, 32] and b["fc.weight"] == [2, 8], b
+PYEOF
+
+# On a terminal (script(1) gives one): a progress bar per phase, rewritten with \r.
+if command -v script >/dev/null; then
+  script -qec "$(printf '%q ' "$BIN" train "${OK[@]}" --freeze all --out "$T/tty.onnx")" /dev/null >"$T/tty.out"
+  grep -q $'\r\033\[Kepoch 1/1 train \[#*\.*\] 1/4 loss [0-9.]* acc [0-9.]* [0-9.]* img/s ETA' "$T/tty.out" &&
+    grep -q $'\r\033\[Kepoch 1/1 val   \[#*\] 2/2 ' "$T/tty.out" && ok || { bad "no progress bar on a tty"; cat -A "$T/tty.out"; }
+else
+  echo "SKIP: no script(1) for the terminal progress bar"
+fi
+
+# The samples: --help, and the feature extractor on the tiny folder.
+SAMPLES=$(dirname "$BIN")
+"$SAMPLES/finetune" --help | grep -q "^usage: finetune MODEL.onnx DATA_DIR" && ok || bad "finetune --help"
+"$SAMPLES/feature_extractor" "$MODEL" "$T/ok" "$T/fe.onnx" 1 >"$T/stdout" 2>&1 && [ -s "$T/fe.onnx" ] &&
+  grep -q "^best val acc .*exported $T/fe.onnx" "$T/stdout" && ok || { bad "feature_extractor sample"; cat "$T/stdout"; }
+
+echo "$pass passed, $fail failed"
+[ $fail -eq 0 ]
