@@ -33,6 +33,7 @@ static void usage(FILE *f) {
           "  --no-shuffle           --seed S      (0)\n"
           "  --keep best|last       weights to export (best val epoch, default)\n"
           "  --workers N            image decoding threads (default: cores - 1)\n"
+          "  --image-size S         train and validate on SxS crops (default: the model's, 224)\n"
           "  --log FILE.csv         epoch,phase,loss,acc,lr,seconds,images_per_s\n"
           "  --plot FILE.png        loss and accuracy curves\n"
           "  --checkpoint FILE      rewritten after every epoch;  --resume FILE continues one\n"
@@ -156,6 +157,7 @@ int cmd_train(int argc, char **argv) {
     INT_FLAG("--batch", 1, o.batch_size)
     INT_FLAG("--step-size", 1, o.step_size)
     INT_FLAG("--workers", 0, o.workers)
+    INT_FLAG("--image-size", 16, o.image_size)
     NUM_FLAG("--dropout", o.dropout)
     NUM_FLAG("--lr", o.sgd.lr)
     NUM_FLAG("--momentum", o.sgd.momentum)

@@ -40,6 +40,16 @@ int main() {
   float l[2];
   CHECK_OK(cltrain_model_forward(m, x.data(), 1, l));
   CHECK_STATUS(cltrain_model_set_input_size(nullptr, 64, 64), CLTRAIN_ERR_ARG);
+
+  /* An export declares the size it runs at, and loading it back restores that size. */
+  std::string out = std::string(getenv("CLTRAIN_REF_DIR")) + "/exported_64.onnx";
+  CHECK_OK(cltrain_model_set_input_size(m, 64, 96));
+  CHECK_OK(cltrain_model_export_onnx(m, out.c_str(), nullptr, 0));
+  cltrain_model *back = nullptr;
+  cltrain_model_info info = {};
+  if (CHECK_OK(cltrain_model_load_onnx(cx, out.c_str(), &back))) CHECK_OK(cltrain_model_get_info(back, &info));
+  CHECK(info.in_h == 64 && info.in_w == 96, "the exported model comes back at 64x96, got %dx%d", info.in_h, info.in_w);
+  cltrain_model_destroy(back);
   cltrain_model_destroy(m);
   cltrain_context_destroy(cx);
   return check_done();

@@ -304,6 +304,8 @@ typedef struct cltrain_train_options {
   int keep_best;           /* 1: export the weights of the best val epoch; 0: the last */
   int workers;             /* loader threads; 0: hardware threads - 1 */
   int skip_bad;            /* 1: leave out images that fail to load instead of failing */
+  int image_size;          /* side of the (square) training crop; 0: the model's (224). Smaller
+                            * images train faster; resize keeps the tutorial's 256/224 ratio */
   const char *log_csv;     /* NULL, or epoch,phase,loss,acc,lr,seconds,images_per_s per phase */
   const char *plot_png;    /* NULL, or loss and accuracy curves */
   const char *checkpoint;  /* NULL, or a checkpoint rewritten after every epoch */

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -177,6 +178,22 @@ void write_new_head(onnx::GraphProto *g, const cltrain_model *m, const float *pa
   if (shape->dim_size() == 2) shape->mutable_dim(1)->set_dim_value(m->g.nodes[m->g.output].out_features);
 }
 
+/* The image input's H and W become the size the model runs at, so loading the file again
+ * (cltrain_model_load_onnx) restores it; the batch dimension is left as the source had it. */
+void declare_input_size(onnx::GraphProto *g, int h, int w) {
+  std::set<std::string> inits;
+  for (auto &t : g->initializer()) inits.insert(t.name());
+  for (auto &v : *g->mutable_input()) {
+    if (inits.count(v.name())) continue;
+    auto *shape = v.mutable_type()->mutable_tensor_type()->mutable_shape();
+    if (shape->dim_size() == 4) {
+      shape->mutable_dim(2)->set_dim_value(h);
+      shape->mutable_dim(3)->set_dim_value(w);
+    }
+    return;
+  }
+}
+
 std::string dir_of(const std::string &path) {
   size_t s = path.rfind('/');
   return s == std::string::npos ? "." : s == 0 ? "/" : path.substr(0, s);
@@ -227,6 +244,7 @@ void export_model(cltrain_model *m, const char *path, const char *const *names, 
     if (nd->onnx_name[0] && nd->nparams) update_layer(g, nd, params.data() + nd->param_off);
   }
   if (m->old_head_onnx[0]) write_new_head(g, m, params.data());
+  declare_input_size(g, m->g.in_h, m->g.in_w);
   for (int i = model.metadata_props_size() - 1; i >= 0; i--)
     if (model.metadata_props(i).key().rfind("cltrain.", 0) == 0) model.mutable_metadata_props()->DeleteSubrange(i, 1);
   if (names && nnames > 0) {

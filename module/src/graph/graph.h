@@ -103,6 +103,10 @@ cltrain_status graph_reshape(cltrain_context *cx, graph_desc *g, int h, int w);
  * its complaints reach the caller only through the message. */
 cltrain_status graph_import_onnx(cltrain_context *cx, const char *path, graph_desc *out);
 
+/* The static H x W of the image input `path` declares (import/onnx_input.cpp): 1 and sets *h,
+ * *w, or 0 when the file declares none (dynamic sizes) or cannot be read. */
+int onnx_declared_input_size(const char *path, int *h, int *w);
+
 #ifdef __cplusplus
 }
 #endif

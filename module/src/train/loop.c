@@ -46,11 +46,11 @@ static char *options_text(const cltrain_train_options *o, int num_classes) {
   snprintf(s, cap,
            "classes=%d\nhead_hidden=%s\ndropout=%.9g\nfreeze=%s\nfrozen_bn=%s\nbatch=%d\nlr=%.17g\n"
            "momentum=%.17g\ndampening=%.17g\nweight_decay=%.17g\nnesterov=%d\nbackbone_lr_mult=%.17g\n"
-           "step_size=%d\ngamma=%.17g\naugment=%s\nshuffle=%d\nseed=%llu\nskip_bad=%d\n",
+           "step_size=%d\ngamma=%.17g\naugment=%s\nshuffle=%d\nseed=%llu\nskip_bad=%d\nimage_size=%d\n",
            num_classes, hidden, o->dropout, o->freeze, o->frozen_bn == CLTRAIN_FROZEN_BN_TRAIN ? "train" : "eval",
            o->batch_size, o->sgd.lr, o->sgd.momentum, o->sgd.dampening, o->sgd.weight_decay, o->sgd.nesterov,
            o->sgd.backbone_lr_mult, o->step_size, o->gamma, o->augment ? "tutorial" : "none", o->shuffle,
-           (unsigned long long)o->seed, o->skip_bad);
+           (unsigned long long)o->seed, o->skip_bad, o->image_size);
   return s;
 }
 
@@ -231,6 +231,7 @@ static cltrain_status train_body(run *r, imagefolder **tf, imagefolder **vf, clt
 
   /* The model, its new head and what trains */
   st = cltrain_model_load_onnx(cx, o->model_path, &r->m);
+  if (!st && o->image_size > 0) st = cltrain_model_set_input_size(r->m, o->image_size, o->image_size);
   cltrain_head_options h = {r->classes, o->head_hidden, o->num_hidden, o->dropout, o->seed};
   if (!st) st = cltrain_model_replace_head(r->m, &h);
   if (!st) st = cltrain_model_freeze(r->m, o->freeze);
