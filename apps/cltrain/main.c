@@ -11,6 +11,8 @@ static const struct {
 } commands[] = {
     {"devices", cmd_devices, "list OpenCL platforms and devices, marking the default"},
     {"gemm-check", cmd_gemm, "check and time SGEMM through cltrain's CLBlast wrapper"},
+    {"init", cmd_init, "write a freshly initialised ResNet-18/34 as ONNX, to train from scratch"},
+    {"bench", cmd_bench, "time training and inference steps (or each op: bench ops) on synthetic data"},
     {"info", cmd_info, "show how cltrain imports an ONNX model: nodes, stages, parameters"},
 };
 enum { NCOMMANDS = sizeof commands / sizeof commands[0] };
