@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "graph.h"
+#include "model.h"
 #include "rng.h"
 
 int cmd_bench_ops(int argc, char **argv);
@@ -27,6 +29,26 @@ static int cmp_double(const void *a, const void *b) {
 static double median(double *v, int n) {
   qsort(v, (size_t)n, sizeof *v, cmp_double);
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* With CLTRAIN_PROFILE=1: where the timed steps' time went, per op type and pass. Each node
+ * then runs between clFinish calls, so the steps themselves are slower than unprofiled ones. */
+static void print_profile(int steps, double step_total) {
+  double sec[MODEL_PROFILE_OPS][2];
+  long calls[MODEL_PROFILE_OPS][2];
+  model_profile_totals(sec, calls);
+  double sum = 0;
+  printf("profile (CLTRAIN_PROFILE=1, per step, nodes timed between clFinish calls):\n");
+  printf("  %-16s %10s %10s %7s\n", "op", "fwd ms", "bwd ms", "share");
+  for (int op = 0; op < MODEL_PROFILE_OPS; op++) {
+    double t = sec[op][0] + sec[op][1];
+    if (!calls[op][0] && !calls[op][1]) continue;
+    sum += t;
+    printf("  %-16s %10.1f %10.1f %6.1f%%\n", graph_op_name((node_op)op), 1e3 * sec[op][0] / steps,
+           1e3 * sec[op][1] / steps, 100 * t / step_total);
+  }
+  printf("  %-16s %10.1f %10s %6.1f%%   (upload, loss, zeroing grads, SGD step)\n", "other",
+         1e3 * (step_total - sum) / steps, "", 100 * (step_total - sum) / step_total);
 }
 
 static int parse_int(const char *s, const char *flag, int lo, int *out) {
@@ -145,7 +167,9 @@ int cmd_bench(int argc, char **argv) {
   cltrain_sgd_options so = cltrain_sgd_defaults();
   if (!infer_only) {
     if ((st = cltrain_model_set_train(m, 1)) != CLTRAIN_OK) goto fail;
+    double step_total = 0;
     for (int k = 0; k < warmup + steps; k++) {
+      if (k == warmup) model_profile_reset();
       double t0 = now_s();
       float loss;
       if ((st = cltrain_model_loss_grad(m, images, labels, batch, &loss, NULL)) != CLTRAIN_OK) goto fail;
@@ -153,7 +177,9 @@ int cmd_bench(int argc, char **argv) {
       if ((st = cltrain_context_finish(cx)) != CLTRAIN_OK) goto fail;
       times[k] = now_s() - t0;
       if (k == 0) first_step = times[k];
+      if (k >= warmup) step_total += times[k];
     }
+    if (model_profile_enabled()) print_profile(steps, step_total);
     double med = median(times + warmup, steps);
     train_img_s = batch / med;
     printf("train: first step %.3f s, median step %.3f s: %.2f images/s\n", first_step, med, train_img_s);
