@@ -159,7 +159,7 @@ int cmd_bench(int argc, char **argv) {
   cltrain_device_info dev;
   if ((st = cltrain_context_device(cx, &dev)) != CLTRAIN_OK) goto fail;
   printf("device: %s (%s)\nmodel: %s, %d classes, freeze %s, batch %d, %d steps after %d warm-up\n",
-         dev.name, dev.platform, arch || model == tmp ? (arch ? arch : "resnet18") : model, classes,
+         dev.name, dev.platform, model == tmp ? (arch ? arch : "resnet18") : model, classes,
          freeze, batch, steps, warmup);
   printf("load: %.2f s\n", t_load);
 

@@ -48,5 +48,17 @@ expect bench-batch-0 2 "--batch '0'" -- "$bin" bench --batch 0
 expect bench-bad-arch 1 "unknown architecture 'resnet5'" -- "$bin" bench --arch resnet5
 expect bench-bad-freeze 1 "CLTRAIN_ERR_ARG" -- "$bin" bench --freeze nosuchlayer --steps 1 --warmup 0 --batch 1
 expect bench-missing-model 1 "nope\.onnx" -- "$bin" bench --model "$tmp/nope.onnx"
+ops=$("$bin" bench ops --batch 1 --repeats 1 2>&1); ops_rc=$?
+for pat in "^sgd \(momentum\) +11,689,512 params +[0-9.]+ +[0-9.]+ GB/s" \
+           "^layer4 3x3 +512x7x7 k512 3x3/1 +[0-9.]+ +[0-9.]+ GFLOP/s +[0-9.]+ +[0-9.]+ GFLOP/s" \
+           "^batchnorm +64x112x112 +[0-9.]+ +[0-9.]+ GB/s"; do
+  if [ "$ops_rc" -eq 0 ] && grep -qE -- "$pat" <<<"$ops"; then
+    pass=$((pass + 1)); echo "ok   bench-ops /$pat/"
+  else
+    fail=$((fail + 1)); echo "FAIL bench ops (rc $ops_rc) lacks /$pat/:"; echo "$ops"
+  fi
+done
+expect bench-ops-batch 2 "must be positive" -- "$bin" bench ops --batch 0
+expect bench-ops-unknown 2 "unknown option '--steps'" -- "$bin" bench ops --steps 3
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
