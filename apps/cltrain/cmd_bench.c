@@ -47,7 +47,7 @@ static void print_profile(int steps, double step_total) {
     printf("  %-16s %10.1f %10.1f %6.1f%%\n", graph_op_name((node_op)op), 1e3 * sec[op][0] / steps,
            1e3 * sec[op][1] / steps, 100 * t / step_total);
   }
-  printf("  %-16s %10.1f %10s %6.1f%%   (upload, loss, zeroing grads, SGD step)\n", "other",
+  printf("  %-16s %10.1f %10s %6.1f%%   (upload, read-back; training: loss, zeroing grads, SGD)\n", "other",
          1e3 * (step_total - sum) / steps, "", 100 * (step_total - sum) / step_total);
 }
 
@@ -185,11 +185,15 @@ int cmd_bench(int argc, char **argv) {
     printf("train: first step %.3f s, median step %.3f s: %.2f images/s\n", first_step, med, train_img_s);
   }
   if ((st = cltrain_model_set_train(m, 0)) != CLTRAIN_OK) goto fail;
+  double infer_total = 0;
   for (int k = 0; k < (no_infer ? 0 : warmup + steps); k++) {
+    if (k == warmup) model_profile_reset();
     double t0 = now_s();
     if ((st = cltrain_model_forward(m, images, batch, logits)) != CLTRAIN_OK) goto fail;
     times[k] = now_s() - t0;
+    if (k >= warmup) infer_total += times[k];
   }
+  if (!no_infer && model_profile_enabled()) print_profile(steps, infer_total);
   if (!no_infer) {
     double med = median(times + warmup, steps);
     infer_img_s = batch / med;
