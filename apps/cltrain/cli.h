@@ -12,6 +12,8 @@ int cmd_info(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_train(int argc, char **argv);
+int cmd_init(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 /* Prints "cltrain: <status text>: <detail>" for a failed call to stderr and returns 1. */
 int cli_fail(const cltrain_context *cx, cltrain_status st);

@@ -80,7 +80,12 @@ void add_noise(cv::Mat &img, cltrain_rng *r) {
     }
 }
 
-bool make_dir(const std::string &d) { return mkdir(d.c_str(), 0755) == 0 || errno == EEXIST; }
+/* mkdir -p */
+bool make_dir(const std::string &d) {
+  for (size_t at = d.find('/', 1); at != std::string::npos; at = d.find('/', at + 1))
+    if (mkdir(d.substr(0, at).c_str(), 0755) != 0 && errno != EEXIST) return false;
+  return mkdir(d.c_str(), 0755) == 0 || errno == EEXIST;
+}
 
 }  // namespace
 

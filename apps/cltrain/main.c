@@ -12,6 +12,8 @@ static const struct {
     {"devices", cmd_devices, "list OpenCL platforms and devices, marking the default"},
     {"gemm-check", cmd_gemm, "check and time SGEMM through cltrain's CLBlast wrapper"},
     {"synth", cmd_synth, "draw a labelled shape image set (for the demo, offline)"},
+    {"init", cmd_init, "write a freshly initialised ResNet-18/34 as ONNX, to train from scratch"},
+    {"bench", cmd_bench, "time training and inference steps (or each op: bench ops) on synthetic data"},
     {"info", cmd_info, "show how cltrain imports an ONNX model: nodes, stages, parameters"},
     {"eval", cmd_eval, "loss, accuracy and confusion matrix of a model on an ImageFolder"},
     {"predict", cmd_predict, "top-k classes of images, optionally drawn as a picture grid"},

@@ -348,6 +348,22 @@ CLTRAIN_API cltrain_train_options cltrain_train_defaults(void);
 CLTRAIN_API cltrain_status cltrain_train_run(cltrain_context *cx, const cltrain_train_options *o,
                                              cltrain_train_result *out);
 
+/* ---- models from scratch ------------------------------------------------------------------ */
+
+/* Writes a freshly initialised torchvision ResNet ("resnet18" or "resnet34") with a
+ * num_classes-way fc to `path` as ONNX (opset 13, BatchNormalization nodes kept, torch's node
+ * names such as "/layer1/layer1.0/conv1/Conv" and state_dict initializer names, input
+ * (1,3,224,224) "input", output "logits"), initialised as torchvision does: convs
+ * kaiming_normal_(fan_out, relu), i.e. N(0, 2/(out_channels*kh*kw)); BN weight 1, bias 0,
+ * running mean 0, var 1; fc weight and bias U(+-1/sqrt(512)). The numbers come from cltrain's
+ * Philox RNG (stream 16 of `seed`; normals by Box-Muller from 53-bit uniforms), so a seed always
+ * gives the same file, but not the numbers torch.manual_seed(seed) would give. The file is
+ * checked by onnx::checker and read back by cv::dnn before it is renamed into place. Errors
+ * (unknown arch, num_classes < 1: CLTRAIN_ERR_ARG; unwritable path: CLTRAIN_ERR_IO) are
+ * detailed by cltrain_last_error(NULL). */
+CLTRAIN_API cltrain_status cltrain_resnet_onnx(const char *arch, int num_classes, uint64_t seed,
+                                               const char *path);
+
 #ifdef __cplusplus
 }
 #endif

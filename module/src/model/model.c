@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "batchnorm.h"
 #include "conv2d.h"
@@ -338,8 +339,49 @@ static cltrain_status forward_node(cltrain_model *m, int i, int n) {
   return rt_fail(cx, CLTRAIN_ERR_INTERNAL, "node %s: unknown op %d", nd->name, (int)nd->op);
 }
 
+/* ---- profiling (CLTRAIN_PROFILE=1, see model.h) ---- */
+
+static double prof_s[MODEL_PROFILE_OPS][2];
+static long prof_calls[MODEL_PROFILE_OPS][2];
+
+int model_profile_enabled(void) {
+  static int on = -1;
+  if (on < 0) {
+    const char *e = getenv("CLTRAIN_PROFILE");
+    on = e && *e && strcmp(e, "0") != 0;
+  }
+  return on;
+}
+
+static double prof_now(cltrain_context *cx) {
+  clFinish(cx->queue);
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static void prof_add(int op, int pass, double t0, cltrain_context *cx) {
+  prof_s[op][pass] += prof_now(cx) - t0;
+  prof_calls[op][pass]++;
+}
+
+void model_profile_totals(double seconds[MODEL_PROFILE_OPS][2], long calls[MODEL_PROFILE_OPS][2]) {
+  memcpy(seconds, prof_s, sizeof prof_s);
+  memcpy(calls, prof_calls, sizeof prof_calls);
+}
+
+void model_profile_reset(void) {
+  memset(prof_s, 0, sizeof prof_s);
+  memset(prof_calls, 0, sizeof prof_calls);
+}
+
 cltrain_status model_forward_device(cltrain_model *m, int n) {
-  for (int i = 0; i < m->g.n; i++) TRY(forward_node(m, i, n));
+  int prof = model_profile_enabled();
+  for (int i = 0; i < m->g.n; i++) {
+    double t0 = prof ? prof_now(m->cx) : 0;
+    TRY(forward_node(m, i, n));
+    if (prof) prof_add(m->g.nodes[i].op, 0, t0, m->cx);
+  }
   return CLTRAIN_OK;
 }
 
@@ -418,7 +460,12 @@ cltrain_status model_backward_device(cltrain_model *m, int n) {
   /* Backward stops at the lowest trainable layer: no gradient is computed below it. */
   m->lowest_trainable = model_lowest_trainable(m);
   cltrain_status st = CLTRAIN_OK;
-  for (int i = m->g.n - 1; i > 0 && st == CLTRAIN_OK; i--) st = backward_node(m, i, n, written);
+  int prof = model_profile_enabled();
+  for (int i = m->g.n - 1; i > 0 && st == CLTRAIN_OK; i--) {
+    double t0 = prof ? prof_now(m->cx) : 0;
+    st = backward_node(m, i, n, written);
+    if (prof) prof_add(m->g.nodes[i].op, 1, t0, m->cx);
+  }
   free(written);
   return st;
 }

@@ -75,6 +75,16 @@ cltrain_status model_forward_device(cltrain_model *m, int n);
 /* Backward pass from dlogits already in pool[dybuf[g.output]]: accumulates parameter gradients. */
 cltrain_status model_backward_device(cltrain_model *m, int n);
 
+/* Profiling, for `cltrain bench` (docs/performance.md): with CLTRAIN_PROFILE=1 in the
+ * environment every node of model_forward_device/model_backward_device runs between clFinish
+ * calls and its wall time adds to a process-wide total per (node_op, pass): pass 0 forward,
+ * 1 backward. Slower than a normal run (no overlap of enqueues); off, it costs one branch per
+ * node. */
+enum { MODEL_PROFILE_OPS = NODE_DROPOUT + 1 };
+int model_profile_enabled(void);
+void model_profile_totals(double seconds[MODEL_PROFILE_OPS][2], long calls[MODEL_PROFILE_OPS][2]);
+void model_profile_reset(void);
+
 /* The tensor named `name`, or NULL. */
 const model_tensor *model_find_tensor(const cltrain_model *m, const char *name);
 

@@ -1,0 +1,217 @@
+/* cmd_bench.c: `cltrain bench`, images/s of training steps and inference on synthetic data
+ * (seeded random images and labels), as a training loop would run them; `cltrain bench ops`
+ * (bench_ops.c) times each op alone at ResNet-18's shapes. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "graph.h"
+#include "model.h"
+#include "rng.h"
+
+int cmd_bench_ops(int argc, char **argv);
+
+static double now_s(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static double median(double *v, int n) {
+  qsort(v, (size_t)n, sizeof *v, cmp_double);
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* With CLTRAIN_PROFILE=1: where the timed steps' time went, per op type and pass. Each node
+ * then runs between clFinish calls, so the steps themselves are slower than unprofiled ones. */
+static void print_profile(int steps, double step_total) {
+  double sec[MODEL_PROFILE_OPS][2];
+  long calls[MODEL_PROFILE_OPS][2];
+  model_profile_totals(sec, calls);
+  double sum = 0;
+  printf("profile (CLTRAIN_PROFILE=1, per step, nodes timed between clFinish calls):\n");
+  printf("  %-16s %10s %10s %7s\n", "op", "fwd ms", "bwd ms", "share");
+  for (int op = 0; op < MODEL_PROFILE_OPS; op++) {
+    double t = sec[op][0] + sec[op][1];
+    if (!calls[op][0] && !calls[op][1]) continue;
+    sum += t;
+    printf("  %-16s %10.1f %10.1f %6.1f%%\n", graph_op_name((node_op)op), 1e3 * sec[op][0] / steps,
+           1e3 * sec[op][1] / steps, 100 * t / step_total);
+  }
+  printf("  %-16s %10.1f %10s %6.1f%%   (upload, read-back; training: loss, zeroing grads, SGD)\n", "other",
+         1e3 * (step_total - sum) / steps, "", 100 * (step_total - sum) / step_total);
+}
+
+static int parse_int(const char *s, const char *flag, int lo, int *out) {
+  char *end;
+  long v = strtol(s, &end, 10);
+  if (*end || !*s || v < lo || v > 1 << 20) {
+    fprintf(stderr, "cltrain bench: %s '%s' must be an integer >= %d\n", flag, s, lo);
+    return 0;
+  }
+  *out = (int)v;
+  return 1;
+}
+
+int cmd_bench(int argc, char **argv) {
+  if (argc >= 2 && !strcmp(argv[1], "ops")) return cmd_bench_ops(argc - 1, argv + 1);
+  const char *arch = NULL, *model = NULL, *freeze = "none", *device = NULL;
+  const char *s_batch = "16", *s_steps = "10", *s_warmup = "2", *s_classes = "2";
+  int bad = 0, infer_only = 0, no_infer = 0;
+  for (int i = 1; i < argc && !bad; i++) {
+    if (cli_flag(argc, argv, &i, "--help", NULL, &bad)) {
+      printf("usage: cltrain bench [--arch resnet18|resnet34 | --model M.onnx] [--batch B] [--steps N]\n"
+             "                     [--warmup W] [--classes N] [--freeze SPEC] [--infer|--no-infer] [--device SEL]\n"
+             "       cltrain bench ops [--batch B] [--repeats R] [--device SEL]\n\n"
+             "Times training steps (loss_grad + SGD step, images uploaded every step) after W\n"
+             "warm-up steps on seeded synthetic data, then eval-mode inference, and prints the\n"
+             "images/s of the median step, the device memory and a machine-readable line\n"
+             "  RESULT train_img_s=... infer_img_s=... device_mib=...\n"
+             "Defaults: --arch resnet18 (fresh weights), batch 16, 10 steps, 2 warm-up, 2 classes,\n"
+             "freeze none. --infer times inference only (train_img_s=0), --no-infer training only.\n"
+             "`bench ops` times each op's forward and backward at ResNet-18's shapes.\n");
+      return 0;
+    }
+    if (cli_flag(argc, argv, &i, "--arch", &arch, &bad)) continue;
+    if (cli_flag(argc, argv, &i, "--model", &model, &bad)) continue;
+    if (cli_flag(argc, argv, &i, "--freeze", &freeze, &bad)) continue;
+    if (cli_flag(argc, argv, &i, "--device", &device, &bad)) continue;
+    if (cli_flag(argc, argv, &i, "--batch", &s_batch, &bad)) continue;
+    if (cli_flag(argc, argv, &i, "--steps", &s_steps, &bad)) continue;
+    if (cli_flag(argc, argv, &i, "--warmup", &s_warmup, &bad)) continue;
+    if (cli_flag(argc, argv, &i, "--classes", &s_classes, &bad)) continue;
+    if (cli_flag(argc, argv, &i, "--infer", NULL, &bad)) {
+      infer_only = 1;
+      continue;
+    }
+    if (cli_flag(argc, argv, &i, "--no-infer", NULL, &bad)) {
+      no_infer = 1;
+      continue;
+    }
+    if (bad) break;
+    fprintf(stderr, "cltrain bench: unknown option '%s'\n", argv[i]);
+    return 2;
+  }
+  if (bad) return 2;
+  int batch, steps, warmup, classes;
+  if (!parse_int(s_batch, "--batch", 1, &batch) || !parse_int(s_steps, "--steps", 1, &steps) ||
+      !parse_int(s_warmup, "--warmup", 0, &warmup) || !parse_int(s_classes, "--classes", 1, &classes))
+    return 2;
+  if (infer_only && no_infer) {
+    fprintf(stderr, "cltrain bench: --infer and --no-infer exclude each other\n");
+    return 2;
+  }
+  if (arch && model) {
+    fprintf(stderr, "cltrain bench: give --arch or --model, not both\n");
+    return 2;
+  }
+
+  cltrain_context *cx = NULL;
+  cltrain_model *m = NULL;
+  float *images = NULL, *logits = NULL;
+  int *labels = NULL;
+  double *times = NULL;
+  char tmp[64] = "";
+  int rc = 1;
+  cltrain_status st = cltrain_context_create(device, &cx);
+  if (st != CLTRAIN_OK) return cli_fail(NULL, st);
+  if (!model) {
+    /* fresh weights: a file of our own, removed again at the end */
+    snprintf(tmp, sizeof tmp, "/tmp/cltrain-bench-%ld.onnx", (long)getpid());
+    st = cltrain_resnet_onnx(arch ? arch : "resnet18", 1000, 1, tmp);
+    if (st != CLTRAIN_OK) {
+      rc = cli_fail(NULL, st);
+      tmp[0] = 0;
+      goto done;
+    }
+    model = tmp;
+  }
+  double t_load = now_s();
+  if ((st = cltrain_model_load_onnx(cx, model, &m)) != CLTRAIN_OK) goto fail;
+  t_load = now_s() - t_load;
+  cltrain_head_options ho = {classes, NULL, 0, 0.0f, 1};
+  if ((st = cltrain_model_replace_head(m, &ho)) != CLTRAIN_OK) goto fail;
+  if ((st = cltrain_model_freeze(m, freeze)) != CLTRAIN_OK) goto fail;
+  cltrain_model_info info;
+  if ((st = cltrain_model_get_info(m, &info)) != CLTRAIN_OK) goto fail;
+  size_t per = (size_t)info.in_c * info.in_h * info.in_w;
+  images = malloc((size_t)batch * per * sizeof *images);
+  labels = malloc((size_t)batch * sizeof *labels);
+  logits = malloc((size_t)batch * classes * sizeof *logits);
+  times = malloc((size_t)(steps + warmup) * sizeof *times);
+  if (!images || !labels || !logits || !times) {
+    fprintf(stderr, "cltrain bench: out of host memory\n");
+    goto done;
+  }
+  cltrain_rng rng = rng_make(7, 0);
+  for (size_t i = 0; i < (size_t)batch * per; i++) images[i] = 2.0f * rng_uniform(&rng) - 1.0f;
+  for (int i = 0; i < batch; i++) labels[i] = (int)rng_below(&rng, (uint32_t)classes);
+
+  cltrain_device_info dev;
+  if ((st = cltrain_context_device(cx, &dev)) != CLTRAIN_OK) goto fail;
+  printf("device: %s (%s)\nmodel: %s, %d classes, freeze %s, batch %d, %d steps after %d warm-up\n",
+         dev.name, dev.platform, model == tmp ? (arch ? arch : "resnet18") : model, classes,
+         freeze, batch, steps, warmup);
+  printf("load: %.2f s\n", t_load);
+
+  double train_img_s = 0, infer_img_s = 0, first_step = 0;
+  cltrain_sgd_options so = cltrain_sgd_defaults();
+  if (!infer_only) {
+    if ((st = cltrain_model_set_train(m, 1)) != CLTRAIN_OK) goto fail;
+    double step_total = 0;
+    for (int k = 0; k < warmup + steps; k++) {
+      if (k == warmup) model_profile_reset();
+      double t0 = now_s();
+      float loss;
+      if ((st = cltrain_model_loss_grad(m, images, labels, batch, &loss, NULL)) != CLTRAIN_OK) goto fail;
+      if ((st = cltrain_model_sgd_step(m, &so, so.lr)) != CLTRAIN_OK) goto fail;
+      if ((st = cltrain_context_finish(cx)) != CLTRAIN_OK) goto fail;
+      times[k] = now_s() - t0;
+      if (k == 0) first_step = times[k];
+      if (k >= warmup) step_total += times[k];
+    }
+    if (model_profile_enabled()) print_profile(steps, step_total);
+    double med = median(times + warmup, steps);
+    train_img_s = batch / med;
+    printf("train: first step %.3f s, median step %.3f s: %.2f images/s\n", first_step, med, train_img_s);
+  }
+  if ((st = cltrain_model_set_train(m, 0)) != CLTRAIN_OK) goto fail;
+  double infer_total = 0;
+  for (int k = 0; k < (no_infer ? 0 : warmup + steps); k++) {
+    if (k == warmup) model_profile_reset();
+    double t0 = now_s();
+    if ((st = cltrain_model_forward(m, images, batch, logits)) != CLTRAIN_OK) goto fail;
+    times[k] = now_s() - t0;
+    if (k >= warmup) infer_total += times[k];
+  }
+  if (!no_infer && model_profile_enabled()) print_profile(steps, infer_total);
+  if (!no_infer) {
+    double med = median(times + warmup, steps);
+    infer_img_s = batch / med;
+    printf("infer: median batch %.3f s: %.2f images/s\n", med, infer_img_s);
+  }
+  if ((st = cltrain_model_get_info(m, &info)) != CLTRAIN_OK) goto fail;
+  double mib = (double)info.device_bytes / (1024.0 * 1024.0);
+  printf("device memory: %.1f MiB\n", mib);
+  printf("RESULT train_img_s=%.3f infer_img_s=%.3f device_mib=%.1f first_step_s=%.3f batch=%d\n",
+         train_img_s, infer_img_s, mib, first_step, batch);
+  rc = 0;
+  goto done;
+fail:
+  rc = cli_fail(cx, st);
+done:
+  if (tmp[0]) remove(tmp);
+  free(images), free(labels), free(logits), free(times);
+  cltrain_model_destroy(m);
+  cltrain_context_destroy(cx);
+  return rc;
+}

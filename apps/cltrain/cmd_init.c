@@ -1,0 +1,51 @@
+/* cmd_init.c: `cltrain init`, writes a freshly initialised torchvision ResNet as ONNX. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+int cmd_init(int argc, char **argv) {
+  const char *arch = "resnet18", *classes = NULL, *out = NULL, *seed = "0";
+  int bad = 0;
+  for (int i = 1; i < argc && !bad; i++) {
+    if (cli_flag(argc, argv, &i, "--help", NULL, &bad)) {
+      printf("usage: cltrain init [--arch resnet18|resnet34] --classes N --out M.onnx [--seed S]\n\n"
+             "Writes a ResNet with torchvision's architecture and initialisation (convs\n"
+             "kaiming-normal fan_out, BN 1/0, fc uniform +-1/sqrt(512)) and an N-class fc,\n"
+             "as an ONNX file that cv::dnn and cltrain load: a model to train from scratch.\n"
+             "The same seed (default 0) always gives the same file.\n");
+      return 0;
+    }
+    if (cli_flag(argc, argv, &i, "--arch", &arch, &bad)) continue;
+    if (cli_flag(argc, argv, &i, "--classes", &classes, &bad)) continue;
+    if (cli_flag(argc, argv, &i, "--out", &out, &bad)) continue;
+    if (cli_flag(argc, argv, &i, "--seed", &seed, &bad)) continue;
+    if (bad) break;
+    fprintf(stderr, "cltrain init: unknown option '%s'\n", argv[i]);
+    return 2;
+  }
+  if (bad) return 2;
+  if (!classes || !out) {
+    fprintf(stderr, "cltrain init: --classes N and --out M.onnx are required\n");
+    return 2;
+  }
+  char *end;
+  errno = 0;
+  long n = strtol(classes, &end, 10);
+  if (*end || errno || n < 1 || n > 1000000) {
+    fprintf(stderr, "cltrain init: --classes '%s' is not a number of classes >= 1\n", classes);
+    return 2;
+  }
+  errno = 0;
+  unsigned long long s = strtoull(seed, &end, 10);
+  if (*end || !*seed || *seed == '-' || errno) {
+    fprintf(stderr, "cltrain init: --seed '%s' is not a non-negative integer\n", seed);
+    return 2;
+  }
+  cltrain_status st = cltrain_resnet_onnx(arch, (int)n, (uint64_t)s, out);
+  if (st != CLTRAIN_OK) return cli_fail(NULL, st);
+  printf("wrote %s: %s, %ld classes, seed %llu\n", out, arch, n, s);
+  return 0;
+}

@@ -1,0 +1,79 @@
+#!/usr/bin/python3
+"""bench_torch.py: PyTorch's side of scripts/bench-vs-pytorch. Times the same training step as
+`cltrain bench` (torchvision ResNet-18 with an N-class fc, synthetic data, SGD momentum 0.9)
+and prints the same RESULT line.
+
+Freezing follows cltrain's semantics, not PyTorch's default: the BatchNorm layers of the frozen
+part stay in eval mode (running statistics, never updated) while the rest trains, as cltrain's
+CLTRAIN_FROZEN_BN_EVAL. Plain PyTorch (requires_grad=False only) would keep them in train mode.
+"""
+import argparse
+import os
+import statistics
+import time
+
+import torch
+import torchvision
+
+FROZEN = {"none": [], "upto:layer3": ["conv1", "bn1", "layer1", "layer2"],
+          "all": ["conv1", "bn1", "layer1", "layer2", "layer3", "layer4"]}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--classes", type=int, default=2)
+    ap.add_argument("--freeze", default="none", choices=sorted(FROZEN))
+    ap.add_argument("--infer", action="store_true", help="time inference only")
+    ap.add_argument("--no-infer", action="store_true", help="time training only")
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(1)
+    model = torchvision.models.resnet18()
+    model.fc = torch.nn.Linear(512, a.classes)
+    frozen = [getattr(model, name) for name in FROZEN[a.freeze]]
+    for mod in frozen:
+        for p in mod.parameters():
+            p.requires_grad_(False)
+
+    def train_mode():
+        model.train()
+        for mod in frozen:  # cltrain's default: frozen BN uses running statistics
+            mod.eval()
+
+    g = torch.Generator().manual_seed(7)
+    x = torch.rand(a.batch, 3, 224, 224, generator=g) * 2 - 1
+    y = torch.randint(0, a.classes, (a.batch,), generator=g)
+    train_img_s = 0.0
+    if not a.infer:
+        opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.001, momentum=0.9)
+        loss_fn = torch.nn.CrossEntropyLoss()
+        train_mode()
+        times = []
+        for _ in range(a.warmup + a.steps):
+            t0 = time.perf_counter()
+            xb = x.clone()  # a real loop hands over a new batch every step
+            opt.zero_grad()
+            loss = loss_fn(model(xb), y)
+            loss.backward()
+            opt.step()
+            times.append(time.perf_counter() - t0)
+        train_img_s = a.batch / statistics.median(times[a.warmup:])
+    model.eval()
+    times = []
+    infer_img_s = 0.0
+    with torch.no_grad():
+        for _ in range(0 if a.no_infer else a.warmup + a.steps):
+            t0 = time.perf_counter()
+            model(x.clone())
+            times.append(time.perf_counter() - t0)
+    if not a.no_infer:
+        infer_img_s = a.batch / statistics.median(times[a.warmup:])
+    print(f"RESULT train_img_s={train_img_s:.3f} infer_img_s={infer_img_s:.3f} threads={a.threads} batch={a.batch}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# test_init_cli.sh: `cltrain init` and `cltrain bench` as a user runs them: a written model that
+# `cltrain info` reads with torchvision's totals, the error exits, and one tiny bench run that
+# must print a RESULT line with positive speeds (a check that bench works, not a benchmark).
+set -u
+bin=${CLTRAIN_BIN:?}
+pass=0 fail=0
+tmp=$(mktemp -d /tmp/cltrain-init-cli-XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+expect() { # expect NAME WANT_RC GREP_PATTERN -- CMD...
+  local name=$1 want=$2 pat=$3; shift 4
+  local out rc
+  out=$("$@" 2>&1); rc=$?
+  if [ "$rc" -eq "$want" ] && grep -qE -- "$pat" <<<"$out"; then
+    pass=$((pass + 1)); echo "ok   $name"
+  else
+    fail=$((fail + 1)); echo "FAIL $name: rc=$rc (want $want), output lacks /$pat/:"; echo "$out" | head -20
+  fi
+}
+expect init 0 "wrote $tmp/r18\.onnx: resnet18, 5 classes, seed 3" -- "$bin" init --classes 5 --out "$tmp/r18.onnx" --seed 3
+expect init-info 0 "parameters: 11,179,077 trainable" -- "$bin" info --model "$tmp/r18.onnx"
+expect init-names 0 "layer2\.0\.downsample\.0 +conv +128x28x28 +8,192 +stage2" -- "$bin" info --model "$tmp/r18.onnx"
+expect init-r34 0 "resnet34, 1000 classes" -- "$bin" init --arch resnet34 --classes 1000 --out "$tmp/r34.onnx"
+expect init-r34-info 0 "parameters: 21,797,672 trainable" -- "$bin" info --model "$tmp/r34.onnx"
+expect init-help 0 "usage: cltrain init" -- "$bin" init --help
+expect init-bad-arch 1 "unknown architecture 'vgg16'" -- "$bin" init --arch vgg16 --classes 2 --out "$tmp/x.onnx"
+expect init-classes-0 2 "--classes '0'" -- "$bin" init --classes 0 --out "$tmp/x.onnx"
+expect init-classes-nan 2 "--classes 'two'" -- "$bin" init --classes two --out "$tmp/x.onnx"
+expect init-no-out 2 "--out M.onnx are required" -- "$bin" init --classes 2
+expect init-bad-seed 2 "--seed '-1'" -- "$bin" init --classes 2 --out "$tmp/x.onnx" --seed -1
+expect init-unknown 2 "unknown option '--layers'" -- "$bin" init --layers 3
+expect init-unwritable 1 "CLTRAIN_ERR_IO.*|cannot write $tmp/no/x\.onnx" -- "$bin" init --classes 2 --out "$tmp/no/x.onnx"
+if [ -e "$tmp/x.onnx" ]; then fail=$((fail + 1)); echo "FAIL a failed init left $tmp/x.onnx"; else pass=$((pass + 1)); fi
+
+num='[0-9]+\.[0-9]+'
+expect bench 0 "^RESULT train_img_s=$num infer_img_s=$num device_mib=$num" -- "$bin" bench --steps 1 --warmup 0 --batch 2
+out=$("$bin" bench --model "$tmp/r18.onnx" --steps 1 --warmup 0 --batch 1 --freeze all --classes 3 2>&1)
+if grep -qE "^RESULT train_img_s=0*[1-9]|^RESULT train_img_s=0\.[0-9]*[1-9]" <<<"$out" &&
+   grep -qE "infer_img_s=([1-9]|0\.[0-9]*[1-9])" <<<"$out"; then
+  pass=$((pass + 1)); echo "ok   bench-model-speeds-positive"
+else
+  fail=$((fail + 1)); echo "FAIL bench --model: no positive speeds:"; echo "$out"
+fi
+expect bench-help 0 "RESULT train_img_s" -- "$bin" bench --help
+expect bench-both 2 "give --arch or --model" -- "$bin" bench --arch resnet18 --model "$tmp/r18.onnx"
+expect bench-infer-flags 2 "exclude each other" -- "$bin" bench --infer --no-infer
+expect bench-batch-0 2 "--batch '0'" -- "$bin" bench --batch 0
+expect bench-bad-arch 1 "unknown architecture 'resnet5'" -- "$bin" bench --arch resnet5
+expect bench-bad-freeze 1 "CLTRAIN_ERR_ARG" -- "$bin" bench --freeze nosuchlayer --steps 1 --warmup 0 --batch 1
+expect bench-missing-model 1 "nope\.onnx" -- "$bin" bench --model "$tmp/nope.onnx"
+ops=$("$bin" bench ops --batch 1 --repeats 1 2>&1); ops_rc=$?
+for pat in "^sgd \(momentum\) +11,689,512 params +[0-9.]+ +[0-9.]+ GB/s" \
+           "^layer4 3x3 +512x7x7 k512 3x3/1 +[0-9.]+ +[0-9.]+ GFLOP/s +[0-9.]+ +[0-9.]+ GFLOP/s" \
+           "^batchnorm +64x112x112 +[0-9.]+ +[0-9.]+ GB/s"; do
+  if [ "$ops_rc" -eq 0 ] && grep -qE -- "$pat" <<<"$ops"; then
+    pass=$((pass + 1)); echo "ok   bench-ops /$pat/"
+  else
+    fail=$((fail + 1)); echo "FAIL bench ops (rc $ops_rc) lacks /$pat/:"; echo "$ops"
+  fi
+done
+expect bench-ops-batch 2 "must be positive" -- "$bin" bench ops --batch 0
+expect bench-ops-unknown 2 "unknown option '--steps'" -- "$bin" bench ops --steps 3
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
