@@ -37,11 +37,20 @@ std::vector<cv::Point> polygon(cv::Point2d c, double rad, int corners, double a,
   return p;
 }
 
-void draw_shape(cv::Mat &img, const std::string &cls, cltrain_rng *r) {
+/* A colour whose brightness differs from `bg`'s by at least 90 of 255, so every shape is visible. */
+cv::Scalar contrasting(const cv::Scalar &bg, cltrain_rng *r) {
+  double luma = (bg[0] + bg[1] + bg[2]) / 3;
+  for (;;) {
+    cv::Scalar c = color(r);
+    if (std::fabs((c[0] + c[1] + c[2]) / 3 - luma) >= 90) return c;
+  }
+}
+
+void draw_shape(cv::Mat &img, const std::string &cls, const cv::Scalar &bg, cltrain_rng *r) {
   int s = img.rows;
-  double rad = uni(r, 0.22, 0.4) * s, a = uni(r, 0, 2 * M_PI);
+  double rad = uni(r, 0.25, 0.42) * s, a = uni(r, 0, 2 * M_PI);
   cv::Point2d c(uni(r, rad, s - rad), uni(r, rad, s - rad));
-  cv::Scalar col = color(r);
+  cv::Scalar col = contrasting(bg, r);
   int thick = std::max(1, (int)(rad / 5));
   std::vector<std::vector<cv::Point>> poly(1);
   if (cls == "circle") cv::circle(img, c, (int)rad, col, cv::FILLED, cv::LINE_AA);
@@ -58,17 +67,17 @@ void draw_shape(cv::Mat &img, const std::string &cls, cltrain_rng *r) {
   if (!poly[0].empty()) cv::fillPoly(img, poly, col, cv::LINE_AA);
 }
 
-/* Background: a random gradient, a few distractor lines, then pixel noise. */
-cv::Mat background(int s, cltrain_rng *r) {
+/* Background: a gentle gradient around a random colour, and one thin distractor line. */
+cv::Mat background(int s, cltrain_rng *r, cv::Scalar *mean) {
   cv::Mat img(s, s, CV_8UC3);
-  cv::Scalar c0 = color(r), c1 = color(r);
+  cv::Scalar c0 = color(r), d(uni(r, -30, 30), uni(r, -30, 30), uni(r, -30, 30));
   for (int y = 0; y < s; y++) {
-    double t = (double)y / (s - 1);
-    img.row(y).setTo(c0 * (1 - t) + c1 * t);
+    double t = (double)y / (s - 1) - 0.5;
+    img.row(y).setTo(c0 + d * t);
   }
-  for (int k = 0; k < 3; k++)
-    cv::line(img, cv::Point((int)uni(r, 0, s), (int)uni(r, 0, s)), cv::Point((int)uni(r, 0, s), (int)uni(r, 0, s)),
-             color(r), 1, cv::LINE_AA);
+  cv::line(img, cv::Point((int)uni(r, 0, s), (int)uni(r, 0, s)), cv::Point((int)uni(r, 0, s), (int)uni(r, 0, s)),
+           color(r), 1, cv::LINE_AA);
+  *mean = c0;
   return img;
 }
 
@@ -98,7 +107,7 @@ extern "C" int cmd_synth(int argc, char **argv) {
       printf("usage: cltrain synth --out DIR [--set a|b] [--train N (60)] [--val N (30)] [--size S (64)] [--seed S]\n\n"
              "Draws a labelled ImageFolder (DIR/train/<class>/*.png, DIR/val/<class>/*.png) with OpenCV:\n"
              "set a has circle, square, triangle, star; set b has cross, ring, hexagon, arrow. Shapes\n"
-             "vary in colour, size, place and rotation over noisy gradient backgrounds. N images per\n"
+             "vary in colour, size, place and rotation over noisy backgrounds, always in contrast. N per\n"
              "class and split; the same seed draws the same images.\n");
       return 0;
     } else if (cli_flag(argc, argv, &i, "--out", &v, &bad)) out = v;
@@ -133,8 +142,9 @@ extern "C" int cmd_synth(int argc, char **argv) {
         return 1;
       }
       for (int i = 0; i < count; i++) {
-        cv::Mat img = background(size, &r);
-        draw_shape(img, classes[c], &r);
+        cv::Scalar bg;
+        cv::Mat img = background(size, &r, &bg);
+        draw_shape(img, classes[c], bg, &r);
         add_noise(img, &r);
         char name[64];
         snprintf(name, sizeof name, "/%04d.png", i);

@@ -1,18 +1,8 @@
 #!/usr/bin/env bash
 # cli_basics.sh: the cltrain tool as a user runs it: help, version, devices, and error exits.
 set -u
+source "$(dirname "$0")/../common/expect.sh"
 bin=${CLTRAIN_BIN:?}
-pass=0 fail=0
-expect() { # expect NAME WANT_RC GREP_PATTERN -- CMD...
-  local name=$1 want=$2 pat=$3; shift 4
-  local out rc
-  out=$("$@" 2>&1); rc=$?
-  if [ "$rc" -eq "$want" ] && grep -qiE -- "$pat" <<<"$out"; then
-    pass=$((pass + 1)); echo "ok   $name"
-  else
-    fail=$((fail + 1)); echo "FAIL $name: rc=$rc (want $want), output lacks /$pat/:"; echo "$out" | head -20
-  fi
-}
 expect help 0 "usage: cltrain" -- "$bin" --help
 expect version 0 "^cltrain [0-9]+\.[0-9]+\.[0-9]+" -- "$bin" --version
 expect no-args 2 "usage" -- "$bin"
@@ -43,5 +33,4 @@ rm -rf "$tmp"
 empty=$(mktemp -d)
 expect no-platform 1 "no OpenCL platform found" -- env OCL_ICD_VENDORS="$empty" "$bin" devices
 rmdir "$empty"
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

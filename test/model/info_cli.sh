@@ -2,18 +2,8 @@
 # info_cli.sh: `cltrain info` as a user runs it on PyTorch's exports (refs fixture): names, stages,
 # totals, and the error exits.
 set -u
+source "$(dirname "$0")/../common/expect.sh"
 bin=${CLTRAIN_BIN:?} ref=${CLTRAIN_REF_DIR:?}
-pass=0 fail=0
-expect() { # expect NAME WANT_RC GREP_PATTERN -- CMD...
-  local name=$1 want=$2 pat=$3; shift 4
-  local out rc
-  out=$("$@" 2>&1); rc=$?
-  if [ "$rc" -eq "$want" ] && grep -qE -- "$pat" <<<"$out"; then
-    pass=$((pass + 1)); echo "ok   $name"
-  else
-    fail=$((fail + 1)); echo "FAIL $name: rc=$rc (want $want), output lacks /$pat/:"; echo "$out" | head -20
-  fi
-}
 r18=$ref/resnet18_bn_op13.onnx
 expect r18-conv 0 "layer1\.0\.conv1 +conv +64x56x56 +36,864 +stage1" -- "$bin" info --model "$r18"
 expect r18-downsample 0 "layer2\.0\.downsample\.1 +bn +128x28x28 +256 +stage2" -- "$bin" info --model "$r18"
@@ -34,5 +24,4 @@ expect no-model 2 "--model M.onnx is required" -- "$bin" info
 expect bad-option 2 "unknown option '--bogus'" -- "$bin" info --bogus
 expect help 0 "usage: cltrain info" -- "$bin" info --help
 expect listed 0 "info +show how cltrain imports" -- "$bin" --help
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -3,24 +3,12 @@
 # logits for the tiny ImageFolder of test/ref/ref_eval.py: the dumped logits, loss, accuracy and
 # confusion matrix, the top-k probabilities, the picture grid's size, and the error exits.
 set -u
+source "$(dirname "$0")/../common/expect.sh"
 bin=${CLTRAIN_BIN:?} ref=${CLTRAIN_REF_DIR:?}
 py=/usr/bin/python3
 model=$ref/whole_r18_bn.onnx data=$ref/eval_folder expected=$ref/eval_expected.csv
 work=$(mktemp -d /tmp/cltrain_eval_cli.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); echo "ok   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1"; }
-expect() { # expect NAME WANT_RC GREP_PATTERN -- CMD...
-  local name=$1 want=$2 pat=$3; shift 4
-  local out rc
-  out=$("$@" 2>&1); rc=$?
-  if [ "$rc" -eq "$want" ] && grep -qE -- "$pat" <<<"$out"; then
-    ok "$name"
-  else
-    bad "$name: rc=$rc (want $want), output lacks /$pat/:"; echo "$out" | head -20
-  fi
-}
 
 # ---- eval: every logit, the loss, accuracy and confusion matrix against PyTorch ----
 out=$("$bin" eval --model "$model" --data "$data" --batch 4 --dump-logits "$work/logits.csv" 2>&1); rc=$?
@@ -153,5 +141,4 @@ ls "$work" | grep -qE "g\.xyz" && bad "failed grid left a file" || ok "failed gr
 expect predict-help 0 "usage: cltrain predict" -- "$bin" predict --help
 expect listed-eval 0 "eval +loss, accuracy" -- "$bin" --help
 expect listed-predict 0 "predict +top-k classes" -- "$bin" --help
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -3,20 +3,10 @@
 # `cltrain info` reads with torchvision's totals, the error exits, and one tiny bench run that
 # must print a RESULT line with positive speeds (a check that bench works, not a benchmark).
 set -u
+source "$(dirname "$0")/../common/expect.sh"
 bin=${CLTRAIN_BIN:?}
-pass=0 fail=0
 tmp=$(mktemp -d /tmp/cltrain-init-cli-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
-expect() { # expect NAME WANT_RC GREP_PATTERN -- CMD...
-  local name=$1 want=$2 pat=$3; shift 4
-  local out rc
-  out=$("$@" 2>&1); rc=$?
-  if [ "$rc" -eq "$want" ] && grep -qE -- "$pat" <<<"$out"; then
-    pass=$((pass + 1)); echo "ok   $name"
-  else
-    fail=$((fail + 1)); echo "FAIL $name: rc=$rc (want $want), output lacks /$pat/:"; echo "$out" | head -20
-  fi
-}
 expect init 0 "wrote $tmp/r18\.onnx: resnet18, 5 classes, seed 3" -- "$bin" init --classes 5 --out "$tmp/r18.onnx" --seed 3
 expect init-info 0 "parameters: 11,179,077 trainable" -- "$bin" info --model "$tmp/r18.onnx"
 expect init-names 0 "layer2\.0\.downsample\.0 +conv +128x28x28 +8,192 +stage2" -- "$bin" info --model "$tmp/r18.onnx"
@@ -60,5 +50,4 @@ for pat in "^sgd \(momentum\) +11,689,512 params +[0-9.]+ +[0-9.]+ GB/s" \
 done
 expect bench-ops-batch 2 "must be positive" -- "$bin" bench ops --batch 0
 expect bench-ops-unknown 2 "unknown option '--steps'" -- "$bin" bench ops --steps 3
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -3,6 +3,7 @@
 # that no output file appears. Also checkpoints refused (corrupt, truncated, another model,
 # other options) and a tiny successful run with its log, plot and checkpoint.
 set -u
+source "$(dirname "$0")/../common/expect.sh"
 BIN=${CLTRAIN_BIN:?}
 REF=${CLTRAIN_REF_DIR:?}
 MODEL=$REF/whole_r18_bn.onnx
@@ -11,8 +12,6 @@ T=$(mktemp -d)
 trap 'chmod -R u+w "$T"; rm -rf "$T"' EXIT
 pass=0
 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { echo "FAIL: $*"; fail=$((fail + 1)); }
 
 # Tiny ImageFolders made with OpenCV: ok (2 classes, 4+2 images each), and broken variants.
 $PY - "$T" <<'PYEOF'
@@ -37,9 +36,9 @@ open(f"{root}/corrupt/train/dog/1.jpg", "wb").write(data[:len(data) // 2])  # tr
 PYEOF
 [ -d "$T/ok/val/dog" ] || { echo "FAIL: could not make the test folders"; exit 1; }
 
-# expect CODE PATTERN ARGS...: runs cltrain train ARGS, checks the exit code, that stderr
+# expect_train CODE PATTERN ARGS...: runs cltrain train ARGS, checks the exit code, that stderr
 # matches PATTERN, and that neither $T/out.onnx nor a temporary next to it exists.
-expect() {
+expect_train() { # expect_train WANT_RC PATTERN TRAIN_ARGS...: exit code, stderr, no output file
   local code=$1 pat=$2
   shift 2
   rm -f "$T/out.onnx"
@@ -53,31 +52,31 @@ expect() {
 OK=(--model "$MODEL" --data "$T/ok" --batch 2 --epochs 1)
 
 # usage errors: exit 2
-expect 2 "required" --model "$MODEL" --data "$T/ok"
-expect 2 "unknown option '--bogus'" "${OK[@]}" --out "$T/out.onnx" --bogus
-expect 2 "--augment wants tutorial or none" "${OK[@]}" --out "$T/out.onnx" --augment flip
-expect 2 "--batch wants an integer >= 1" "${OK[@]}" --out "$T/out.onnx" --batch 0
-expect 2 "--regime wants" "${OK[@]}" --out "$T/out.onnx" --regime huge
-expect 2 "--lr wants a number" "${OK[@]}" --out "$T/out.onnx" --lr fast
+expect_train 2 "required" --model "$MODEL" --data "$T/ok"
+expect_train 2 "unknown option '--bogus'" "${OK[@]}" --out "$T/out.onnx" --bogus
+expect_train 2 "--augment wants tutorial or none" "${OK[@]}" --out "$T/out.onnx" --augment flip
+expect_train 2 "--batch wants an integer >= 1" "${OK[@]}" --out "$T/out.onnx" --batch 0
+expect_train 2 "--regime wants" "${OK[@]}" --out "$T/out.onnx" --regime huge
+expect_train 2 "--lr wants a number" "${OK[@]}" --out "$T/out.onnx" --lr fast
 # runtime errors: exit 1, the culprit named
-expect 1 "at least 1 class, got 0" "${OK[@]}" --out "$T/out.onnx" --classes 0
-expect 1 "freeze spec 'nosuch': 'nosuch' matches no parameter layer" "${OK[@]}" --out "$T/out.onnx" --freeze nosuch
-expect 1 "no layer is named 'layer9'" "${OK[@]}" --out "$T/out.onnx" --freeze upto:layer9
+expect_train 1 "at least 1 class, got 0" "${OK[@]}" --out "$T/out.onnx" --classes 0
+expect_train 1 "freeze spec 'nosuch': 'nosuch' matches no parameter layer" "${OK[@]}" --out "$T/out.onnx" --freeze nosuch
+expect_train 1 "no layer is named 'layer9'" "${OK[@]}" --out "$T/out.onnx" --freeze upto:layer9
 # An output folder that is not writable, for root too: a path under a regular file.
 touch "$T/file.txt"
-expect 1 "folder '$T/file.txt' is not writable" "${OK[@]}" --out "$T/file.txt/out.onnx"
+expect_train 1 "folder '$T/file.txt' is not writable" "${OK[@]}" --out "$T/file.txt/out.onnx"
 [ -s "$T/file.txt" ] && bad "file.txt changed" || ok
-expect 1 "log '$T/nodir/log.csv'" "${OK[@]}" --out "$T/out.onnx" --log "$T/nodir/log.csv"
+expect_train 1 "log '$T/nodir/log.csv'" "${OK[@]}" --out "$T/out.onnx" --log "$T/nodir/log.csv"
 # Data problems, named: missing val/, classes that differ, an empty class, a corrupt JPEG.
-expect 1 "$T/noval/val" --model "$MODEL" --data "$T/noval" --out "$T/out.onnx"
-expect 1 "CLTRAIN_ERR_FORMAT.*emu" --model "$MODEL" --data "$T/mismatch" --out "$T/out.onnx"
-expect 1 "emptyclass/train/dog" --model "$MODEL" --data "$T/emptyclass" --out "$T/out.onnx"
-expect 1 "train/dog/1.jpg" "${OK[@]}" --data "$T/corrupt" --freeze all --augment none --out "$T/out.onnx"
-expect 1 "CLTRAIN_ERR_IO.*cannot open .$T/missing.onnx" --model "$T/missing.onnx" --data "$T/ok" --out "$T/out.onnx"
+expect_train 1 "$T/noval/val" --model "$MODEL" --data "$T/noval" --out "$T/out.onnx"
+expect_train 1 "CLTRAIN_ERR_FORMAT.*emu" --model "$MODEL" --data "$T/mismatch" --out "$T/out.onnx"
+expect_train 1 "emptyclass/train/dog" --model "$MODEL" --data "$T/emptyclass" --out "$T/out.onnx"
+expect_train 1 "train/dog/1.jpg" "${OK[@]}" --data "$T/corrupt" --freeze all --augment none --out "$T/out.onnx"
+expect_train 1 "CLTRAIN_ERR_IO.*cannot open .$T/missing.onnx" --model "$T/missing.onnx" --data "$T/ok" --out "$T/out.onnx"
 # A diverging run: CLTRAIN_ERR_NUMERIC. (--lr 1e9 with --freeze all only grows the logits to
 # ~1e12, a finite loss; 1e38 overflows them in the second step. --freeze none with 1e9 also
 # diverges, but costs 25 s here.)
-expect 1 "CLTRAIN_ERR_NUMERIC.*smaller --lr" "${OK[@]}" --freeze all --lr 1e38 --out "$T/out.onnx"
+expect_train 1 "CLTRAIN_ERR_NUMERIC.*smaller --lr" "${OK[@]}" --freeze all --lr 1e38 --out "$T/out.onnx"
 
 # A good tiny run, with --skip-bad over the corrupt folder: log, plot, checkpoint, export.
 "$BIN" train "${OK[@]}" --data "$T/corrupt" --skip-bad --freeze all --epochs 2 --seed 7 --out "$T/good.onnx" \
@@ -97,9 +96,9 @@ $PY -c "import cv2,sys; im=cv2.imread(sys.argv[1]); sys.exit(0 if im is not None
 ls "$T" | grep -q tmp && bad "a temporary file was left behind" || ok
 
 # Resuming refuses: other options, another model's weights, corrupt and truncated checkpoints.
-expect 1 "cannot resume from '$T/ck.bin' with other options: the checkpoint has lr=0.001.*lr=0.01" \
+expect_train 1 "cannot resume from '$T/ck.bin' with other options: the checkpoint has lr=0.001.*lr=0.01" \
   "${OK[@]}" --data "$T/corrupt" --skip-bad --freeze all --epochs 3 --seed 7 --lr 0.01 --resume "$T/ck.bin" --out "$T/out.onnx"
-expect 1 "'$T/ck.bin' belongs to a different model" --model "$REF/resnet18_bn_op13.onnx" --data "$T/corrupt" \
+expect_train 1 "'$T/ck.bin' belongs to a different model" --model "$REF/resnet18_bn_op13.onnx" --data "$T/corrupt" \
   --batch 2 --skip-bad --freeze all --epochs 3 --seed 7 --resume "$T/ck.bin" --out "$T/out.onnx"
 $PY - "$T/ck.bin" "$T/flip.bin" "$T/short.bin" <<'PYEOF'
 import sys
@@ -109,10 +108,10 @@ d[len(d) // 2] ^= 0x10
 open(sys.argv[2], "wb").write(d)
 PYEOF
 RES=("${OK[@]}" --data "$T/corrupt" --skip-bad --freeze all --epochs 3 --seed 7 --out "$T/out.onnx")
-expect 1 "CLTRAIN_ERR_FORMAT.*'$T/flip.bin' is corrupt or truncated" "${RES[@]}" --resume "$T/flip.bin"
-expect 1 "CLTRAIN_ERR_FORMAT.*'$T/short.bin' is corrupt or truncated" "${RES[@]}" --resume "$T/short.bin"
-expect 1 "'$T/log.csv' is not a cltrain checkpoint" "${RES[@]}" --resume "$T/log.csv"
-expect 1 "cannot open checkpoint '$T/none.bin'" "${RES[@]}" --resume "$T/none.bin"
+expect_train 1 "CLTRAIN_ERR_FORMAT.*'$T/flip.bin' is corrupt or truncated" "${RES[@]}" --resume "$T/flip.bin"
+expect_train 1 "CLTRAIN_ERR_FORMAT.*'$T/short.bin' is corrupt or truncated" "${RES[@]}" --resume "$T/short.bin"
+expect_train 1 "'$T/log.csv' is not a cltrain checkpoint" "${RES[@]}" --resume "$T/log.csv"
+expect_train 1 "cannot open checkpoint '$T/none.bin'" "${RES[@]}" --resume "$T/none.bin"
 
 # --regime small-different: frozen backbone and a hidden 256 head; --head-hidden overrides it.
 "$BIN" train "${OK[@]}" --regime small-different --max-steps 0 --out "$T/sd.onnx" >"$T/stdout" 2>&1 &&
@@ -143,5 +142,4 @@ SAMPLES=$(dirname "$BIN")
 "$SAMPLES/feature_extractor" "$MODEL" "$T/ok" "$T/fe.onnx" 1 >"$T/stdout" 2>&1 && [ -s "$T/fe.onnx" ] &&
   grep -q "^best val acc .*exported $T/fe.onnx" "$T/stdout" && ok || { bad "feature_extractor sample"; cat "$T/stdout"; }
 
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish

@@ -4,6 +4,7 @@
 # exported model on val/ equals the log's best val accuracy, and that a run killed (SIGKILL)
 # during epoch 2 and resumed from its epoch-1 checkpoint exports bitwise the same model.
 set -u
+source "$(dirname "$0")/../common/expect.sh"
 BIN=${CLTRAIN_BIN:?}
 REF=${CLTRAIN_REF_DIR:?}
 DATA=${CLTRAIN_SOURCE_DIR:?}/../shared/data/hymenoptera
@@ -16,8 +17,6 @@ T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 pass=0
 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { echo "FAIL: $*"; fail=$((fail + 1)); }
 ARGS=(--model "$REF/whole_r18_bn.onnx" --data "$DATA" --freeze all --augment tutorial --epochs 2 --batch 16
       --seed 3)
 
@@ -91,5 +90,4 @@ grep -q "^epoch 1/" "$T/b2.out" && bad "the resumed run redid epoch 1" || ok
   bad "resumed log differs in loss/acc"
 cmp -s "$T/a.onnx" "$T/b.onnx" && ok || bad "the resumed run's export differs from the uninterrupted one's"
 echo "total: $(($(date +%s) - start)) s"
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish
