@@ -17,21 +17,6 @@ static void init_linear(float *w, float *b, int in, int out, cltrain_rng *rng) {
   for (int i = 0; i < out; i++) b[i] = (float)(-bound + 2 * bound * rng_uniform_f64(rng));
 }
 
-static graph_node linear_node(const char *name, int input, int in, int out, int stage) {
-  graph_node nd;
-  memset(&nd, 0, sizeof nd);
-  nd.op = NODE_LINEAR;
-  snprintf(nd.name, sizeof nd.name, "%s", name);
-  nd.inputs[0] = input;
-  nd.ninputs = 1;
-  nd.c = out, nd.h = 1, nd.w = 1;
-  nd.in_features = in, nd.out_features = out;
-  nd.has_bias = 1;
-  nd.nparams = nd.ntrainable = (size_t)in * out + (size_t)out;
-  nd.stage = stage;
-  return nd;
-}
-
 static graph_node simple_node(node_op op, const char *name, int input, int features, int stage) {
   graph_node nd;
   memset(&nd, 0, sizeof nd);
@@ -41,6 +26,14 @@ static graph_node simple_node(node_op op, const char *name, int input, int featu
   nd.ninputs = 1;
   nd.c = features, nd.h = 1, nd.w = 1;
   nd.stage = stage;
+  return nd;
+}
+
+static graph_node linear_node(const char *name, int input, int in, int out, int stage) {
+  graph_node nd = simple_node(NODE_LINEAR, name, input, out, stage);
+  nd.in_features = in, nd.out_features = out;
+  nd.has_bias = 1;
+  nd.nparams = nd.ntrainable = (size_t)in * out + (size_t)out;
   return nd;
 }
 
