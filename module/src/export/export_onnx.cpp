@@ -19,7 +19,6 @@
 #include <onnx/onnx_pb.h>
 #include <opencv2/dnn.hpp>
 
-#include "export.h"
 #include "model.h"
 #include "rng.h"
 

@@ -264,7 +264,6 @@ cltrain_status model_reserve(cltrain_model *m, int n, int backward) {
     }
   }
   TRY(model_plan(m, n, backward));
-  m->work_floats = work;
   TRY(alloc_counted(m, work * sizeof(float), &m->work));
   TRY(alloc_counted(m, (size_t)n * sizeof(int), &m->labels));
   TRY(alloc_counted(m, (size_t)n * sizeof(int), &m->argmax));

@@ -34,8 +34,7 @@ struct cltrain_model {
   cl_mem *aux;          /* per node: bn saved (mean, invstd) (2, c); maxpool argmax (cap, c, h, w) int */
   int cap;              /* batch size the plan holds */
   int planned_backward; /* whether the plan keeps what backward reads */
-  cl_mem work;          /* scratch shared by all ops, work_floats */
-  size_t work_floats;
+  cl_mem work;          /* scratch shared by all ops, sized for the largest conv/BN need */
   cl_mem labels, loss, argmax; /* (cap) int, (1) float, (cap) int */
   int train;
   size_t act_bytes;     /* device bytes of activation buffers at the current capacity */
