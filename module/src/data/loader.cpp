@@ -130,11 +130,12 @@ cltrain_status create(cltrain_context *cx, const imagefolder *f, const transform
   l->nimages = std::min(n, l->nbatches * bs);
   l->image_floats = (size_t)3 * t->crop * t->crop;
   l->slots.resize(l->o.prefetch);
+  int most = std::max(1, std::min(bs, n)); /* a batch never holds more than the folder's images */
   for (slot &s : l->slots) {
-    s.x.resize(l->image_floats * bs);
-    s.labels.resize(bs);
-    s.status.resize(bs);
-    s.error.resize(bs);
+    s.x.resize(l->image_floats * most);
+    s.labels.resize(most);
+    s.status.resize(most);
+    s.error.resize(most);
   }
   for (int w = 0; w < l->o.workers; w++) l->threads.emplace_back(worker_main, l);
   return CLTRAIN_OK;
@@ -255,8 +256,8 @@ cltrain_status loader_next(loader *l, const float **x, const int32_t **labels, i
           if (s.status[k] != CLTRAIN_OK) return rt_fail(l->cx, s.status[k], "%s", s.error[k].c_str());
       }
       /* Skip the bad images: copy the good ones out, in order. */
-      l->out_x.resize(l->image_floats * (size_t)l->o.batch_size);
-      l->out_labels.resize(l->o.batch_size);
+      l->out_x.resize(l->image_floats * (size_t)s.count);
+      l->out_labels.resize(s.count);
       int m = 0;
       for (int k = 0; k < s.count; k++) {
         if (s.status[k] != CLTRAIN_OK) {

@@ -57,6 +57,25 @@ static int backward_reads_input(const cltrain_model *m, int j, int lowest) {
   }
 }
 
+/* CLTRAIN_ERR_OUT_OF_MEMORY, naming the device, the batch and the sizes, when the planned
+ * buffers (with the parameter, gradient and momentum blocks and the buffers already counted in
+ * act_bytes) exceed the device's global memory, or one of them its largest allocation. */
+static cltrain_status check_fits(cltrain_model *m, int n, const size_t *bytes, int count) {
+  const cltrain_device_info *d = &m->cx->info;
+  const double gib = 1024.0 * 1024.0 * 1024.0;
+  size_t total = 3 * m->g.nparams * sizeof(float) + m->act_bytes, largest = 0;
+  for (int i = 0; i < count; i++) {
+    total += bytes[i];
+    if (bytes[i] > largest) largest = bytes[i];
+  }
+  if (total <= d->global_mem_bytes && largest <= d->max_alloc_bytes) return CLTRAIN_OK;
+  return rt_fail(m->cx, CLTRAIN_ERR_OUT_OF_MEMORY,
+                 "a batch of %d images of %dx%d needs %.2f GiB on device '%s', which has %.2f GiB (largest "
+                 "buffer %.2f GiB, the device allows %.2f GiB): try a smaller --batch or --image-size",
+                 n, m->g.in_h, m->g.in_w, total / gib, d->name, d->global_mem_bytes / gib, largest / gib,
+                 d->max_alloc_bytes / gib);
+}
+
 cltrain_status model_plan(cltrain_model *m, int n, int backward) {
   cltrain_context *cx = m->cx;
   const graph_desc *g = &m->g;
@@ -122,8 +141,9 @@ cltrain_status model_plan(cltrain_model *m, int n, int backward) {
   }
   for (int i = 0; i < nn; i++) ybuf[i] = ybuf[root[i]];
 
-  /* Make it real. */
-  cltrain_status st = CLTRAIN_OK;
+  /* Make it real, unless the device cannot hold it: PoCL and some drivers accept any
+   * clCreateBuffer and fail (or the OS kills the process) only when the memory is touched. */
+  cltrain_status st = check_fits(m, n, p.bytes, p.n);
   for (int i = 0; i < p.n && st == CLTRAIN_OK; i++, m->npool++) {
     st = rt_alloc(cx, p.bytes[i], &m->pool[i]);
     m->act_bytes += p.bytes[i];

@@ -74,8 +74,9 @@ cltrain_status rt_cl_fail(cltrain_context *cx, cl_int err, const char *call, con
                           int line) {
   const char *base = strrchr(file, '/');
   base = base ? base + 1 : file;
+  /* CL_OUT_OF_RESOURCES: how GPU drivers report memory they could not back at first use */
   int oom = err == CL_OUT_OF_HOST_MEMORY || err == CL_MEM_OBJECT_ALLOCATION_FAILURE ||
-            err == CL_INVALID_BUFFER_SIZE;
+            err == CL_INVALID_BUFFER_SIZE || err == CL_OUT_OF_RESOURCES;
   return rt_fail(cx, oom ? CLTRAIN_ERR_OUT_OF_MEMORY : CLTRAIN_ERR_OPENCL,
                  "%s (%d) from %s at %s:%d on device '%s'%s", rt_cl_error_name(err), (int)err,
                  call, base, line, cx ? cx->info.name : "?",

@@ -2,6 +2,8 @@
  * file that holds it (magic, version, CRC-32), and atomic file writes. */
 #include <errno.h>
 #include <fcntl.h>
+#include <glob.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,7 +89,23 @@ static uint32_t crc32_update(uint32_t crc, const unsigned char *p, size_t n) {
 
 /* ---- files ---- */
 
+int test_hook_at(const char *var, long long n) {
+  const char *e = getenv(var);
+  return e && *e && atoll(e) == n;
+}
+
+static int write_all(int fd, const char *p, size_t left) {
+  while (left) {
+    ssize_t w = write(fd, p, left);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return errno ? errno : EIO;
+    p += w, left -= (size_t)w;
+  }
+  return 0;
+}
+
 cltrain_status atomic_write(cltrain_context *cx, const char *path, const void *data, size_t bytes) {
+  static long long writes; /* for the test hook; only the training loop's thread writes */
   size_t len = strlen(path);
   char *tmp = malloc(len + 16);
   if (!tmp) return rt_fail(cx, CLTRAIN_ERR_OUT_OF_MEMORY, "out of host memory");
@@ -99,15 +117,12 @@ cltrain_status atomic_write(cltrain_context *cx, const char *path, const void *d
     return st;
   }
   fchmod(fd, 0644);
-  const char *p = data;
-  size_t left = bytes;
-  int err = 0;
-  while (left && !err) {
-    ssize_t w = write(fd, p, left);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) err = errno ? errno : EIO;
-    else p += w, left -= (size_t)w;
+  /* Test hook: a crash halfway through writing the temporary file, before fsync and rename. */
+  if (test_hook_at("CLTRAIN_TEST_KILL_IN_WRITE", ++writes)) {
+    write_all(fd, data, bytes / 2);
+    raise(SIGKILL);
   }
+  int err = write_all(fd, data, bytes);
   if (!err && fsync(fd) != 0) err = errno;
   if (close(fd) != 0 && !err) err = errno;
   if (!err && rename(tmp, path) != 0) err = errno;
@@ -118,6 +133,19 @@ cltrain_status atomic_write(cltrain_context *cx, const char *path, const void *d
   }
   free(tmp);
   return CLTRAIN_OK;
+}
+
+void remove_stale_temps(const char *path) {
+  size_t len = strlen(path);
+  char *pattern = malloc(len + 16);
+  if (!pattern) return;
+  snprintf(pattern, len + 16, "%s.tmp.??????", path);
+  glob_t g;
+  if (glob(pattern, GLOB_NOSORT, NULL, &g) == 0) {
+    for (size_t i = 0; i < g.gl_pathc; i++) unlink(g.gl_pathv[i]);
+    globfree(&g);
+  }
+  free(pattern);
 }
 
 cltrain_status check_writable(cltrain_context *cx, const char *path, const char *what) {

@@ -2,6 +2,7 @@
  * freezing, epochs of training (SGD, StepLR) and validation, the best val epoch kept, the log,
  * the plot, checkpoints and resuming, and the export. */
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,16 +131,22 @@ static cltrain_status run_phase(run *r, int epoch, int phase, double lr, train_r
     if (n == 0) break;
     if (!phase) {
       float loss;
-      TRY(cltrain_model_loss_grad(r->m, x, (const int *)lab, n, &loss, r->logits));
+      cltrain_status st = cltrain_model_loss_grad(r->m, x, (const int *)lab, n, &loss, r->logits);
+      if (st == CLTRAIN_ERR_NUMERIC)
+        return rt_fail(r->cx, st, "epoch %d, step %lld: the training loss is %f: training diverged (try a smaller --lr)",
+                       epoch + 1, (long long)r->st.steps + 1, loss);
+      TRY(st);
       TRY(cltrain_model_sgd_step(r->m, &o->sgd, lr));
       r->st.steps++;
+      if (test_hook_at("CLTRAIN_TEST_KILL_AT_STEP", r->st.steps)) raise(SIGKILL); /* crash tests */
       loss_sum += (double)loss * n;
     } else {
       TRY(cltrain_model_forward(r->m, x, n, r->logits));
       for (int i = 0; i < n; i++) loss_sum += host_ce(r->logits + (size_t)i * r->classes, r->classes, lab[i]);
       if (!isfinite(loss_sum))
-        return rt_fail(r->cx, CLTRAIN_ERR_NUMERIC, "the validation loss is %f: training diverged (try a smaller lr)",
-                       loss_sum);
+        return rt_fail(r->cx, CLTRAIN_ERR_NUMERIC,
+                       "epoch %d, validation batch %d: the loss is %f: training diverged (try a smaller --lr)",
+                       epoch + 1, batch + 1, loss_sum);
     }
     for (int i = 0; i < n; i++) correct += argmax(r->logits + (size_t)i * r->classes, r->classes) == lab[i];
     images += n, batch++;
@@ -265,6 +272,10 @@ static cltrain_status train_body(run *r, imagefolder **tf, imagefolder **vf, clt
     r->st.best_epoch = 0, r->st.best_acc = 0;
   }
 
+  /* The device memory for the largest batch, before any image is decoded */
+  int most = imagefolder_size(*tf) > imagefolder_size(*vf) ? imagefolder_size(*tf) : imagefolder_size(*vf);
+  TRY(model_reserve(r->m, o->batch_size < most ? o->batch_size : most, 1));
+
   /* The loaders */
   transform_params tt = o->augment ? transform_train_defaults() : transform_eval_defaults();
   transform_params te = transform_eval_defaults();
@@ -284,7 +295,10 @@ static cltrain_status train_body(run *r, imagefolder **tf, imagefolder **vf, clt
   r->logits = malloc(sizeof(float) * (size_t)o->batch_size * (size_t)r->classes);
   if (!r->logits) return rt_fail(cx, CLTRAIN_ERR_OUT_OF_MEMORY, "out of host memory");
 
-  /* The epochs */
+  /* The epochs (a crashed run may have left temporary files of its atomic writes) */
+  if (o->checkpoint) remove_stale_temps(o->checkpoint);
+  if (o->log_csv) remove_stale_temps(o->log_csv);
+  if (o->plot_png) remove_stale_temps(o->plot_png);
   double train_secs = 0, wait_secs = 0;
   int stop = o->max_steps >= 0 && r->st.steps >= o->max_steps;
   for (int epoch = r->st.epochs_done; epoch < o->epochs && !stop; epoch++) {

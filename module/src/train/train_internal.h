@@ -55,8 +55,17 @@ cltrain_status model_state_restore(cltrain_model *m, const train_state *s);
 cltrain_status checkpoint_write(cltrain_context *cx, const char *path, const train_state *s);
 cltrain_status checkpoint_read(cltrain_context *cx, const char *path, train_state *s);
 
-/* Writes `bytes` to `path` through a temporary file in the same folder, fsync and rename. */
+/* Writes `bytes` to `path` through a temporary file in the same folder (`path`.tmp.XXXXXX),
+ * fsync and rename. A crash leaves `path` as it was, and at most that temporary file. */
 cltrain_status atomic_write(cltrain_context *cx, const char *path, const void *data, size_t bytes);
+
+/* Deletes the temporary files a crashed atomic_write of `path` left behind. */
+void remove_stale_temps(const char *path);
+
+/* Test hooks (crash tests only): whether environment variable `var` is set to n. The hooks are
+ * CLTRAIN_TEST_KILL_AT_STEP=N (SIGKILL once N SGD steps are done, in loop.c) and
+ * CLTRAIN_TEST_KILL_IN_WRITE=N (SIGKILL halfway through the N-th atomic write's temporary file). */
+int test_hook_at(const char *var, long long n);
 
 /* CLTRAIN_ERR_IO naming the folder unless a file can be created in the folder of `path`. */
 cltrain_status check_writable(cltrain_context *cx, const char *path, const char *what);
