@@ -1,7 +1,8 @@
 #!/bin/bash
-# train_cli.sh: `cltrain train` on bad input: each case checks the exit code, the message and
-# that no output file appears. Also checkpoints refused (corrupt, truncated, another model,
-# other options) and a tiny successful run with its log, plot and checkpoint.
+# train_cli.sh: `cltrain train`'s usage errors and option checks (exit code, message, no output
+# file), checkpoints refused (corrupt, truncated, other options) and a tiny successful run with
+# its log, plot and checkpoint. The bad-input cases of issue 8 (data, models, devices, disk,
+# memory, NaN, another model's checkpoint) are the table in test/cli/bad_input.sh.
 set -u
 source "$(dirname "$0")/../common/expect.sh"
 BIN=${CLTRAIN_BIN:?}
@@ -13,7 +14,8 @@ trap 'chmod -R u+w "$T"; rm -rf "$T"' EXIT
 pass=0
 fail=0
 
-# Tiny ImageFolders made with OpenCV: ok (2 classes, 4+2 images each), and broken variants.
+# Tiny ImageFolders made with OpenCV: ok (2 classes, 4+2 images each), and one with a truncated
+# JPEG for --skip-bad.
 $PY - "$T" <<'PYEOF'
 import cv2, numpy as np, os, shutil, sys
 root = sys.argv[1]
@@ -26,10 +28,6 @@ def mk(d, classes, n):
             img[..., c % 3] //= 3
             cv2.imwrite(os.path.join(d, cls, f"{i}.jpg"), img)
 mk(f"{root}/ok/train", ["cat", "dog"], 4); mk(f"{root}/ok/val", ["cat", "dog"], 2)
-mk(f"{root}/noval/train", ["cat", "dog"], 2)
-mk(f"{root}/mismatch/train", ["cat", "dog"], 2); mk(f"{root}/mismatch/val", ["cat", "emu"], 2)
-mk(f"{root}/emptyclass/train", ["cat", "dog"], 2); mk(f"{root}/emptyclass/val", ["cat", "dog"], 2)
-shutil.rmtree(f"{root}/emptyclass/train/dog"); os.makedirs(f"{root}/emptyclass/train/dog")
 shutil.copytree(f"{root}/ok", f"{root}/corrupt")
 data = open(f"{root}/corrupt/train/dog/1.jpg", "rb").read()
 open(f"{root}/corrupt/train/dog/1.jpg", "wb").write(data[:len(data) // 2])  # truncated JPEG
@@ -59,24 +57,9 @@ expect_train 2 "--batch wants an integer >= 1" "${OK[@]}" --out "$T/out.onnx" --
 expect_train 2 "--regime wants" "${OK[@]}" --out "$T/out.onnx" --regime huge
 expect_train 2 "--lr wants a number" "${OK[@]}" --out "$T/out.onnx" --lr fast
 # runtime errors: exit 1, the culprit named
-expect_train 1 "at least 1 class, got 0" "${OK[@]}" --out "$T/out.onnx" --classes 0
-expect_train 1 "freeze spec 'nosuch': 'nosuch' matches no parameter layer" "${OK[@]}" --out "$T/out.onnx" --freeze nosuch
 expect_train 1 "no layer is named 'layer9'" "${OK[@]}" --out "$T/out.onnx" --freeze upto:layer9
-# An output folder that is not writable, for root too: a path under a regular file.
-touch "$T/file.txt"
-expect_train 1 "folder '$T/file.txt' is not writable" "${OK[@]}" --out "$T/file.txt/out.onnx"
-[ -s "$T/file.txt" ] && bad "file.txt changed" || ok
 expect_train 1 "log '$T/nodir/log.csv'" "${OK[@]}" --out "$T/out.onnx" --log "$T/nodir/log.csv"
-# Data problems, named: missing val/, classes that differ, an empty class, a corrupt JPEG.
-expect_train 1 "$T/noval/val" --model "$MODEL" --data "$T/noval" --out "$T/out.onnx"
-expect_train 1 "CLTRAIN_ERR_FORMAT.*emu" --model "$MODEL" --data "$T/mismatch" --out "$T/out.onnx"
-expect_train 1 "emptyclass/train/dog" --model "$MODEL" --data "$T/emptyclass" --out "$T/out.onnx"
-expect_train 1 "train/dog/1.jpg" "${OK[@]}" --data "$T/corrupt" --freeze all --augment none --out "$T/out.onnx"
 expect_train 1 "CLTRAIN_ERR_IO.*cannot open .$T/missing.onnx" --model "$T/missing.onnx" --data "$T/ok" --out "$T/out.onnx"
-# A diverging run: CLTRAIN_ERR_NUMERIC. (--lr 1e9 with --freeze all only grows the logits to
-# ~1e12, a finite loss; 1e38 overflows them in the second step. --freeze none with 1e9 also
-# diverges, but costs 25 s here.)
-expect_train 1 "CLTRAIN_ERR_NUMERIC.*smaller --lr" "${OK[@]}" --freeze all --lr 1e38 --out "$T/out.onnx"
 
 # A good tiny run, with --skip-bad over the corrupt folder: log, plot, checkpoint, export.
 "$BIN" train "${OK[@]}" --data "$T/corrupt" --skip-bad --freeze all --epochs 2 --seed 7 --out "$T/good.onnx" \
@@ -95,11 +78,9 @@ $PY -c "import cv2,sys; im=cv2.imread(sys.argv[1]); sys.exit(0 if im is not None
 [ -s "$T/good.onnx" ] && ok || bad "no exported model"
 ls "$T" | grep -q tmp && bad "a temporary file was left behind" || ok
 
-# Resuming refuses: other options, another model's weights, corrupt and truncated checkpoints.
+# Resuming refuses: other options, corrupt and truncated checkpoints (another model's: bad_input.sh).
 expect_train 1 "cannot resume from '$T/ck.bin' with other options: the checkpoint has lr=0.001.*lr=0.01" \
   "${OK[@]}" --data "$T/corrupt" --skip-bad --freeze all --epochs 3 --seed 7 --lr 0.01 --resume "$T/ck.bin" --out "$T/out.onnx"
-expect_train 1 "'$T/ck.bin' belongs to a different model" --model "$REF/resnet18_bn_op13.onnx" --data "$T/corrupt" \
-  --batch 2 --skip-bad --freeze all --epochs 3 --seed 7 --resume "$T/ck.bin" --out "$T/out.onnx"
 $PY - "$T/ck.bin" "$T/flip.bin" "$T/short.bin" <<'PYEOF'
 import sys
 d = bytearray(open(sys.argv[1], "rb").read())
