@@ -16,31 +16,8 @@ LOGS=$(mktemp -d) # outside $T: the runs' stdout and stderr are not part of the 
 FULL=$T/full
 trap 'mountpoint -q "$FULL" && umount "$FULL"; rm -rf "$T" "$LOGS"' EXIT
 
-# Tiny ImageFolders made with OpenCV: ok (2 classes, 4+2 images each), and broken variants.
-$PY - "$T" <<'PYEOF'
-import cv2, numpy as np, os, shutil, sys
-root = sys.argv[1]
-rng = np.random.default_rng(0)
-def mk(d, classes, n):
-    for c, cls in enumerate(classes):
-        os.makedirs(os.path.join(d, cls), exist_ok=True)
-        for i in range(n):
-            img = rng.integers(0, 256, (48 + 8 * i, 64, 3), dtype=np.uint8)
-            img[..., c % 3] //= 3
-            cv2.imwrite(os.path.join(d, cls, f"{i}.jpg"), img)
-mk(f"{root}/ok/train", ["cat", "dog"], 4); mk(f"{root}/ok/val", ["cat", "dog"], 2)
-mk(f"{root}/noval/train", ["cat", "dog"], 2)
-mk(f"{root}/mismatch/train", ["cat", "dog"], 2); mk(f"{root}/mismatch/val", ["cat", "emu"], 2)
-mk(f"{root}/emptyclass/train", ["cat", "dog"], 2); mk(f"{root}/emptyclass/val", ["cat", "dog"], 2)
-shutil.rmtree(f"{root}/emptyclass/train/dog"); os.makedirs(f"{root}/emptyclass/train/dog")
-shutil.copytree(f"{root}/ok", f"{root}/corrupt")
-data = open(f"{root}/corrupt/train/dog/1.jpg", "rb").read()
-open(f"{root}/corrupt/train/dog/1.jpg", "wb").write(data[:len(data) // 2])  # truncated JPEG
-shutil.copytree(f"{root}/ok", f"{root}/zeropng")
-open(f"{root}/zeropng/train/cat/empty.png", "wb").close()
-shutil.copytree(f"{root}/ok", f"{root}/textjpg")
-open(f"{root}/textjpg/val/dog/notes.jpg", "w").write("not a JPEG, a text file\n")
-PYEOF
+# Tiny ImageFolders: ok (2 classes, 4+2 images each) and broken variants (see image_folders.py).
+$PY "$(dirname "$0")/../common/image_folders.py" "$T"
 [ -f "$T/textjpg/val/dog/notes.jpg" ] || { echo "FAIL: could not make the test folders"; exit 1; }
 
 # The output folder holds an earlier good run's model, checkpoint and log; every case writes

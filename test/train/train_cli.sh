@@ -14,24 +14,8 @@ trap 'chmod -R u+w "$T"; rm -rf "$T"' EXIT
 pass=0
 fail=0
 
-# Tiny ImageFolders made with OpenCV: ok (2 classes, 4+2 images each), and one with a truncated
-# JPEG for --skip-bad.
-$PY - "$T" <<'PYEOF'
-import cv2, numpy as np, os, shutil, sys
-root = sys.argv[1]
-rng = np.random.default_rng(0)
-def mk(d, classes, n):
-    for c, cls in enumerate(classes):
-        os.makedirs(os.path.join(d, cls), exist_ok=True)
-        for i in range(n):
-            img = rng.integers(0, 256, (48 + 8 * i, 64, 3), dtype=np.uint8)
-            img[..., c % 3] //= 3
-            cv2.imwrite(os.path.join(d, cls, f"{i}.jpg"), img)
-mk(f"{root}/ok/train", ["cat", "dog"], 4); mk(f"{root}/ok/val", ["cat", "dog"], 2)
-shutil.copytree(f"{root}/ok", f"{root}/corrupt")
-data = open(f"{root}/corrupt/train/dog/1.jpg", "rb").read()
-open(f"{root}/corrupt/train/dog/1.jpg", "wb").write(data[:len(data) // 2])  # truncated JPEG
-PYEOF
+# Tiny ImageFolders: ok (2 classes, 4+2 images each) and corrupt (a truncated JPEG) for --skip-bad.
+$PY "$(dirname "$0")/../common/image_folders.py" "$T"
 [ -d "$T/ok/val/dog" ] || { echo "FAIL: could not make the test folders"; exit 1; }
 
 # expect_train CODE PATTERN ARGS...: runs cltrain train ARGS, checks the exit code, that stderr
