@@ -4,6 +4,7 @@
  * gradient. The numbers are printed for the record. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "check.h"
 #include "model.h"
@@ -38,6 +39,17 @@ int main(void) {
   CHECK(bytes[3] < naive * 2 / 3, "training everything plans %zu bytes, under 2/3 of the naive %zu", bytes[3], naive);
   /* A frozen backbone keeps nothing of it for backward: the head's inputs and the reuse pool. */
   CHECK(bytes[1] < bytes[3] / 3, "freeze all plans %zu bytes, under 1/3 of training everything (%zu)", bytes[1], bytes[3]);
+
+  /* A batch whose input images alone exceed the device's memory is refused before any buffer is
+   * made, naming the device, with a hint; the model still plans a batch that fits afterwards. */
+  size_t image_bytes = (size_t)m->g.in_c * m->g.in_h * m->g.in_w * sizeof(float);
+  int huge = (int)(cx->info.global_mem_bytes / image_bytes + 1);
+  CHECK_STATUS(model_reserve(m, huge, 1), CLTRAIN_ERR_OUT_OF_MEMORY);
+  const char *msg = cltrain_last_error(cx);
+  CHECK(strstr(msg, cx->info.name) && strstr(msg, "try a smaller --batch"), "the message names the device: %s", msg);
+  CHECK_OK(model_reserve(m, n, 1));
+  CHECK(m->act_bytes == bytes[3], "after the refusal, batch %d plans %zu bytes as before (%zu)", n, m->act_bytes,
+        bytes[3]);
   cltrain_model_destroy(m);
   cltrain_context_destroy(cx);
   return check_done();
