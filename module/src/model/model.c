@@ -514,17 +514,45 @@ static cltrain_status check_batch(cltrain_model *m, const float *images, int n, 
                                   const char *fn) {
   if (!m) return rt_fail(NULL, CLTRAIN_ERR_ARG, "%s: model is NULL", fn);
   if (!images || n < 1) return rt_fail(m->cx, CLTRAIN_ERR_ARG, "%s: no images (n = %d)", fn, n);
-  TRY(model_reserve(m, n, backward));
+  return model_reserve(m, n, backward);
+}
+
+/* The uploads do not wait: the host goes on enqueueing the passes while the device finishes
+ * the previous step and copies the batch. The caller's arrays must stay valid until the queue
+ * is done, so every path out of a step ends in a blocking read or in finish_step. */
+static cltrain_status upload_images(cltrain_model *m, const float *images, int n) {
   size_t in = (size_t)n * m->g.in_c * m->g.in_h * m->g.in_w;
-  return rt_write(m->cx, Y(m, 0), images, in * sizeof(float));
+  return rt_write_async(m->cx, Y(m, 0), images, in * sizeof(float));
+}
+
+/* A failed step returns only once the device no longer reads the caller's arrays. */
+static cltrain_status finish_step(cltrain_model *m, cltrain_status st) {
+  if (st != CLTRAIN_OK) clFinish(m->cx->queue);
+  return st;
 }
 
 cltrain_status cltrain_model_forward(cltrain_model *m, const float *images, int n, float *logits) {
   TRY(check_batch(m, images, n, 0, "cltrain_model_forward"));
   if (!logits) return rt_fail(m->cx, CLTRAIN_ERR_ARG, "cltrain_model_forward: logits is NULL");
-  TRY(model_forward_device(m, n));
+  cltrain_status st = upload_images(m, images, n);
+  if (st == CLTRAIN_OK) st = model_forward_device(m, n);
   int k = m->g.nodes[m->g.output].out_features;
-  return rt_read(m->cx, logits, Y(m, m->g.output), (size_t)n * k * sizeof(float));
+  if (st == CLTRAIN_OK) st = rt_read(m->cx, logits, Y(m, m->g.output), (size_t)n * k * sizeof(float));
+  return finish_step(m, st);
+}
+
+/* Everything of a training step up to the loss read-back, enqueued without waiting. */
+static cltrain_status enqueue_loss_grad(cltrain_model *m, const float *images, const int *labels,
+                                        int n, const cross_entropy_shape *cs) {
+  cltrain_context *cx = m->cx;
+  TRY(upload_images(m, images, n));
+  TRY(rt_write_async(cx, (buf){m->labels, 0}, labels, (size_t)n * sizeof(int)));
+  TRY(rt_fill(cx, G(m, 0), 0.0f, m->g.nparams));
+  TRY(model_forward_device(m, n));
+  buf lg = Y(m, m->g.output);
+  TRY(cross_entropy_forward(cx, (buf){m->loss, 0}, (buf){m->argmax, 0}, lg, (buf){m->labels, 0}, cs));
+  TRY(cross_entropy_backward(cx, DY(m, m->g.output), lg, (buf){m->labels, 0}, 1.0f, cs));
+  return model_backward_device(m, n);
 }
 
 cltrain_status cltrain_model_loss_grad(cltrain_model *m, const float *images, const int *labels,
@@ -535,18 +563,14 @@ cltrain_status cltrain_model_loss_grad(cltrain_model *m, const float *images, co
   int k = m->g.nodes[m->g.output].out_features;
   cross_entropy_shape cs = {n, k, 0.0f};
   TRY(cross_entropy_check_labels(cx, labels, &cs));
-  TRY(rt_write(cx, (buf){m->labels, 0}, labels, (size_t)n * sizeof(int)));
-  TRY(rt_fill(cx, G(m, 0), 0.0f, m->g.nparams));
-  TRY(model_forward_device(m, n));
-  buf lg = Y(m, m->g.output);
-  TRY(cross_entropy_forward(cx, (buf){m->loss, 0}, (buf){m->argmax, 0}, lg, (buf){m->labels, 0}, &cs));
-  TRY(cross_entropy_backward(cx, DY(m, m->g.output), lg, (buf){m->labels, 0}, 1.0f, &cs));
-  TRY(model_backward_device(m, n));
+  cltrain_status st = enqueue_loss_grad(m, images, labels, n, &cs);
   m->dropout_step++;
-  TRY(rt_read(cx, loss, (buf){m->loss, 0}, sizeof(float)));
+  /* The one wait of a step: the loss, which the caller needs now (and checks for divergence). */
+  if (st == CLTRAIN_OK) st = rt_read(cx, loss, (buf){m->loss, 0}, sizeof(float));
+  TRY(finish_step(m, st));
   if (!isfinite(*loss))
     return rt_fail(cx, CLTRAIN_ERR_NUMERIC, "the loss is %f: training diverged (try a smaller --lr)", *loss);
-  if (logits) TRY(rt_read(cx, logits, lg, (size_t)n * k * sizeof(float)));
+  if (logits) TRY(rt_read(cx, logits, Y(m, m->g.output), (size_t)n * k * sizeof(float)));
   return CLTRAIN_OK;
 }
 
