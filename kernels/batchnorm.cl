@@ -1,5 +1,6 @@
 /* batchnorm.cl: 2-D batch normalisation (NCHW) in train and eval mode, forward and backward,
- * optionally fused with the ReLU that follows it (-DRELU=1). */
+ * optionally fused with the ReLU that follows it (the kernels' `relu` argument: a run-time
+ * switch rather than a -D option, so that a cold start builds one program less per pass). */
 
 /* Every kernel splits the data the same way: row r = n*C + c is one (image, channel) plane of HW
  * floats, cut into Q pieces of `chunk` floats; work-item (q, r) owns piece q of row r. A channel's
@@ -7,9 +8,6 @@
  * result is bitwise repeatable. The sums use 16 lanes in a fixed order: accurate, and a form that
  * vectorises without reassociation. */
 
-#ifndef RELU
-#define RELU 0 /* 1: y = max(bn(x), 0), and backward masks dy by y > 0 */
-#endif
 #ifndef TRAIN
 #define TRAIN 1 /* backward: 1 uses batch statistics (dx depends on the sums), 0 is an affine map */
 #endif
@@ -109,12 +107,12 @@ __kernel void batchnorm_forward_eval_stats(__global float *saved, int saved_off,
   saved[saved_off + C + c] = 1.0f / sqrt(running_var[running_var_off + c] + eps);
 }
 
-/* y = (x - mean) * invstd * gamma + beta (then max(., 0) with RELU); y may be x. */
+/* y = (x - mean) * invstd * gamma + beta, then max(., 0) if relu; y may be x. */
 __kernel void batchnorm_forward(__global float *y, int y_off, __global const float *x, int x_off,
                                 __global const float *saved, int saved_off,
                                 __global const float *gamma, int gamma_off,
                                 __global const float *beta, int beta_off, int N, int C, int HW,
-                                int Q, int chunk) {
+                                int Q, int chunk, int relu) {
   int q = get_global_id(0), r = get_global_id(1);
   if (q >= Q || r >= N * C) return;
   int c = r % C;
@@ -126,46 +124,37 @@ __kernel void batchnorm_forward(__global float *y, int y_off, __global const flo
   float b = beta[beta_off + c];
   for (; i < end; i++) {
     float v = (px[i] - m) * k + b;
-#if RELU
-    v = v < 0.0f ? 0.0f : v; /* NaN passes, as in PyTorch */
-#endif
+    if (relu) v = v < 0.0f ? 0.0f : v; /* NaN passes, as in PyTorch */
     py[i] = v;
   }
 }
 
 /* Backward, first pass: a[c*P + n*Q + q] = sum of g, b[...] = sum of g * (x - mean), over piece
- * q of row (n, c), where g = dy (masked by y > 0 with RELU). */
+ * q of row (n, c), where g = dy (masked by y > 0 if relu). */
 __kernel void batchnorm_backward_partial(__global float *a, int a_off, __global float *b,
                                          int b_off, __global const float *dy, int dy_off,
                                          __global const float *y, int y_off,
                                          __global const float *x, int x_off,
                                          __global const float *saved, int saved_off, int N, int C,
-                                         int HW, int Q, int chunk) {
+                                         int HW, int Q, int chunk, int relu) {
   int q = get_global_id(0), r = get_global_id(1);
   if (q >= Q || r >= N * C) return;
   int n = r / C, c = r % C;
   int i = q * chunk, end = min(i + chunk, HW);
   size_t row = (size_t)r * HW;
-  __global const float *pdy = dy + dy_off + row, *px = x + x_off + row;
-#if RELU
-  __global const float *py = y + y_off + row;
-#endif
+  __global const float *pdy = dy + dy_off + row, *px = x + x_off + row, *py = y + y_off + row;
   float m = saved[saved_off + c];
   float16 sa = 0, sb = 0;
   for (; i + 16 <= end; i += 16) {
     float16 g = vload16(0, pdy + i);
-#if RELU
-    g = select((float16)0.0f, g, isgreater(vload16(0, py + i), (float16)0.0f));
-#endif
+    if (relu) g = select((float16)0.0f, g, isgreater(vload16(0, py + i), (float16)0.0f));
     sa += g;
     sb += g * (vload16(0, px + i) - m);
   }
   float ta = lanes_sum(sa), tb = lanes_sum(sb);
   for (; i < end; i++) {
     float g = pdy[i];
-#if RELU
-    g = py[i] > 0.0f ? g : 0.0f;
-#endif
+    if (relu) g = py[i] > 0.0f ? g : 0.0f;
     ta += g;
     tb += g * (px[i] - m);
   }
@@ -205,7 +194,7 @@ __kernel void batchnorm_backward_data(__global float *dx, int dx_off, __global c
                                       __global const float *saved, int saved_off,
                                       __global const float *gamma, int gamma_off,
                                       __global const float *sums, int sums_off, int N, int C,
-                                      int HW, int Q, int chunk, int M) {
+                                      int HW, int Q, int chunk, int M, int relu) {
   int q = get_global_id(0), r = get_global_id(1);
   if (q >= Q || r >= N * C) return;
   int c = r % C;
@@ -213,9 +202,7 @@ __kernel void batchnorm_backward_data(__global float *dx, int dx_off, __global c
   size_t row = (size_t)r * HW;
   __global const float *pdy = dy + dy_off + row;
   __global float *pdx = dx + dx_off + row;
-#if RELU
   __global const float *py = y + y_off + row;
-#endif
   float invstd = saved[saved_off + C + c];
   float k = gamma[gamma_off + c] * invstd;
 #if TRAIN
@@ -226,9 +213,7 @@ __kernel void batchnorm_backward_data(__global float *dx, int dx_off, __global c
 #endif
   for (; i < end; i++) {
     float g = pdy[i];
-#if RELU
-    g = py[i] > 0.0f ? g : 0.0f;
-#endif
+    if (relu) g = py[i] > 0.0f ? g : 0.0f;
 #if TRAIN
     float v = k * (g - ga - (px[i] - m) * gb);
 #else

@@ -19,11 +19,15 @@
 
 #define BN_MOMENTUM 0.1f /* PyTorch's BatchNorm2d default; ONNX exports do not carry it */
 
-static int is_view(node_op op) { return op == NODE_FLATTEN || op == NODE_IDENTITY; }
+/* A node that computes nothing of its own: a reshape, or a ReLU fused into the BN before it. */
+static int is_view(const cltrain_model *m, int i) {
+  node_op op = m->g.nodes[i].op;
+  return op == NODE_FLATTEN || op == NODE_IDENTITY || (op == NODE_RELU && m->fused[i]);
+}
 
 /* The node whose buffers node i uses: itself, or the producer a chain of views leads to. */
 static int root_of(const cltrain_model *m, int i) {
-  while (is_view(m->g.nodes[i].op)) i = m->g.nodes[i].inputs[0];
+  while (is_view(m, i)) i = m->g.nodes[i].inputs[0];
   return i;
 }
 
@@ -124,7 +128,7 @@ void cltrain_model_destroy(cltrain_model *m) {
   if (!m) return;
   if (m->cx) clFinish(m->cx->queue);
   free_batch_buffers(m);
-  free(m->pool), free(m->ybuf), free(m->dybuf), free(m->aux);
+  free(m->pool), free(m->ybuf), free(m->dybuf), free(m->aux), free(m->fused);
   rt_free(m->params);
   rt_free(m->grads);
   rt_free(m->momentum);
@@ -169,7 +173,8 @@ static cltrain_status alloc_plan_arrays(cltrain_model *m) {
   m->ybuf = calloc(nn, sizeof(int));
   m->dybuf = calloc(nn, sizeof(int));
   m->aux = calloc(nn, sizeof *m->aux);
-  if (!m->pool || !m->ybuf || !m->dybuf || !m->aux)
+  m->fused = calloc(nn, 1);
+  if (!m->pool || !m->ybuf || !m->dybuf || !m->aux || !m->fused)
     return rt_fail(m->cx, CLTRAIN_ERR_OUT_OF_MEMORY, "out of host memory");
   return CLTRAIN_OK;
 }
@@ -177,8 +182,8 @@ static cltrain_status alloc_plan_arrays(cltrain_model *m) {
 void model_drop_batch(cltrain_model *m) {
   if (m->cx->queue) clFinish(m->cx->queue);
   free_batch_buffers(m);
-  free(m->pool), free(m->ybuf), free(m->dybuf), free(m->aux);
-  m->pool = NULL, m->ybuf = m->dybuf = NULL, m->aux = NULL;
+  free(m->pool), free(m->ybuf), free(m->dybuf), free(m->aux), free(m->fused);
+  m->pool = NULL, m->ybuf = m->dybuf = NULL, m->aux = NULL, m->fused = NULL;
 }
 
 cltrain_status model_rebuild(cltrain_model *m) {
@@ -243,10 +248,37 @@ static cltrain_status alloc_counted(cltrain_model *m, size_t bytes, cl_mem *out)
   return rt_alloc(m->cx, bytes, out);
 }
 
+/* Marks each BN whose output only a ReLU reads, and that ReLU (see model.h). */
+static void find_fusions(cltrain_model *m) {
+  int nn = m->g.n, *readers = calloc((size_t)nn, sizeof(int));
+  memset(m->fused, 0, (size_t)nn);
+  if (!readers || m->no_fusion) { /* no fusion: the unfused path is always correct */
+    free(readers);
+    return;
+  }
+  for (int j = 0; j < nn; j++)
+    for (int k = 0; k < m->g.nodes[j].ninputs; k++) readers[m->g.nodes[j].inputs[k]]++;
+  for (int j = 0; j < nn; j++) {
+    const graph_node *nd = &m->g.nodes[j];
+    if (nd->op != NODE_RELU) continue;
+    int i = nd->inputs[0];
+    if (m->g.nodes[i].op == NODE_BN && readers[i] == 1 && i != m->g.output) m->fused[i] = m->fused[j] = 1;
+  }
+  free(readers);
+}
+
+void model_set_fusion(cltrain_model *m, int on) {
+  if (m->no_fusion == !on) return;
+  if (m->cx->queue) clFinish(m->cx->queue);
+  free_batch_buffers(m); /* planned with the other setting */
+  m->no_fusion = !on;
+}
+
 cltrain_status model_reserve(cltrain_model *m, int n, int backward) {
   if (n <= m->cap && (m->planned_backward || !backward)) return CLTRAIN_OK;
   if (n < m->cap) n = m->cap;
   free_batch_buffers(m);
+  find_fusions(m);
   size_t work = 1;
   for (int i = 0; i < m->g.n; i++) {
     const graph_node *nd = &m->g.nodes[i];
@@ -307,10 +339,13 @@ static cltrain_status forward_node(cltrain_model *m, int i, int n) {
     case NODE_BN: {
       batchnorm_shape s = bn_shape(nd, n);
       size_t c = (size_t)nd->c;
+      if (m->fused[i])
+        return batchnorm_relu_forward(cx, y, AUX(m, i), P(m, o + 2 * c), P(m, o + 3 * c), x,
+                                      P(m, o), P(m, o + c), work, bn_training(m, i), &s);
       return batchnorm_forward(cx, y, AUX(m, i), P(m, o + 2 * c), P(m, o + 3 * c), x,
                                P(m, o), P(m, o + c), work, bn_training(m, i), &s);
     }
-    case NODE_RELU: return relu_forward(cx, y, x, count);
+    case NODE_RELU: return m->fused[i] ? CLTRAIN_OK : relu_forward(cx, y, x, count);
     case NODE_DROPOUT: {
       if (!m->train) return rt_copy(cx, y, x, count);
       dropout_args a = dropout_of(m, nd, i, n);
@@ -399,7 +434,7 @@ static buf grad_target(cltrain_model *m, int j, unsigned char *written, int *acc
 static cltrain_status backward_node(cltrain_model *m, int i, int n, unsigned char *written) {
   cltrain_context *cx = m->cx;
   const graph_node *nd = &m->g.nodes[i];
-  if (is_view(nd->op) || nd->op == NODE_INPUT || !written[root_of(m, i)]) return CLTRAIN_OK;
+  if (is_view(m, i) || nd->op == NODE_INPUT || !written[root_of(m, i)]) return CLTRAIN_OK;
   buf dy = DY(m, i), y = Y(m, i), x = Y(m, nd->inputs[0]), work = {m->work, 0};
   size_t o = nd->param_off, count = (size_t)n * node_size(nd);
   int acc = 0;
@@ -416,8 +451,12 @@ static cltrain_status backward_node(cltrain_model *m, int i, int n, unsigned cha
     case NODE_BN: {
       batchnorm_shape s = bn_shape(nd, n);
       size_t c = (size_t)nd->c;
-      return batchnorm_backward(cx, dx, dw, m->frozen[i] ? buf_none() : G(m, o + c), dy, x, P(m, o),
-                                AUX(m, i), work, bn_training(m, i), acc, &s);
+      buf db = m->frozen[i] ? buf_none() : G(m, o + c);
+      if (m->fused[i]) /* dy is the ReLU's (a view of this node), y its output */
+        return batchnorm_relu_backward(cx, dx, dw, db, dy, y, x, P(m, o), AUX(m, i), work,
+                                       bn_training(m, i), acc, &s);
+      return batchnorm_backward(cx, dx, dw, db, dy, x, P(m, o), AUX(m, i), work,
+                                bn_training(m, i), acc, &s);
     }
     case NODE_RELU: return relu_backward(cx, dx, dy, y, acc, count);
     case NODE_DROPOUT: {
@@ -475,17 +514,45 @@ static cltrain_status check_batch(cltrain_model *m, const float *images, int n, 
                                   const char *fn) {
   if (!m) return rt_fail(NULL, CLTRAIN_ERR_ARG, "%s: model is NULL", fn);
   if (!images || n < 1) return rt_fail(m->cx, CLTRAIN_ERR_ARG, "%s: no images (n = %d)", fn, n);
-  TRY(model_reserve(m, n, backward));
+  return model_reserve(m, n, backward);
+}
+
+/* The uploads do not wait: the host goes on enqueueing the passes while the device finishes
+ * the previous step and copies the batch. The caller's arrays must stay valid until the queue
+ * is done, so every path out of a step ends in a blocking read or in finish_step. */
+static cltrain_status upload_images(cltrain_model *m, const float *images, int n) {
   size_t in = (size_t)n * m->g.in_c * m->g.in_h * m->g.in_w;
-  return rt_write(m->cx, Y(m, 0), images, in * sizeof(float));
+  return rt_write_async(m->cx, Y(m, 0), images, in * sizeof(float));
+}
+
+/* A failed step returns only once the device no longer reads the caller's arrays. */
+static cltrain_status finish_step(cltrain_model *m, cltrain_status st) {
+  if (st != CLTRAIN_OK) clFinish(m->cx->queue);
+  return st;
 }
 
 cltrain_status cltrain_model_forward(cltrain_model *m, const float *images, int n, float *logits) {
   TRY(check_batch(m, images, n, 0, "cltrain_model_forward"));
   if (!logits) return rt_fail(m->cx, CLTRAIN_ERR_ARG, "cltrain_model_forward: logits is NULL");
-  TRY(model_forward_device(m, n));
+  cltrain_status st = upload_images(m, images, n);
+  if (st == CLTRAIN_OK) st = model_forward_device(m, n);
   int k = m->g.nodes[m->g.output].out_features;
-  return rt_read(m->cx, logits, Y(m, m->g.output), (size_t)n * k * sizeof(float));
+  if (st == CLTRAIN_OK) st = rt_read(m->cx, logits, Y(m, m->g.output), (size_t)n * k * sizeof(float));
+  return finish_step(m, st);
+}
+
+/* Everything of a training step up to the loss read-back, enqueued without waiting. */
+static cltrain_status enqueue_loss_grad(cltrain_model *m, const float *images, const int *labels,
+                                        int n, const cross_entropy_shape *cs) {
+  cltrain_context *cx = m->cx;
+  TRY(upload_images(m, images, n));
+  TRY(rt_write_async(cx, (buf){m->labels, 0}, labels, (size_t)n * sizeof(int)));
+  TRY(rt_fill(cx, G(m, 0), 0.0f, m->g.nparams));
+  TRY(model_forward_device(m, n));
+  buf lg = Y(m, m->g.output);
+  TRY(cross_entropy_forward(cx, (buf){m->loss, 0}, (buf){m->argmax, 0}, lg, (buf){m->labels, 0}, cs));
+  TRY(cross_entropy_backward(cx, DY(m, m->g.output), lg, (buf){m->labels, 0}, 1.0f, cs));
+  return model_backward_device(m, n);
 }
 
 cltrain_status cltrain_model_loss_grad(cltrain_model *m, const float *images, const int *labels,
@@ -496,18 +563,14 @@ cltrain_status cltrain_model_loss_grad(cltrain_model *m, const float *images, co
   int k = m->g.nodes[m->g.output].out_features;
   cross_entropy_shape cs = {n, k, 0.0f};
   TRY(cross_entropy_check_labels(cx, labels, &cs));
-  TRY(rt_write(cx, (buf){m->labels, 0}, labels, (size_t)n * sizeof(int)));
-  TRY(rt_fill(cx, G(m, 0), 0.0f, m->g.nparams));
-  TRY(model_forward_device(m, n));
-  buf lg = Y(m, m->g.output);
-  TRY(cross_entropy_forward(cx, (buf){m->loss, 0}, (buf){m->argmax, 0}, lg, (buf){m->labels, 0}, &cs));
-  TRY(cross_entropy_backward(cx, DY(m, m->g.output), lg, (buf){m->labels, 0}, 1.0f, &cs));
-  TRY(model_backward_device(m, n));
+  cltrain_status st = enqueue_loss_grad(m, images, labels, n, &cs);
   m->dropout_step++;
-  TRY(rt_read(cx, loss, (buf){m->loss, 0}, sizeof(float)));
+  /* The one wait of a step: the loss, which the caller needs now (and checks for divergence). */
+  if (st == CLTRAIN_OK) st = rt_read(cx, loss, (buf){m->loss, 0}, sizeof(float));
+  TRY(finish_step(m, st));
   if (!isfinite(*loss))
     return rt_fail(cx, CLTRAIN_ERR_NUMERIC, "the loss is %f: training diverged (try a smaller --lr)", *loss);
-  if (logits) TRY(rt_read(cx, logits, lg, (size_t)n * k * sizeof(float)));
+  if (logits) TRY(rt_read(cx, logits, Y(m, m->g.output), (size_t)n * k * sizeof(float)));
   return CLTRAIN_OK;
 }
 

@@ -32,6 +32,11 @@ struct cltrain_model {
   int npool;
   int *ybuf, *dybuf;
   cl_mem *aux;          /* per node: bn saved (mean, invstd) (2, c); maxpool argmax (cap, c, h, w) int */
+  /* per node: 1 on a BN whose only reader is a ReLU and on that ReLU. The BN runs as
+   * batchnorm_relu_forward/backward (bitwise the same as the two ops), and the ReLU as a view
+   * of the BN's output and gradient. Set with the plan (model_reserve). */
+  unsigned char *fused;
+  int no_fusion;        /* model_set_fusion(m, 0): plan without fusing (tests compare the two) */
   int cap;              /* batch size the plan holds */
   int planned_backward; /* whether the plan keeps what backward reads */
   cl_mem work;          /* scratch shared by all ops, sized for the largest conv/BN need */
@@ -61,6 +66,9 @@ cltrain_status model_rebuild(cltrain_model *m);
 /* Plans buffers for batches up to n, for a forward pass only or for forward and backward
  * (replanning only when n grows, backward is newly needed, or the frozen set changed). */
 cltrain_status model_reserve(cltrain_model *m, int n, int backward);
+
+/* Whether BN+ReLU pairs run fused (the default; see `fused`). Changing it replans on next use. */
+void model_set_fusion(cltrain_model *m, int on);
 
 /* plan.c: lays out pool/ybuf/dybuf for batch n (the pool must be empty). */
 cltrain_status model_plan(cltrain_model *m, int n, int backward);

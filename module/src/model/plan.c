@@ -90,7 +90,8 @@ cltrain_status model_plan(cltrain_model *m, int n, int backward) {
   }
   for (int i = 0; i < nn; i++) {
     const graph_node *nd = &g->nodes[i];
-    int view = nd->op == NODE_FLATTEN || nd->op == NODE_IDENTITY;
+    /* A ReLU fused into its BN writes nothing of its own: a view, like a reshape. */
+    int view = nd->op == NODE_FLATTEN || nd->op == NODE_IDENTITY || (nd->op == NODE_RELU && m->fused[i]);
     root[i] = view ? root[nd->inputs[0]] : i;
     last[i] = i, ybuf[i] = dybuf[i] = -1;
   }

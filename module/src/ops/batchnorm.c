@@ -106,9 +106,10 @@ static cltrain_status forward(cltrain_context *cx, const char *op, buf y, buf sa
     arg_int(&k, s->c), arg_float(&k, s->eps);
     TRY(rt_run(&k, 1, channels, NULL));
   }
-  TRY(rt_kernel(cx, "batchnorm.cl", relu ? "-DRELU=1" : "-DRELU=0", "batchnorm_forward", &k));
+  TRY(rt_kernel(cx, "batchnorm.cl", "", "batchnorm_forward", &k));
   arg_buf(&k, y), arg_buf(&k, x), arg_buf(&k, stats), arg_buf(&k, gamma), arg_buf(&k, beta);
   arg_int(&k, N), arg_int(&k, s->c), arg_int(&k, HW), arg_int(&k, Q), arg_int(&k, chunk);
+  arg_int(&k, relu);
   return rt_run(&k, 2, planes, NULL);
 }
 
@@ -142,14 +143,15 @@ static cltrain_status backward(cltrain_context *cx, const char *op, buf dx, buf 
   buf y_arg = relu ? y : any, x_arg = buf_present(x) ? x : any;
   bn_work w = sums ? split(workspace, s) : (bn_work){any, any, any, any};
   char options[64];
-  snprintf(options, sizeof options, "-DRELU=%d -DTRAIN=%d -DACCUMULATE=%d", relu ? 1 : 0,
-           training ? 1 : 0, accumulate_dx == OP_ACCUMULATE);
+  snprintf(options, sizeof options, "-DTRAIN=%d -DACCUMULATE=%d", training ? 1 : 0,
+           accumulate_dx == OP_ACCUMULATE);
   rt_call k;
   if (sums) {
     TRY(rt_kernel(cx, "batchnorm.cl", options, "batchnorm_backward_partial", &k));
     arg_buf(&k, w.part_a), arg_buf(&k, w.part_b), arg_buf(&k, dy), arg_buf(&k, y_arg);
     arg_buf(&k, x_arg), arg_buf(&k, saved);
     arg_int(&k, N), arg_int(&k, s->c), arg_int(&k, HW), arg_int(&k, Q), arg_int(&k, chunk);
+    arg_int(&k, relu != 0);
     TRY(rt_run(&k, 2, planes, NULL));
 
     TRY(rt_kernel(cx, "batchnorm.cl", options, "batchnorm_backward_params", &k));
@@ -163,7 +165,7 @@ static cltrain_status backward(cltrain_context *cx, const char *op, buf dx, buf 
   arg_buf(&k, dx), arg_buf(&k, dy), arg_buf(&k, y_arg), arg_buf(&k, x_arg), arg_buf(&k, saved);
   arg_buf(&k, gamma), arg_buf(&k, w.sums);
   arg_int(&k, N), arg_int(&k, s->c), arg_int(&k, HW), arg_int(&k, Q), arg_int(&k, chunk);
-  arg_int(&k, M);
+  arg_int(&k, M), arg_int(&k, relu != 0);
   return rt_run(&k, 2, planes, NULL);
 }
 

@@ -264,6 +264,12 @@ cltrain_status rt_write(cltrain_context *cx, buf dst, const void *src, size_t by
   return CLTRAIN_OK;
 }
 
+cltrain_status rt_write_async(cltrain_context *cx, buf dst, const void *src, size_t bytes) {
+  if (bytes == 0) return CLTRAIN_OK;
+  CL_CHECK(cx, clEnqueueWriteBuffer(cx->queue, dst.mem, CL_FALSE, dst.off * 4, bytes, src, 0, NULL, NULL));
+  return CLTRAIN_OK;
+}
+
 cltrain_status rt_read(cltrain_context *cx, void *dst, buf src, size_t bytes) {
   if (bytes == 0) return CLTRAIN_OK;
   CL_CHECK(cx, clEnqueueReadBuffer(cx->queue, src.mem, CL_TRUE, src.off * 4, bytes, dst, 0, NULL, NULL));

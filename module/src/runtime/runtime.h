@@ -78,6 +78,9 @@ cltrain_status rt_cl_fail(cltrain_context *cx, cl_int err, const char *call, con
 cltrain_status rt_alloc(cltrain_context *cx, size_t bytes, cl_mem *out);
 void rt_free(cl_mem m); /* accepts NULL */
 cltrain_status rt_write(cltrain_context *cx, buf dst, const void *src, size_t bytes);
+/* Enqueues the write and returns: src must stay valid until the queue has finished it (a later
+ * blocking read or clFinish on the same in-order queue). */
+cltrain_status rt_write_async(cltrain_context *cx, buf dst, const void *src, size_t bytes);
 cltrain_status rt_read(cltrain_context *cx, void *dst, buf src, size_t bytes);
 
 /* ---- programs and kernels ---- */
