@@ -3,6 +3,10 @@
 `cltrain bench` (torchvision ResNet-18 with an N-class fc, synthetic data, SGD momentum 0.9)
 and prints the same RESULT line.
 
+On CUDA (--device cuda) it computes in float32 with TF32 off, as cltrain does, and waits for the
+GPU before reading the clock. Each step copies its batch from host memory to the device, as
+`cltrain bench` uploads its batch every step, and inference copies the logits back.
+
 Freezing follows cltrain's semantics, not PyTorch's default: the BatchNorm layers of the frozen
 part stay in eval mode (running statistics, never updated) while the rest trains, as cltrain's
 CLTRAIN_FROZEN_BN_EVAL. Plain PyTorch (requires_grad=False only) would keep them in train mode.
@@ -29,11 +33,23 @@ def main():
     ap.add_argument("--infer", action="store_true", help="time inference only")
     ap.add_argument("--no-infer", action="store_true", help="time training only")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--device", default="cpu", help="torch device: cpu or cuda")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
+    dev = torch.device(a.device)
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise SystemExit("bench_torch.py: --device cuda, but this torch sees no CUDA GPU")
+        torch.backends.cuda.matmul.allow_tf32 = False  # plain fp32, as cltrain computes
+        torch.backends.cudnn.allow_tf32 = False
+
+    def sync():  # CUDA runs asynchronously: wait for it before reading the clock
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
     torch.manual_seed(1)
     model = torchvision.models.resnet18()
     model.fc = torch.nn.Linear(512, a.classes)
+    model.to(dev)
     frozen = [getattr(model, name) for name in FROZEN[a.freeze]]
     for mod in frozen:
         for p in mod.parameters():
@@ -54,12 +70,14 @@ def main():
         train_mode()
         times = []
         for _ in range(a.warmup + a.steps):
+            sync()
             t0 = time.perf_counter()
-            xb = x.clone()  # a real loop hands over a new batch every step
+            xb = x.clone().to(dev)  # a real loop hands over a new batch every step
             opt.zero_grad()
-            loss = loss_fn(model(xb), y)
+            loss = loss_fn(model(xb), y.to(dev))
             loss.backward()
             opt.step()
+            sync()
             times.append(time.perf_counter() - t0)
         train_img_s = a.batch / statistics.median(times[a.warmup:])
     model.eval()
@@ -67,12 +85,14 @@ def main():
     infer_img_s = 0.0
     with torch.no_grad():
         for _ in range(0 if a.no_infer else a.warmup + a.steps):
+            sync()
             t0 = time.perf_counter()
-            model(x.clone())
+            model(x.clone().to(dev)).cpu()  # cltrain's forward also returns the logits to the host
+            sync()
             times.append(time.perf_counter() - t0)
     if not a.no_infer:
         infer_img_s = a.batch / statistics.median(times[a.warmup:])
-    print(f"RESULT train_img_s={train_img_s:.3f} infer_img_s={infer_img_s:.3f} threads={a.threads} batch={a.batch}")
+    print(f"RESULT train_img_s={train_img_s:.3f} infer_img_s={infer_img_s:.3f} threads={a.threads} batch={a.batch} device={a.device}")
 
 
 if __name__ == "__main__":
