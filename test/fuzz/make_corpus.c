@@ -2,10 +2,12 @@
  *   OUT/checkpoint/  checkpoints written by checkpoint_write (small states: a few tensors, with
  *                    and without best weights and history), each checked to read back equal;
  *   OUT/onnx/        the refs fixture's tiny ONNX models (a conv/pool/fc net and its variants
- *                    that cltrain refuses), tiny_ok.onnx checked to import;
+ *                    that cltrain refuses) and tiny_models.py's (every layer kind cltrain
+ *                    imports), each checked to import or to be refused as stated;
  *   OUT/cli_args/    command lines (one argument per line) of every command, each checked to
  *                    parse (exit 0) or to be refused as a usage error (exit 2), as stated.
- * The fuzz_corpus ctest runs it as `fuzz_make_corpus build/fuzz-corpus`; scripts/fuzz reads it. */
+ * The fuzz_corpus ctest (make_corpus.sh) runs tiny_models.py, then this, on build/fuzz-corpus;
+ * scripts/fuzz reads it. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,6 +78,22 @@ static void checkpoint_seed(const char *name, uint64_t nparams, uint32_t ntensor
 
 /* ---- ONNX ---- */
 
+/* Reads OUT/onnx/name and checks cltrain imports it with status `want`. */
+static void onnx_check(const char *name, cltrain_status want) {
+  char path[4096];
+  path_of(path, sizeof path, "onnx", name);
+  FILE *f = fopen(path, "rb");
+  if (!CHECK(f != NULL, "open '%s'", path)) return;
+  static unsigned char data[1 << 16];
+  size_t n = fread(data, 1, sizeof data, f);
+  CHECK(feof(f) && n > 0, "'%s' is a small model (under 64 KiB)", path);
+  fclose(f);
+  graph_desc g;
+  CHECK_STATUS(graph_import_onnx_buffer(NULL, name, data, n, &g), want);
+  graph_free(&g);
+}
+
+/* Copies a model of the refs fixture to OUT/onnx and checks it imports with status `want`. */
 static void onnx_seed(const char *ref_dir, const char *name, cltrain_status want) {
   char src[4096];
   snprintf(src, sizeof src, "%s/%s", ref_dir, name);
@@ -86,9 +104,7 @@ static void onnx_seed(const char *ref_dir, const char *name, cltrain_status want
   CHECK(feof(f) && n > 0, "'%s' is a small model (under 64 KiB)", src);
   fclose(f);
   write_file("onnx", name, data, n);
-  graph_desc g;
-  CHECK_STATUS(graph_import_onnx_buffer(NULL, name, data, n, &g), want);
-  graph_free(&g);
+  onnx_check(name, want);
 }
 
 /* ---- command lines ---- */
@@ -133,6 +149,8 @@ int main(int argc, char **argv) {
   onnx_seed(ref_dir, "bad_unsupported.onnx", CLTRAIN_ERR_UNSUPPORTED);
   onnx_seed(ref_dir, "bad_sub.onnx", CLTRAIN_ERR_UNSUPPORTED);
   onnx_seed(ref_dir, "bad_grouped.onnx", CLTRAIN_ERR_UNSUPPORTED);
+  onnx_check("tiny_block.onnx", CLTRAIN_OK); /* written by tiny_models.py before this runs */
+  onnx_check("tiny_reshape.onnx", CLTRAIN_OK);
 
   cli_parse_only = 1; /* the commands stop after parsing: no device, no file touched */
   cli_seed("train", 0,

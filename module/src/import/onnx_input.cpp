@@ -75,6 +75,17 @@ std::string tensor_problem(const onnx::TensorProto &t) {
   return "";
 }
 
+/* "" unless the attribute is a window or grouping parameter out of range: cv::dnn 4.6 divides
+ * by group (a SIGFPE for 0) and sizes buffers by the others without checking them. */
+std::string attribute_problem(const onnx::NodeProto &node, const onnx::AttributeProto &a) {
+  const std::string &n = a.name();
+  int64_t lo = n == "pads" ? 0 : 1;
+  if (n != "group" && n != "kernel_shape" && n != "strides" && n != "dilations" && n != "pads") return "";
+  bool bad = a.has_i() && a.i() < lo;
+  for (int64_t v : a.ints()) bad = bad || v < lo;
+  return bad ? "node '" + node.name() + "' has " + n + " below " + std::to_string(lo) : "";
+}
+
 }  // namespace
 
 extern "C" int onnx_validate(const void *data, size_t n, char *why, size_t cap) {
@@ -89,6 +100,7 @@ extern "C" int onnx_validate(const void *data, size_t n, char *why, size_t cap) 
         if (problem.empty()) problem = tensor_problem(t);
       for (const auto &node : model.graph().node())
         for (const auto &a : node.attribute()) {
+          if (problem.empty()) problem = attribute_problem(node, a);
           if (problem.empty() && a.has_t()) problem = tensor_problem(a.t());
           for (const auto &t : a.tensors())
             if (problem.empty()) problem = tensor_problem(t);
