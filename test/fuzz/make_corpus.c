@@ -78,16 +78,23 @@ static void checkpoint_seed(const char *name, uint64_t nparams, uint32_t ntensor
 
 /* ---- ONNX ---- */
 
-/* Reads OUT/onnx/name and checks cltrain imports it with status `want`. */
+/* The bytes of a model under 64 KiB in data; 0 (a failed check) if it cannot be read whole. */
+static size_t read_model(const char *path, unsigned char *data, size_t cap) {
+  FILE *f = fopen(path, "rb");
+  if (!CHECK(f != NULL, "open '%s'", path)) return 0;
+  size_t n = fread(data, 1, cap, f);
+  int whole = feof(f) && n > 0;
+  fclose(f);
+  return CHECK(whole, "'%s' is a small model (under %zu bytes)", path, cap) ? n : 0;
+}
+
+/* Checks that cltrain imports OUT/onnx/name with status `want`. */
 static void onnx_check(const char *name, cltrain_status want) {
+  static unsigned char data[1 << 16];
   char path[4096];
   path_of(path, sizeof path, "onnx", name);
-  FILE *f = fopen(path, "rb");
-  if (!CHECK(f != NULL, "open '%s'", path)) return;
-  static unsigned char data[1 << 16];
-  size_t n = fread(data, 1, sizeof data, f);
-  CHECK(feof(f) && n > 0, "'%s' is a small model (under 64 KiB)", path);
-  fclose(f);
+  size_t n = read_model(path, data, sizeof data);
+  if (!n) return;
   graph_desc g;
   CHECK_STATUS(graph_import_onnx_buffer(NULL, name, data, n, &g), want);
   graph_free(&g);
@@ -95,14 +102,11 @@ static void onnx_check(const char *name, cltrain_status want) {
 
 /* Copies a model of the refs fixture to OUT/onnx and checks it imports with status `want`. */
 static void onnx_seed(const char *ref_dir, const char *name, cltrain_status want) {
+  static unsigned char data[1 << 16];
   char src[4096];
   snprintf(src, sizeof src, "%s/%s", ref_dir, name);
-  FILE *f = fopen(src, "rb");
-  if (!CHECK(f != NULL, "open '%s' (from the gen_refs fixture)", src)) return;
-  static unsigned char data[1 << 16];
-  size_t n = fread(data, 1, sizeof data, f);
-  CHECK(feof(f) && n > 0, "'%s' is a small model (under 64 KiB)", src);
-  fclose(f);
+  size_t n = read_model(src, data, sizeof data);
+  if (!n) return;
   write_file("onnx", name, data, n);
   onnx_check(name, want);
 }
