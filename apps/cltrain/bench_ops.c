@@ -145,6 +145,7 @@ int cmd_bench_ops(int argc, char **argv) {
     fprintf(stderr, "cltrain bench ops: --batch and --repeats must be positive integers\n");
     return 2;
   }
+  if (cli_parse_only) return 0;
   cltrain_context *cx = NULL;
   cltrain_status st = cltrain_context_create(device, &cx);
   if (st != CLTRAIN_OK) return cli_fail(NULL, st);

@@ -15,6 +15,13 @@ int cmd_train(int argc, char **argv);
 int cmd_init(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 
+/* The whole tool: `cltrain COMMAND ARGS...` as argv; returns the exit code. */
+int cli_main(int argc, char **argv);
+
+/* When set (by the argument-parser fuzz target), each command returns 0 once its arguments have
+ * parsed and checked, before it opens a device or touches a file. */
+extern int cli_parse_only;
+
 /* Prints "cltrain: <status text>: <detail>" for a failed call to stderr and returns 1. */
 int cli_fail(const cltrain_context *cx, cltrain_status st);
 

@@ -114,6 +114,7 @@ int cmd_bench(int argc, char **argv) {
     fprintf(stderr, "cltrain bench: give --arch or --model, not both\n");
     return 2;
   }
+  if (cli_parse_only) return 0;
 
   cltrain_context *cx = NULL;
   cltrain_model *m = NULL;

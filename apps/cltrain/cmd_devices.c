@@ -20,6 +20,7 @@ int cmd_devices(int argc, char **argv) {
     fprintf(stderr, "cltrain devices: unknown option '%s'\n", argv[i]);
     return 2;
   }
+  if (cli_parse_only) return 0;
   int n = 0;
   cltrain_status st = cltrain_devices(NULL, 0, &n);
   if (st != CLTRAIN_OK) return cli_fail(NULL, st);

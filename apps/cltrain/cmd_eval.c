@@ -224,6 +224,7 @@ int cmd_eval(int argc, char **argv) {
   eval_args a = {0};
   int rc = parse(argc, argv, &a);
   if (rc) return rc < 0 ? 0 : rc;
+  if (cli_parse_only) return 0;
   eval_state s = {0};
   rc = run(&a, &s);
   release(&s);

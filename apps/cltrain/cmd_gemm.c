@@ -98,8 +98,9 @@ int cmd_gemm(int argc, char **argv) {
     } else if (cli_flag(argc, argv, &i, "--device", &v, &bad)) {
       device = v;
     } else if (cli_flag(argc, argv, &i, "--reps", &v, &bad)) {
-      reps = atoi(v);
+      if (!bad) reps = atoi(v);
     } else if (cli_flag(argc, argv, &i, "--shape", &v, &bad)) {
+      if (bad) return 2;
       if (nshapes == 16 || sscanf(v, "%d,%d,%d", &shapes[nshapes][0], &shapes[nshapes][1],
                                   &shapes[nshapes][2]) != 3 ||
           shapes[nshapes][0] < 1 || shapes[nshapes][1] < 1 || shapes[nshapes][2] < 1) {
@@ -119,6 +120,7 @@ int cmd_gemm(int argc, char **argv) {
     memcpy(shapes, def, sizeof def);
     nshapes = 2;
   }
+  if (cli_parse_only) return 0;
   cltrain_context *cx = NULL;
   cltrain_status st = cltrain_context_create(device, &cx);
   if (st) return cli_fail(NULL, st);

@@ -47,6 +47,7 @@ int cmd_info(int argc, char **argv) {
     fprintf(stderr, "cltrain info: --model M.onnx is required\n");
     return 2;
   }
+  if (cli_parse_only) return 0;
   cltrain_context *cx = NULL;
   if (device) {
     cltrain_status st = cltrain_context_create(device, &cx);

@@ -44,6 +44,7 @@ int cmd_init(int argc, char **argv) {
     fprintf(stderr, "cltrain init: --seed '%s' is not a non-negative integer\n", seed);
     return 2;
   }
+  if (cli_parse_only) return 0;
   cltrain_status st = cltrain_resnet_onnx(arch, (int)n, (uint64_t)s, out);
   if (st != CLTRAIN_OK) return cli_fail(NULL, st);
   printf("wrote %s: %s, %ld classes, seed %llu\n", out, arch, n, s);

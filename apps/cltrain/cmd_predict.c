@@ -140,6 +140,7 @@ int cmd_predict(int argc, char **argv) {
     }
   }
   if (bad) return free(images), 2;
+  if (cli_parse_only) return free(images), 0;
 
   predict_state s = {0};
   s.nimg = nimg;

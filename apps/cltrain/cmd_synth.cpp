@@ -110,13 +110,13 @@ extern "C" int cmd_synth(int argc, char **argv) {
              "vary in colour, size, place and rotation over noisy backgrounds, always in contrast. N per\n"
              "class and split; the same seed draws the same images.\n");
       return 0;
-    } else if (cli_flag(argc, argv, &i, "--out", &v, &bad)) out = v;
-    else if (cli_flag(argc, argv, &i, "--set", &v, &bad)) set = v;
-    else if (cli_flag(argc, argv, &i, "--train", &v, &bad)) ntrain = atoi(v);
-    else if (cli_flag(argc, argv, &i, "--val", &v, &bad)) nval = atoi(v);
-    else if (cli_flag(argc, argv, &i, "--size", &v, &bad)) size = atoi(v);
-    else if (cli_flag(argc, argv, &i, "--seed", &v, &bad)) seed = strtoull(v, nullptr, 10);
-    else {
+    } else if (cli_flag(argc, argv, &i, "--out", &v, &bad) && !bad) out = v;
+    else if (cli_flag(argc, argv, &i, "--set", &v, &bad) && !bad) set = v;
+    else if (cli_flag(argc, argv, &i, "--train", &v, &bad) && !bad) ntrain = atoi(v);
+    else if (cli_flag(argc, argv, &i, "--val", &v, &bad) && !bad) nval = atoi(v);
+    else if (cli_flag(argc, argv, &i, "--size", &v, &bad) && !bad) size = atoi(v);
+    else if (cli_flag(argc, argv, &i, "--seed", &v, &bad) && !bad) seed = strtoull(v, nullptr, 10);
+    else if (!bad) {
       fprintf(stderr, "cltrain synth: unknown option '%s'\n", argv[i]);
       return 2;
     }
@@ -126,6 +126,7 @@ extern "C" int cmd_synth(int argc, char **argv) {
     fprintf(stderr, "cltrain synth: need --out DIR, --set a|b, --train/--val >= 1 and 16 <= --size <= 1024\n");
     return 2;
   }
+  if (cli_parse_only) return 0;
   const char *const *classes = !strcmp(set, "a") ? set_a : set_b;
   cltrain_rng r = rng_make(seed * 2 + (set[0] == 'b'), RNG_STREAM_AUGMENT);
   std::string root = out;

@@ -247,6 +247,7 @@ int cmd_train(int argc, char **argv) {
     hidden_sizes[0] = preset_hidden, nhidden = 1;
   }
   if (nhidden > 0) o.head_hidden = hidden_sizes, o.num_hidden = nhidden;
+  if (cli_parse_only) return 0;
 
   printer pr = {isatty(1), 0};
   o.on_progress = on_progress, o.on_epoch = on_epoch, o.user = &pr;

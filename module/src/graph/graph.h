@@ -102,10 +102,19 @@ cltrain_status graph_reshape(cltrain_context *cx, graph_desc *g, int h, int w);
  * OpenCV's own log is silenced while it parses (a process-wide setting, restored after), so
  * its complaints reach the caller only through the message. */
 cltrain_status graph_import_onnx(cltrain_context *cx, const char *path, graph_desc *out);
+/* The same from the n bytes of an ONNX file in memory, `path` naming them in messages. */
+cltrain_status graph_import_onnx_buffer(cltrain_context *cx, const char *path, const void *data, size_t n,
+                                        graph_desc *out);
 
 /* The static H x W of the image input `path` declares (import/onnx_input.cpp): 1 and sets *h,
  * *w, or 0 when the file declares none (dynamic sizes) or cannot be read. */
 int onnx_declared_input_size(const char *path, int *h, int *w);
+
+/* 1 when the n bytes parse as an ONNX ModelProto that passes onnx::checker::check_model, whose
+ * every tensor holds as many values as its shape says and whose group, kernel_shape, strides
+ * and dilations are >= 1 and pads >= 0 (import/onnx_input.cpp): checks cv::dnn 4.6 needs passed
+ * before it reads a model; else 0 and why (the first problem found). */
+int onnx_validate(const void *data, size_t n, char *why, size_t cap);
 
 #ifdef __cplusplus
 }

@@ -254,14 +254,39 @@ extern "C" cltrain_status graph_import_onnx(cltrain_context *cx, const char *pat
   if (!path || !out) return rt_fail(cx, CLTRAIN_ERR_ARG, "graph_import_onnx: path and out must not be NULL");
   FILE *f = fopen(path, "rb");
   if (!f) return rt_fail(cx, CLTRAIN_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
+  std::vector<char> bytes;
+  char chunk[1 << 16];
+  size_t r;
+  try {
+    while ((r = fread(chunk, 1, sizeof chunk, f)) > 0) bytes.insert(bytes.end(), chunk, chunk + r);
+  } catch (const std::bad_alloc &) {
+    fclose(f);
+    return rt_fail(cx, CLTRAIN_ERR_OUT_OF_MEMORY, "'%s': out of host memory", path);
+  }
+  int rerr = ferror(f);
   fclose(f);
+  if (rerr) return rt_fail(cx, CLTRAIN_ERR_IO, "cannot read '%s'", path);
+  return graph_import_onnx_buffer(cx, path, bytes.data(), bytes.size(), out);
+}
+
+extern "C" cltrain_status graph_import_onnx_buffer(cltrain_context *cx, const char *path, const void *data,
+                                                   size_t n, graph_desc *out) {
+  if (out) memset(out, 0, sizeof *out);
+  if (!path || !out || (!data && n))
+    return rt_fail(cx, CLTRAIN_ERR_ARG, "graph_import_onnx_buffer: path, data and out must not be NULL");
+  char why[512];
+  if (!onnx_validate(data, n, why, sizeof why))
+    return rt_fail(cx, CLTRAIN_ERR_FORMAT, "'%s' is not an ONNX model OpenCV can read: %s", path, why);
   try {
     importer im;
     im.path = path;
     try {
       quiet_opencv quiet;
-      im.net = cv::dnn::readNetFromONNX(path);
-    } catch (const cv::Exception &e) {
+      im.net = cv::dnn::readNetFromONNX((const char *)data, n);
+    } catch (const std::bad_alloc &) {
+      throw;
+    } catch (const std::exception &e) {
+      /* cv::Exception, or a std::length_error from a shape OpenCV's importer cannot take */
       return rt_fail(cx, CLTRAIN_ERR_FORMAT, "'%s' is not an ONNX model OpenCV can read: %s", path,
                      e.what());
     }

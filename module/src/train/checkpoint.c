@@ -87,6 +87,8 @@ static uint32_t crc32_update(uint32_t crc, const unsigned char *p, size_t n) {
   return ~crc;
 }
 
+uint32_t checkpoint_crc32(const void *data, size_t n) { return crc32_update(0, data, n); }
+
 /* ---- files ---- */
 
 int test_hook_at(const char *var, long long n) {
@@ -274,9 +276,18 @@ cltrain_status checkpoint_read(cltrain_context *cx, const char *path, train_stat
   } while (r > 0);
   int rerr = ferror(f);
   fclose(f);
+  cltrain_status st = rerr ? rt_fail(cx, CLTRAIN_ERR_IO, "cannot read checkpoint '%s'", path)
+                           : checkpoint_parse(cx, path, data, n, s);
+  free(data);
+  return st;
+}
+
+cltrain_status checkpoint_parse(cltrain_context *cx, const char *path, const void *bytes, size_t n,
+                                train_state *s) {
+  memset(s, 0, sizeof *s);
+  const unsigned char *data = bytes;
   cltrain_status st = CLTRAIN_OK;
-  if (rerr) st = rt_fail(cx, CLTRAIN_ERR_IO, "cannot read checkpoint '%s'", path);
-  else if (n < sizeof MAGIC + 8 || memcmp(data, MAGIC, sizeof MAGIC))
+  if (n < sizeof MAGIC + 8 || memcmp(data, MAGIC, sizeof MAGIC))
     st = rt_fail(cx, CLTRAIN_ERR_FORMAT, "'%s' is not a cltrain checkpoint (bad magic)", path);
   else {
     uint32_t stored;
@@ -289,10 +300,7 @@ cltrain_status checkpoint_read(cltrain_context *cx, const char *path, train_stat
     else if (crc32_update(0, data, n - 4) != stored)
       st = rt_fail(cx, CLTRAIN_ERR_FORMAT, "checkpoint '%s' is corrupt or truncated (CRC-32 mismatch)", path);
   }
-  if (st) {
-    free(data);
-    return st;
-  }
+  if (st) return st;
   cursor c = {data, n - 4, sizeof MAGIC + 4, 0};
   uint32_t olen;
   uint8_t has_best = 0;
@@ -326,7 +334,6 @@ cltrain_status checkpoint_read(cltrain_context *cx, const char *path, train_stat
       GET(&c, w->seconds), GET(&c, w->images_per_s), GET(&c, w->data_wait);
     }
   }
-  free(data);
   if (c.short_read || c.at != c.n)
     st = rt_fail(cx, CLTRAIN_ERR_FORMAT, "checkpoint '%s' is malformed (sizes do not add up)", path);
   else if (!s->options || !s->params || !s->momentum || !s->has_momentum || (has_best && !s->best) || !s->rows)

@@ -54,6 +54,12 @@ cltrain_status model_state_restore(cltrain_model *m, const train_state *s);
  * (CLTRAIN_ERR_FORMAT naming the file). */
 cltrain_status checkpoint_write(cltrain_context *cx, const char *path, const train_state *s);
 cltrain_status checkpoint_read(cltrain_context *cx, const char *path, train_state *s);
+/* checkpoint_read's parser: the n bytes of a checkpoint file, `path` naming them in messages.
+ * On failure s is left zeroed. */
+cltrain_status checkpoint_parse(cltrain_context *cx, const char *path, const void *data, size_t n,
+                                train_state *s);
+/* The CRC-32 (IEEE, as zlib's crc32) of n bytes: a checkpoint file ends with that of the rest. */
+uint32_t checkpoint_crc32(const void *data, size_t n);
 
 /* Writes `bytes` to `path` through a temporary file in the same folder (`path`.tmp.XXXXXX),
  * fsync and rename. A crash leaves `path` as it was, and at most that temporary file. */

@@ -1,0 +1,80 @@
+/* cli.c: the cltrain command-line tool's subcommand dispatch (cli_main) and shared helpers;
+ * main.c only calls cli_main, so that the fuzz target (test/fuzz/fuzz_cli_args.c) can link the rest. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const struct {
+  const char *name;
+  int (*run)(int argc, char **argv);
+  const char *help;
+} commands[] = {
+    {"devices", cmd_devices, "list OpenCL platforms and devices, marking the default"},
+    {"gemm-check", cmd_gemm, "check and time SGEMM through cltrain's CLBlast wrapper"},
+    {"synth", cmd_synth, "draw a labelled shape image set (for the demo, offline)"},
+    {"init", cmd_init, "write a freshly initialised ResNet-18/34 as ONNX, to train from scratch"},
+    {"bench", cmd_bench, "time training and inference steps (or each op: bench ops) on synthetic data"},
+    {"info", cmd_info, "show how cltrain imports an ONNX model: nodes, stages, parameters"},
+    {"eval", cmd_eval, "loss, accuracy and confusion matrix of a model on an ImageFolder"},
+    {"predict", cmd_predict, "top-k classes of images, optionally drawn as a picture grid"},
+    {"train", cmd_train, "fine-tune a model on an ImageFolder (the tutorial's train_model)"},
+};
+enum { NCOMMANDS = sizeof commands / sizeof commands[0] };
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "usage: cltrain [--help] [--version] COMMAND [ARGS]\n\n"
+          "cltrain fine-tunes pretrained networks on any OpenCL device.\n\ncommands:\n");
+  for (int i = 0; i < NCOMMANDS; i++) fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].help);
+  fprintf(f,
+          "\nRun 'cltrain COMMAND --help' for a command's options.\n"
+          "The device is chosen by --device SEL or $CLTRAIN_DEVICE: \"P:D\", gpu, cpu, or a\n"
+          "substring of the device name; by default the first GPU, else the first CPU.\n");
+}
+
+int cli_fail(const cltrain_context *cx, cltrain_status st) {
+  fprintf(stderr, "cltrain: %s\n  %s\n", cltrain_status_str(st), cltrain_last_error(cx));
+  return 1;
+}
+
+int cli_flag(int argc, char **argv, int *i, const char *name, const char **val, int *bad) {
+  const char *a = argv[*i];
+  size_t n = strlen(name);
+  if (strncmp(a, name, n) != 0) return 0;
+  if (!val) return a[n] == 0;
+  if (a[n] == '=') {
+    *val = a + n + 1;
+    return 1;
+  }
+  if (a[n] != 0) return 0;
+  if (*i + 1 >= argc) {
+    fprintf(stderr, "cltrain: %s needs a value\n", name);
+    *bad = 1;
+    return 1;
+  }
+  *val = argv[++*i];
+  return 1;
+}
+
+int cli_parse_only = 0;
+
+int cli_main(int argc, char **argv) {
+  if (argc < 2) {
+    usage(stderr);
+    return 2;
+  }
+  if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+    usage(stdout);
+    return 0;
+  }
+  if (!strcmp(argv[1], "--version")) {
+    printf("cltrain %s\n", cltrain_version());
+    return 0;
+  }
+  for (int i = 0; i < NCOMMANDS; i++)
+    if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+  fprintf(stderr, "cltrain: unknown command '%s'\n\n", argv[1]);
+  usage(stderr);
+  return 2;
+}
