@@ -217,7 +217,7 @@ static double time_stage(cltrain_context *cx, int stage, int reps, int ab, doubl
   int n_on = 0, n_off = 0;
   for (int rep = -1 - ab; rep < 2 * reps; rep++) {
     int wino = !ab || (rep & 1);
-    if (ab) setenv("CLTRAIN_CONV_WINOGRAD", wino ? "1" : "0", 1);
+    if (ab) setenv("CLTRAIN_CONV_WINOGRAD", wino ? "all" : "0", 1);
     double t0 = now();
     if (stage == 0) CHECK_OK(conv2d_forward(cx, y, x, w, b, ws, s));
     if (stage == 1) CHECK_OK(conv2d_backward(cx, dx, buf_none(), buf_none(), dy, x, w, ws, OP_OVERWRITE, s));
@@ -266,7 +266,7 @@ static void bench(cltrain_context *cx, int batch) {
     buf b = test_upload(cx, NULL, s.k), db = test_upload(cx, NULL, s.k);
     size_t nws = conv2d_workspace_floats(&s);
     if (ab) { /* room for either path */
-      setenv("CLTRAIN_CONV_WINOGRAD", "0", 1);
+      setenv("CLTRAIN_CONV_WINOGRAD", "all", 1);
       if (conv2d_workspace_floats(&s) > nws) nws = conv2d_workspace_floats(&s);
       unsetenv("CLTRAIN_CONV_WINOGRAD");
     }
@@ -301,9 +301,10 @@ int main(void) {
                                          "conv2d_l3_skip", "conv2d_l3",      "conv2d_l4_down",
                                          "conv2d_l4_skip", "conv2d_l4",      "conv2d_l1_n3",
                                          "conv2d_dw_groups"};
-    /* Winograd runs by default for C >= 256 only (layer3, layer4); these force it on. */
+    /* Winograd is off by default; these run again with it on for every 3x3 stride-1 conv. */
     static const char *const wino[] = {"conv2d_nobias", "conv2d_accdx_s1", "conv2d_wino_pad2",
-                                       "conv2d_l1_n3", "conv2d_l2"};
+                                       "conv2d_l1_n3",  "conv2d_l2",       "conv2d_l3",
+                                       "conv2d_l4"};
     static const char *const small[] = {"conv2d_odd", "conv2d_dilated", "conv2d_rect",
                                         "conv2d_nobias", "conv2d_accdx", "conv2d_accdx_s1",
                                         "conv2d_bigpad", "conv2d_wino_pad2"};
@@ -311,7 +312,7 @@ int main(void) {
     for (size_t i = 0; i < sizeof resnet / sizeof resnet[0]; i++)
       /* The C reference is slow; check it on a few ResNet shapes only. */
       run_case(cx, resnet[i], !strcmp(resnet[i], "conv2d_l4") || !strcmp(resnet[i], "conv2d_l2_skip"));
-    setenv("CLTRAIN_CONV_WINOGRAD", "1", 1), mode = " (Winograd)";
+    setenv("CLTRAIN_CONV_WINOGRAD", "all", 1), mode = " (Winograd)";
     for (size_t i = 0; i < sizeof wino / sizeof wino[0]; i++) run_case(cx, wino[i], 0);
     unsetenv("CLTRAIN_CONV_WINOGRAD"), mode = "";
     run_skips(cx, "conv2d_odd");
