@@ -1,4 +1,4 @@
-/* conv2d.cl: the data-movement kernels around conv2d's GEMMs: im2col (and its transpose), bias fill, weight transpose, col2im gather and the bias-gradient reduction. */
+/* conv2d.cl: the data-movement kernels around conv2d's GEMMs: im2col (and its transpose), bias fill, weight transpose, col2im gather, the weight-gradient and bias-gradient reductions. */
 
 /* Geometry shared by every kernel, in this order:
  * c, h, w: input channels and size; r, s: kernel size; oh, ow: output size;
@@ -78,17 +78,17 @@ __kernel void conv2d_backward_pack_dy(__global float *dyt, int dyt_off, __global
   dyt[dyt_off + ((size_t)ki * nb + img) * p + i] = dy[dy_off + ((size_t)img * k + ki) * p + i];
 }
 
-/* colT (nb*OH*OW, C*R*S) = transposed im2col of nb images x (nb,C,H,W): the weight-gradient
- * GEMM's B operand, laid out so that the GEMM needs no transpose. Global (C, OH*OW, nb): each
- * work-item writes the R*S contiguous values of one channel, and neighbouring work-items the
+/* colT (nb*OH*OW, C*R*S; rows ld apart) = transposed im2col of nb images x (nb,C,H,W): the
+ * weight-gradient GEMM's B operand, laid out so that the GEMM needs no transpose. Global
+ * (C, OH*OW, nb): each work-item writes the R*S contiguous values of one channel, and neighbouring work-items the
  * neighbouring channels of the same row. */
 __kernel void conv2d_backward_im2col_t(__global float *colt, int colt_off, __global const float *x,
-                                       int x_off, CONV_GEOMETRY_ARGS, int nb) {
+                                       int x_off, CONV_GEOMETRY_ARGS, int nb, int ld) {
   int ci = get_global_id(0), pi = get_global_id(1), img = get_global_id(2);
   if (pi >= oh * ow || ci >= c || img >= nb) return;
   int y = pi / ow, xo = pi % ow;
   int rs = r * s;
-  __global float *dst = colt + colt_off + ((size_t)img * oh * ow + pi) * c * rs + ci * rs;
+  __global float *dst = colt + colt_off + ((size_t)img * oh * ow + pi) * ld + ci * rs;
   __global const float *src = x + x_off + ((size_t)img * c + ci) * h * w;
   int iy0 = y * stride_h - pad_h, ix0 = xo * stride_w - pad_w;
   for (int ri = 0; ri < r; ri++) {
@@ -139,6 +139,22 @@ __kernel void conv2d_backward_col2im(__global float *dx, int dx_off, __global co
       for (int xo = lo; xo < hi; xo++) d[ix0 + xo * stride_w] += srow[xo];
     }
   }
+}
+
+/* dw (K, CRS) += the sum of nparts partial products parts (nparts, K, CRS; rows ld apart),
+ * added in order with compensated (Kahan) summation. Global (CRS, K). */
+__kernel void conv2d_backward_sum_parts(__global float *dw, int dw_off, __global const float *parts,
+                                        int parts_off, int k, int crs, int ld, int nparts) {
+  int i = get_global_id(0), ki = get_global_id(1);
+  if (i >= crs || ki >= k) return;
+  float sum = 0.0f, comp = 0.0f;
+  for (int j = 0; j < nparts; j++) {
+    float t = parts[parts_off + ((size_t)j * k + ki) * ld + i] - comp;
+    float u = sum + t;
+    comp = (u - sum) - t;
+    sum = u;
+  }
+  dw[dw_off + (size_t)ki * crs + i] += sum;
 }
 
 /* db (K) += sum of dy (N,K,P) over images and pixels. One work-item per channel sums in a

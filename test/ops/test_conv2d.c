@@ -1,7 +1,7 @@
 /* test_conv2d.c: conv2d forward and backward on the device against PyTorch float64 (every
  * ResNet-18 conv shape at batch 2, and small odd shapes), the C reference against PyTorch,
  * skipped and accumulated gradients, bitwise determinism, and shape errors.
- * CONV2D_BENCH=<batch> instead prints GFLOP/s of the ResNet-18 shapes (no checks). */
+ * CONV2D_BENCH=<batch> instead prints GFLOP/s of the ResNet-18 shapes (no checks; see bench()). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,27 +12,31 @@
 #include "reftensor.h"
 
 /* Forward: each output is a float32 dot product of C*R*S <= 4608 terms, whose rounding error
- * grows like sqrt(terms) * 2^-24 relative (about 1e-6 at 4608 terms); measured 1e-7..8.3e-7
- * (worst: layer3, 2304 terms). 2e-6 leaves that growth room and still catches any indexing
- * error (error ~1) or a missing bias (error ~0.1). */
+ * grows like sqrt(terms) * 2^-24 relative (about 1e-6 at 4608 terms); measured 3e-8..2.9e-7
+ * through im2col. Winograd F(2x2, 3x3) (3x3 stride 1) adds its transforms' rounding: measured
+ * up to 4.97e-7 (layer3, against 2.8e-7 through im2col). 2e-6 leaves that growth room and
+ * still catches any indexing error (error ~1) or a missing bias (error ~0.1). */
 static const double TOL_FWD = 2e-6;
 /* Gradients: dw sums N*OH*OW = 25088 terms per value (conv1 at batch 2), dx up to K*R*S = 4608;
- * float32 sums of that length reach a few 1e-6 relative (measured worst 2.9e-6, conv1's dw;
- * dx and db stay below 4.1e-7). 1e-5 is the bound the op must meet. */
+ * plain float32 sums of that length reach a few 1e-6 relative (conv1's dw measured 2.9e-6 when
+ * its 256-term slices were added one after another; with the compensated sum of the slices,
+ * 2.9e-7). dx through Winograd measured up to 5.0e-7 (layer3), db below 4.1e-7. 1e-5 is the
+ * bound the op must meet. */
 static const double TOL_GRAD = 1e-5;
 /* The C reference sums in double and rounds once: it should match float64 to float32 rounding
  * (about 6e-8 relative; measured <= 2.9e-8); 1e-6 leaves margin and fails any indexing error. */
 static const double TOL_REF = 1e-6;
 
 static double worst_fwd, worst_grad, worst_ref;
+static const char *mode = ""; /* " (Winograd)" while it is forced on */
 
 static void check_rel64(const char *what, const char *case_name, const float *got,
                         const double *ref, size_t n, double tol, double *worst) {
   double e = rel_l2_f64(got, ref, n);
   if (e > *worst) *worst = e;
-  CHECK(e <= tol, "%s %s: rel L2 %.2e (tolerance %.0e)", case_name, what, e, tol);
+  CHECK(e <= tol, "%s%s %s: rel L2 %.2e (tolerance %.0e)", case_name, mode, what, e, tol);
   if (getenv("CLTRAIN_TEST_VERBOSE") || e > tol)
-    printf("  %-16s %-3s rel L2 %.2e\n", case_name, what, e);
+    printf("  %-16s %-3s rel L2 %.2e%s\n", case_name, what, e, mode);
 }
 
 static conv2d_shape shape_of(const ref_set *r) {
@@ -197,6 +201,41 @@ static double now(void) {
   return t.tv_sec + 1e-9 * t.tv_nsec;
 }
 
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+/* Median seconds of `reps` timed calls of one stage (0 forward, 1 data gradient, 2 weight and
+ * bias gradients), after one untimed call (kernel builds, caches). With ab, the calls alternate
+ * Winograd off and on ($CLTRAIN_CONV_WINOGRAD), so that load drift hits both alike; t_off gets
+ * the median with it off. */
+static double time_stage(cltrain_context *cx, int stage, int reps, int ab, double *t_off, buf y,
+                         buf x, buf w, buf b, buf dx, buf dw, buf db, buf dy, buf ws,
+                         const conv2d_shape *s) {
+  double on[16], off[16];
+  int n_on = 0, n_off = 0;
+  for (int rep = -1 - ab; rep < 2 * reps; rep++) {
+    int wino = !ab || (rep & 1);
+    if (ab) setenv("CLTRAIN_CONV_WINOGRAD", wino ? "all" : "0", 1);
+    double t0 = now();
+    if (stage == 0) CHECK_OK(conv2d_forward(cx, y, x, w, b, ws, s));
+    if (stage == 1) CHECK_OK(conv2d_backward(cx, dx, buf_none(), buf_none(), dy, x, w, ws, OP_OVERWRITE, s));
+    if (stage == 2) CHECK_OK(conv2d_backward(cx, buf_none(), dw, db, dy, x, w, ws, OP_OVERWRITE, s));
+    clFinish(cx->queue);
+    if (rep < 0 || (!ab && rep >= reps)) continue;
+    if (wino) on[n_on++] = now() - t0;
+    else off[n_off++] = now() - t0;
+  }
+  if (ab) unsetenv("CLTRAIN_CONV_WINOGRAD");
+  qsort(on, n_on, sizeof *on, cmp_double), qsort(off, n_off, sizeof *off, cmp_double);
+  *t_off = n_off ? off[n_off / 2] : 0;
+  return on[n_on / 2];
+}
+
+/* CONV2D_BENCH=<batch>: the ResNet-18 shapes (only the indices listed in $CONV2D_BENCH_SHAPES,
+ * e.g. "1,4", when set), median of $CONV2D_BENCH_REPS (3) timed calls per stage; with
+ * CONV2D_BENCH_AB=1, forward and data gradient alternate Winograd off and on (both printed). */
 static void bench(cltrain_context *cx, int batch) {
   static const int shapes[][8] = {/* c h k r stride pad */
                                   {3, 224, 64, 7, 2, 3},   {64, 56, 64, 3, 1, 1},
@@ -205,9 +244,17 @@ static void bench(cltrain_context *cx, int batch) {
                                   {128, 28, 256, 1, 2, 0}, {256, 14, 256, 3, 1, 1},
                                   {256, 14, 512, 3, 2, 1}, {256, 14, 512, 1, 2, 0},
                                   {512, 7, 512, 3, 1, 1}};
-  printf("batch %d: GFLOP/s (ms)\n%-28s %16s %16s %16s %8s\n", batch, "shape", "forward",
-         "backward-data", "backward-weights", "ws MiB");
+  const char *only = getenv("CONV2D_BENCH_SHAPES");
+  int ab = getenv("CONV2D_BENCH_AB") && atoi(getenv("CONV2D_BENCH_AB"));
+  int reps = getenv("CONV2D_BENCH_REPS") ? atoi(getenv("CONV2D_BENCH_REPS")) : 3;
+  if (reps < 1 || reps > 16) reps = 3;
+  printf("batch %d: GFLOP/s (ms), median of %d\n%-28s %16s %16s %16s %8s\n", batch, reps, "shape",
+         "forward", "backward-data", "backward-weights", "ws MiB");
   for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+    char idx[16], list[256];
+    snprintf(idx, sizeof idx, ",%zu,", i);
+    snprintf(list, sizeof list, ",%s,", only ? only : "");
+    if (only && !strstr(list, idx)) continue;
     const int *v = shapes[i];
     conv2d_shape s = {batch, v[0], v[1], v[1], v[2], v[3], v[3], v[4], v[4], v[5], v[5], 1, 1};
     size_t nx = (size_t)batch * s.c * s.h * s.w, nw = (size_t)s.k * s.c * s.r * s.s;
@@ -217,26 +264,25 @@ static void bench(cltrain_context *cx, int batch) {
     buf x = test_upload(cx, hx, nx), w = test_upload(cx, hw, nw), dy = test_upload(cx, hy, ny);
     buf y = test_upload(cx, NULL, ny), dx = test_upload(cx, NULL, nx), dw = test_upload(cx, NULL, nw);
     buf b = test_upload(cx, NULL, s.k), db = test_upload(cx, NULL, s.k);
-    buf ws = test_upload(cx, NULL, conv2d_workspace_floats(&s));
-    double flop = 2.0 * ny * s.c * s.r * s.s, t[3];
-    for (int stage = 0; stage < 3; stage++) {
-      double best = 1e30;
-      for (int rep = 0; rep < 3; rep++) { /* rep 0 warms kernels and caches up */
-        double t0 = now();
-        if (stage == 0) CHECK_OK(conv2d_forward(cx, y, x, w, b, ws, &s));
-        if (stage == 1)
-          CHECK_OK(conv2d_backward(cx, dx, buf_none(), buf_none(), dy, x, w, ws, OP_OVERWRITE, &s));
-        if (stage == 2) CHECK_OK(conv2d_backward(cx, buf_none(), dw, db, dy, x, w, ws, OP_OVERWRITE, &s));
-        clFinish(cx->queue);
-        if (rep && now() - t0 < best) best = now() - t0;
-      }
-      t[stage] = best;
+    size_t nws = conv2d_workspace_floats(&s);
+    if (ab) { /* room for either path */
+      setenv("CLTRAIN_CONV_WINOGRAD", "all", 1);
+      if (conv2d_workspace_floats(&s) > nws) nws = conv2d_workspace_floats(&s);
+      unsetenv("CLTRAIN_CONV_WINOGRAD");
     }
+    buf ws = test_upload(cx, NULL, nws);
+    double flop = 2.0 * ny * s.c * s.r * s.s, t[3], t_off[3];
+    for (int stage = 0; stage < 3; stage++)
+      t[stage] = time_stage(cx, stage, reps, ab && stage < 2, &t_off[stage], y, x, w, b, dx, dw, db,
+                            dy, ws, &s);
     char label[64];
     snprintf(label, sizeof label, "%dx%dx%d k%d %dx%d s%d", s.c, s.h, s.w, s.k, s.r, s.s, s.stride_h);
     printf("%-28s %7.1f (%6.1f) %7.1f (%6.1f) %7.1f (%6.1f) %8.1f\n", label, flop / t[0] * 1e-9,
            t[0] * 1e3, flop / t[1] * 1e-9, t[1] * 1e3, flop / t[2] * 1e-9, t[2] * 1e3,
-           conv2d_workspace_floats(&s) * 4.0 / (1 << 20));
+           nws * 4.0 / (1 << 20));
+    if (ab)
+      printf("%-28s %7.1f (%6.1f) %7.1f (%6.1f)   (Winograd off)\n", "", flop / t_off[0] * 1e-9,
+             t_off[0] * 1e3, flop / t_off[1] * 1e-9, t_off[1] * 1e3);
     fflush(stdout);
     free(hx), free(hw), free(hy);
     buf all[] = {x, w, dy, y, dx, dw, b, db, ws};
@@ -253,14 +299,22 @@ int main(void) {
     static const char *const resnet[] = {"conv2d_stem",    "conv2d_l1",      "conv2d_l2_down",
                                          "conv2d_l2_skip", "conv2d_l2",      "conv2d_l3_down",
                                          "conv2d_l3_skip", "conv2d_l3",      "conv2d_l4_down",
-                                         "conv2d_l4_skip", "conv2d_l4"};
+                                         "conv2d_l4_skip", "conv2d_l4",      "conv2d_l1_n3",
+                                         "conv2d_dw_groups"};
+    /* Winograd is off by default; these run again with it on for every 3x3 stride-1 conv. */
+    static const char *const wino[] = {"conv2d_nobias", "conv2d_accdx_s1", "conv2d_wino_pad2",
+                                       "conv2d_l1_n3",  "conv2d_l2",       "conv2d_l3",
+                                       "conv2d_l4"};
     static const char *const small[] = {"conv2d_odd", "conv2d_dilated", "conv2d_rect",
                                         "conv2d_nobias", "conv2d_accdx", "conv2d_accdx_s1",
-                                        "conv2d_bigpad"};
+                                        "conv2d_bigpad", "conv2d_wino_pad2"};
     for (size_t i = 0; i < sizeof small / sizeof small[0]; i++) run_case(cx, small[i], 1);
     for (size_t i = 0; i < sizeof resnet / sizeof resnet[0]; i++)
       /* The C reference is slow; check it on a few ResNet shapes only. */
       run_case(cx, resnet[i], !strcmp(resnet[i], "conv2d_l4") || !strcmp(resnet[i], "conv2d_l2_skip"));
+    setenv("CLTRAIN_CONV_WINOGRAD", "all", 1), mode = " (Winograd)";
+    for (size_t i = 0; i < sizeof wino / sizeof wino[0]; i++) run_case(cx, wino[i], 0);
+    unsetenv("CLTRAIN_CONV_WINOGRAD"), mode = "";
     run_skips(cx, "conv2d_odd");
     run_skips(cx, "conv2d_l3_down");
     run_errors(cx);

@@ -32,6 +32,12 @@ CASES = {
     # back to GEMM + col2im where that convolution's padding would be negative (pad_h > R-1).
     "conv2d_accdx_s1": (2, 5, 8, 7, 6, 3, 3, 1, 1, 1, 1, 1, 1, False, True),
     "conv2d_bigpad": (2, 3, 6, 5, 4, 1, 3, 1, 1, 1, 2, 1, 1, True, False),
+    # 3x3 stride 1 (run again with Winograd F(2x2, 3x3) forced on): padding 2 (the data
+    # gradient's is then 0) and odd sizes; layer1 at batch 3 takes two chunks of images.
+    "conv2d_wino_pad2": (2, 4, 5, 6, 3, 3, 3, 1, 1, 2, 2, 1, 1, True, False),
+    "conv2d_l1_n3": (3, 64, 56, 56, 64, 3, 3, 1, 1, 1, 1, 1, 1, True, True),
+    # A weight gradient summed from 26 partial products (the last one short) in two groups.
+    "conv2d_dw_groups": (3, 200, 47, 47, 512, 1, 1, 1, 1, 0, 0, 1, 1, True, False),
 }
 
 

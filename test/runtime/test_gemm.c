@@ -53,6 +53,42 @@ static void one(cltrain_context *cx, int ta, int tb, int m, int n, int k, size_t
   rt_free(da.mem), rt_free(db.mem), rt_free(dc.mem);
 }
 
+/* `batch` GEMMs C_i (m,n) = A_i (m,k) x B_i (k,n): A_i is columns [i*k, i*k + k) of one
+ * (m, batch*k + extra) matrix (lda past k when extra > 0, as for slices of a long product),
+ * B_i (rows ldb apart), C_i packed one after another; every operand starts `off` floats into
+ * its buffer. */
+static void batched_ldb(cltrain_context *cx, int m, int n, int k, int extra, size_t off, int batch,
+                        size_t ldb) {
+  size_t lda = extra ? (size_t)batch * k + extra : (size_t)k, stride_a = extra ? (size_t)k : (size_t)m * k;
+  size_t na = extra ? m * lda : (size_t)batch * m * k, nb = (size_t)batch * k * ldb, nc = (size_t)batch * m * n;
+  float *a = malloc(na * 4), *b = malloc(nb * 4), *zero = calloc((size_t)m * n, 4);
+  double *ref = malloc(sizeof(double) * m * n);
+  fill_uniform(a, na, 5 + m, -1, 1);
+  fill_uniform(b, nb, 6 + n, -1, 1);
+  buf da = test_upload(cx, NULL, na + off), db = test_upload(cx, NULL, nb + off),
+      dc = test_upload(cx, NULL, nc + off);
+  rt_write(cx, buf_at(da, off), a, na * 4);
+  rt_write(cx, buf_at(db, off), b, nb * 4);
+  CHECK_OK(blas_sgemm_batched(cx, 0, 0, m, n, k, 1.0f, buf_at(da, off), lda, stride_a,
+                              buf_at(db, off), ldb, (size_t)k * ldb, 0.0f, buf_at(dc, off), n,
+                              (size_t)m * n, batch));
+  float *got = test_download(cx, buf_at(dc, off), nc);
+  for (int i = 0; i < batch; i++) {
+    ref_gemm(0, 0, m, n, k, 1.0f, a + i * stride_a, (int)lda, b + (size_t)i * k * ldb, (int)ldb,
+             0.0f, zero, ref, n);
+    double e = rel_l2_f64(got + (size_t)i * m * n, ref, (size_t)m * n);
+    /* as for sgemm above: float32 sums of k <= 300 terms */
+    CHECK(e <= 1e-6, "batched %dx%dx%d lda %zu off %zu item %d: rel L2 %.2e > 1e-6", m, n, k, lda,
+          off, i, e);
+  }
+  free(a), free(b), free(zero), free(ref), free(got);
+  rt_free(da.mem), rt_free(db.mem), rt_free(dc.mem);
+}
+
+static void batched(cltrain_context *cx, int m, int n, int k, int extra, size_t off, int batch) {
+  batched_ldb(cx, m, n, k, extra, off, batch, (size_t)n);
+}
+
 int main(void) {
   cltrain_context *cx = test_context();
   printf("CLBlast tuning on this device: %s\n", blas_tuning_name(cx) ? blas_tuning_name(cx) : "defaults");
@@ -64,27 +100,17 @@ int main(void) {
   one(cx, 1, 1, 19, 23, 29, 0, 0.0f);
   one(cx, 0, 0, 64, 3136, 576, 11, 0.0f); /* ResNet layer1 conv, one image */
 
-  /* Strided-batched. */
-  {
-    int m = 9, n = 13, k = 7, batch = 3;
-    float a[3 * 9 * 7], b[3 * 7 * 13];
-    double ref[9 * 13];
-    float zero[9 * 13] = {0};
-    fill_uniform(a, sizeof a / 4, 5, -1, 1);
-    fill_uniform(b, sizeof b / 4, 6, -1, 1);
-    buf da = test_upload(cx, a, sizeof a / 4), db = test_upload(cx, b, sizeof b / 4),
-        dc = test_upload(cx, NULL, (size_t)batch * m * n);
-    CHECK_OK(blas_sgemm_batched(cx, 0, 0, m, n, k, 1.0f, da, k, m * k, db, n, k * n, 0.0f, dc, n,
-                                m * n, batch));
-    float *got = test_download(cx, dc, (size_t)batch * m * n);
-    for (int i = 0; i < batch; i++) {
-      ref_gemm(0, 0, m, n, k, 1.0f, a + i * m * k, k, b + i * k * n, n, 0.0f, zero, ref, n);
-      double e = rel_l2_f64(got + i * m * n, ref, (size_t)m * n);
-      CHECK(e <= 1e-6, "batched gemm item %d: rel L2 %.2e > 1e-6", i, e);
-    }
-    free(got);
-    rt_free(da.mem), rt_free(db.mem), rt_free(dc.mem);
-  }
+  /* Strided-batched: packed operands; operands that are slices of wider matrices at an
+   * offset (the weight gradient's partial products), at tile multiples and not; an inner
+   * dimension past the 256-term chunking. */
+  batched(cx, 9, 13, 7, 0, 0, 3);
+  batched(cx, 64, 128, 32, 40, 96, 3);
+  batched(cx, 64, 128, 32, 0, 96, 3);
+  batched(cx, 64, 128, 32, 40, 0, 3);
+  batched(cx, 37, 70, 45, 13, 5, 2);
+  batched(cx, 16, 24, 300, 0, 7, 2);
+  /* Tile multiples at an offset, B's rows blas_batched_ld() apart: one CLBlast call. */
+  batched_ldb(cx, 64, 128, 32, 0, 96, 3, blas_batched_ld(128));
 
   /* A CLBlast failure becomes CLTRAIN_ERR_CLBLAST with CLBlast's code in the message. */
   buf small = test_upload(cx, NULL, 4);

@@ -88,17 +88,43 @@ static CLBlastTranspose tr(int t) { return t ? CLBlastTransposeYes : CLBlastTran
  * error then stays at PyTorch's level for a few extra passes over C. */
 #define GEMM_K_CHUNK 256
 
+/* One CLBlast call: a plain SGEMM when batch is 0, else `batch` of them stride_* apart. */
 static cltrain_status sgemm_once(cltrain_context *cx, int trans_a, int trans_b, size_t m, size_t n,
-                                 size_t k, float alpha, buf a, size_t lda, buf b, size_t ldb,
-                                 float beta, buf c, size_t ldc) {
-  CLBlastStatusCode s = CLBlastSgemm(CLBlastLayoutRowMajor, tr(trans_a), tr(trans_b), m, n, k, alpha,
-                                     a.mem, a.off, lda, b.mem, b.off, ldb, beta, c.mem, c.off, ldc,
-                                     &cx->queue, NULL);
+                                 size_t k, float alpha, buf a, size_t lda, size_t stride_a, buf b,
+                                 size_t ldb, size_t stride_b, float beta, buf c, size_t ldc,
+                                 size_t stride_c, size_t batch) {
+  CLBlastStatusCode s =
+      batch ? CLBlastSgemmStridedBatched(CLBlastLayoutRowMajor, tr(trans_a), tr(trans_b), m, n, k,
+                                         alpha, a.mem, a.off, lda, stride_a, b.mem, b.off, ldb,
+                                         stride_b, beta, c.mem, c.off, ldc, stride_c, batch,
+                                         &cx->queue, NULL)
+            : CLBlastSgemm(CLBlastLayoutRowMajor, tr(trans_a), tr(trans_b), m, n, k, alpha, a.mem,
+                           a.off, lda, b.mem, b.off, ldb, beta, c.mem, c.off, ldc, &cx->queue, NULL);
   if (s != CLBlastSuccess) {
-    char what[128];
-    snprintf(what, sizeof what, "SGEMM(m=%zu n=%zu k=%zu ta=%d tb=%d)", m, n, k, trans_a, trans_b);
+    char what[160];
+    snprintf(what, sizeof what, "SGEMM%s(m=%zu n=%zu k=%zu ta=%d tb=%d batch=%zu)",
+             batch ? " batched" : "", m, n, k, trans_a, trans_b, batch);
     return clblast_fail(cx, s, what);
   }
+  return CLTRAIN_OK;
+}
+
+/* sgemm_once over the inner dimension in equal chunks of at most GEMM_K_CHUNK, so none is left
+ * tiny, each chunk's product added to C. */
+static cltrain_status sgemm_chunked(cltrain_context *cx, int trans_a, int trans_b, size_t m,
+                                    size_t n, size_t k, float alpha, buf a, size_t lda,
+                                    size_t stride_a, buf b, size_t ldb, size_t stride_b, float beta,
+                                    buf c, size_t ldc, size_t stride_c, size_t batch) {
+  size_t chunks = k > GEMM_K_CHUNK ? (k + GEMM_K_CHUNK - 1) / GEMM_K_CHUNK : 1;
+  size_t step = (k + chunks - 1) / chunks, k0 = 0;
+  do { /* once when k is 0 (C = beta * C) */
+    size_t kk = k - k0 < step ? k - k0 : step;
+    /* Column k0 of op(A) and row k0 of op(B), in each operand's storage layout. */
+    buf ak = buf_at(a, trans_a ? k0 * lda : k0), bk = buf_at(b, trans_b ? k0 : k0 * ldb);
+    TRY(sgemm_once(cx, trans_a, trans_b, m, n, kk, alpha, ak, lda, stride_a, bk, ldb, stride_b,
+                   k0 ? 1.0f : beta, c, ldc, stride_c, batch));
+    k0 += step;
+  } while (k0 < k);
   return CLTRAIN_OK;
 }
 
@@ -106,31 +132,32 @@ cltrain_status blas_sgemm(cltrain_context *cx, int trans_a, int trans_b, size_t 
                           size_t k, float alpha, buf a, size_t lda, buf b, size_t ldb, float beta,
                           buf c, size_t ldc) {
   if (m == 0 || n == 0) return CLTRAIN_OK;
-  if (k <= GEMM_K_CHUNK)
-    return sgemm_once(cx, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-  /* Equal chunks of at most GEMM_K_CHUNK, so none is left tiny. */
-  size_t chunks = (k + GEMM_K_CHUNK - 1) / GEMM_K_CHUNK, step = (k + chunks - 1) / chunks;
-  for (size_t k0 = 0; k0 < k; k0 += step) {
-    size_t kk = k - k0 < step ? k - k0 : step;
-    /* Column k0 of op(A) and row k0 of op(B), in each operand's storage layout. */
-    buf ak = buf_at(a, trans_a ? k0 * lda : k0), bk = buf_at(b, trans_b ? k0 : k0 * ldb);
-    TRY(sgemm_once(cx, trans_a, trans_b, m, n, kk, alpha, ak, lda, bk, ldb, k0 ? 1.0f : beta, c, ldc));
-  }
-  return CLTRAIN_OK;
+  return sgemm_chunked(cx, trans_a, trans_b, m, n, k, alpha, a, lda, 0, b, ldb, 0, beta, c, ldc, 0, 0);
 }
+
+/* CLBlast 1.5.3's strided-batched SGEMM uses an operand in place when its sizes are multiples
+ * of the GEMM kernel's tiles and its leading dimension equals its width, and then reads item i
+ * at i * rows * width from the buffer's start: its offset and stride are ignored (the results
+ * are silently wrong; test_gemm.c has such cases). Such an operand is "at risk". */
+static int at_risk(buf x, size_t rows, size_t width, size_t ld, size_t stride, size_t batch) {
+  return ld == width && (x.off != 0 || (batch > 1 && stride != rows * width));
+}
+
+size_t blas_batched_ld(size_t width) { return width + 1; }
 
 cltrain_status blas_sgemm_batched(cltrain_context *cx, int trans_a, int trans_b, size_t m,
                                   size_t n, size_t k, float alpha, buf a, size_t lda,
                                   size_t stride_a, buf b, size_t ldb, size_t stride_b, float beta,
                                   buf c, size_t ldc, size_t stride_c, size_t batch) {
   if (m == 0 || n == 0 || batch == 0) return CLTRAIN_OK;
-  CLBlastStatusCode s = CLBlastSgemmStridedBatched(
-      CLBlastLayoutRowMajor, tr(trans_a), tr(trans_b), m, n, k, alpha, a.mem, a.off, lda, stride_a,
-      b.mem, b.off, ldb, stride_b, beta, c.mem, c.off, ldc, stride_c, batch, &cx->queue, NULL);
-  if (s != CLBlastSuccess) {
-    char what[160];
-    snprintf(what, sizeof what, "SGEMM batched(m=%zu n=%zu k=%zu batch=%zu)", m, n, k, batch);
-    return clblast_fail(cx, s, what);
+  if (at_risk(a, trans_a ? k : m, trans_a ? m : k, lda, stride_a, batch) ||
+      at_risk(b, trans_b ? n : k, trans_b ? k : n, ldb, stride_b, batch) ||
+      at_risk(c, m, n, ldc, stride_c, batch)) {
+    for (size_t i = 0; i < batch; i++) /* one SGEMM per item: correct, slower */
+      TRY(sgemm_chunked(cx, trans_a, trans_b, m, n, k, alpha, buf_at(a, i * stride_a), lda, 0,
+                        buf_at(b, i * stride_b), ldb, 0, beta, buf_at(c, i * stride_c), ldc, 0, 0));
+    return CLTRAIN_OK;
   }
-  return CLTRAIN_OK;
+  return sgemm_chunked(cx, trans_a, trans_b, m, n, k, alpha, a, lda, stride_a, b, ldb, stride_b,
+                       beta, c, ldc, stride_c, batch);
 }

@@ -23,11 +23,17 @@ cltrain_status blas_sgemm(cltrain_context *cx, int trans_a, int trans_b, size_t 
                           size_t k, float alpha, buf a, size_t lda, buf b, size_t ldb, float beta,
                           buf c, size_t ldc);
 
-/* `batch` independent SGEMMs whose operands are `stride_*` elements apart. */
+/* `batch` independent SGEMMs whose operands are `stride_*` elements apart, the inner dimension
+ * in chunks like blas_sgemm's. An operand at an offset, or strided, whose leading dimension
+ * equals its width would hit a CLBlast 1.5.3 bug (see blas.c) and runs as one SGEMM per item
+ * instead; give such operands the leading dimension blas_batched_ld(width) to keep one call. */
 cltrain_status blas_sgemm_batched(cltrain_context *cx, int trans_a, int trans_b, size_t m,
                                   size_t n, size_t k, float alpha, buf a, size_t lda,
                                   size_t stride_a, buf b, size_t ldb, size_t stride_b, float beta,
                                   buf c, size_t ldc, size_t stride_c, size_t batch);
+
+/* A leading dimension for a row of `width` floats that keeps blas_sgemm_batched in one call. */
+size_t blas_batched_ld(size_t width);
 
 #ifdef __cplusplus
 }
