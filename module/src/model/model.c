@@ -374,9 +374,11 @@ void model_profile_reset(void) {
   memset(prof_calls, 0, sizeof prof_calls);
 }
 
-cltrain_status model_forward_device(cltrain_model *m, int n) {
+cltrain_status model_forward_device(cltrain_model *m, int n) { return model_forward_range(m, 0, m->g.n, n); }
+
+cltrain_status model_forward_range(cltrain_model *m, int first, int last, int n) {
   int prof = model_profile_enabled();
-  for (int i = 0; i < m->g.n; i++) {
+  for (int i = first; i < last; i++) {
     double t0 = prof ? prof_now(m->cx) : 0;
     TRY(forward_node(m, i, n));
     if (prof) prof_add(m->g.nodes[i].op, 0, t0, m->cx);
@@ -491,14 +493,29 @@ cltrain_status cltrain_model_forward(cltrain_model *m, const float *images, int 
 cltrain_status cltrain_model_loss_grad(cltrain_model *m, const float *images, const int *labels,
                                        int n, float *loss, float *logits) {
   TRY(check_batch(m, images, n, 1, "cltrain_model_loss_grad"));
+  return model_loss_grad_from(m, 0, labels, n, loss, logits);
+}
+
+buf model_node_output(const cltrain_model *m, int i) { return Y(m, i); }
+
+/* Zeroes the parameter gradients of nodes >= first (all of them when first is 0). */
+static cltrain_status zero_grads_from(cltrain_model *m, int first) {
+  if (first == 0) return rt_fill(m->cx, G(m, 0), 0.0f, m->g.nparams);
+  for (int i = first; i < m->g.n; i++)
+    if (m->g.nodes[i].nparams) TRY(rt_fill(m->cx, G(m, m->g.nodes[i].param_off), 0.0f, m->g.nodes[i].nparams));
+  return CLTRAIN_OK;
+}
+
+cltrain_status model_loss_grad_from(cltrain_model *m, int first, const int *labels, int n, float *loss,
+                                    float *logits) {
   if (!labels || !loss) return rt_fail(m->cx, CLTRAIN_ERR_ARG, "cltrain_model_loss_grad: NULL labels or loss");
   cltrain_context *cx = m->cx;
   int k = m->g.nodes[m->g.output].out_features;
   cross_entropy_shape cs = {n, k, 0.0f};
   TRY(cross_entropy_check_labels(cx, labels, &cs));
   TRY(rt_write(cx, (buf){m->labels, 0}, labels, (size_t)n * sizeof(int)));
-  TRY(rt_fill(cx, G(m, 0), 0.0f, m->g.nparams));
-  TRY(model_forward_device(m, n));
+  TRY(zero_grads_from(m, first));
+  TRY(model_forward_range(m, first, m->g.n, n));
   buf lg = Y(m, m->g.output);
   TRY(cross_entropy_forward(cx, (buf){m->loss, 0}, (buf){m->argmax, 0}, lg, (buf){m->labels, 0}, &cs));
   TRY(cross_entropy_backward(cx, DY(m, m->g.output), lg, (buf){m->labels, 0}, 1.0f, &cs));
