@@ -19,13 +19,7 @@
 
 static char tmpdir[256], model[1024];
 
-static char *path_in(const char *name) {
-  static char bufs[16][512];
-  static int k = 0;
-  char *p = bufs[k++ % 16];
-  snprintf(p, 512, "%s/%s", tmpdir, name);
-  return p;
-}
+static char *path_in(const char *name) { return test_path(tmpdir, name); }
 
 static cltrain_train_options base(void) {
   cltrain_train_options o = cltrain_train_defaults();
@@ -123,17 +117,7 @@ static void check_module(cltrain_context *cx) {
 }
 
 int main(void) {
-  const char *ref = getenv("CLTRAIN_REF_DIR");
-  if (!ref) {
-    fprintf(stderr, "CLTRAIN_REF_DIR is not set\n");
-    return 1;
-  }
-  snprintf(model, sizeof model, "%s/whole_r18_bn.onnx", ref);
-  snprintf(tmpdir, sizeof tmpdir, "/tmp/cltrain_test_cache.XXXXXX");
-  if (!mkdtemp(tmpdir)) return 1;
-  char good[1024];
-  snprintf(good, sizeof good, "%s/imagefolder/good", ref);
-  if (symlink(good, path_in("train")) || symlink(good, path_in("val"))) return 1;
+  test_train_folder("cltrain_test_cache", tmpdir, sizeof tmpdir, model, sizeof model);
   cltrain_context *cx = test_context();
   check_module(cx);
 
