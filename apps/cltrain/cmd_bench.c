@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cache.h"
 #include "cli.h"
 #include "graph.h"
 #include "model.h"
@@ -62,15 +63,41 @@ static int parse_int(const char *s, const char *flag, int lo, int *out) {
   return 1;
 }
 
+/* --cache: a feature cache of 4 batches of rows, filled by 4 training steps on the synthetic
+ * images (epoch 1 of a cached run), and a row index buffer for the timed steps. */
+static cltrain_status fill_cache(cltrain_context *cx, cltrain_model *m, const float *images, const int *labels,
+                                 int batch, feature_cache **fc, int32_t **rows) {
+  const char *why = "";
+  int node = feature_cache_node(m, &why);
+  if (node < 0) return rt_fail(cx, CLTRAIN_ERR_ARG, "--cache: cannot cache features: %s", why);
+  cltrain_device_info dev;
+  TRY(cltrain_context_device(cx, &dev));
+  size_t budget = (size_t)(dev.global_mem_bytes / 4 < dev.max_alloc_bytes ? dev.global_mem_bytes / 4 : dev.max_alloc_bytes);
+  TRY(feature_cache_create(cx, m, node, 4 * batch, budget, budget, fc));
+  if (!(*rows = malloc(sizeof **rows * (size_t)batch))) return rt_fail(cx, CLTRAIN_ERR_OUT_OF_MEMORY, "out of host memory");
+  cltrain_sgd_options so = cltrain_sgd_defaults();
+  TRY(cltrain_model_set_train(m, 1));
+  for (int k = 0; k < 4; k++) {
+    float loss;
+    for (int b = 0; b < batch; b++) (*rows)[b] = k * batch + b;
+    TRY(feature_cache_loss_grad(*fc, m, images, *rows, labels, batch, &loss, NULL));
+    TRY(cltrain_model_sgd_step(m, &so, so.lr));
+  }
+  printf("cache: %d rows of '%s' (%.1f MiB, %s), filled by 4 training steps\n", 4 * batch, m->g.nodes[node].name,
+         feature_cache_bytes(*fc) / 1048576.0, feature_cache_on_device(*fc) ? "on the device" : "in host memory");
+  return cltrain_context_finish(cx);
+}
+
 int cmd_bench(int argc, char **argv) {
   if (argc >= 2 && !strcmp(argv[1], "ops")) return cmd_bench_ops(argc - 1, argv + 1);
   const char *arch = NULL, *model = NULL, *freeze = "none", *device = NULL;
   const char *s_batch = "16", *s_steps = "10", *s_warmup = "2", *s_classes = "2";
-  int bad = 0, infer_only = 0, no_infer = 0;
+  int bad = 0, infer_only = 0, no_infer = 0, cache = 0;
   for (int i = 1; i < argc && !bad; i++) {
     if (cli_flag(argc, argv, &i, "--help", NULL, &bad)) {
       printf("usage: cltrain bench [--arch resnet18|resnet34 | --model M.onnx] [--batch B] [--steps N]\n"
-             "                     [--warmup W] [--classes N] [--freeze SPEC] [--infer|--no-infer] [--device SEL]\n"
+             "                     [--warmup W] [--classes N] [--freeze SPEC] [--infer|--no-infer] [--cache]\n"
+             "                     [--device SEL]\n"
              "       cltrain bench ops [--batch B] [--repeats R] [--device SEL]\n\n"
              "Times training steps (loss_grad + SGD step, images uploaded every step) after W\n"
              "warm-up steps on seeded synthetic data, then eval-mode inference, and prints the\n"
@@ -78,6 +105,10 @@ int cmd_bench(int argc, char **argv) {
              "  RESULT train_img_s=... infer_img_s=... device_mib=...\n"
              "Defaults: --arch resnet18 (fresh weights), batch 16, 10 steps, 2 warm-up, 2 classes,\n"
              "freeze none. --infer times inference only (train_img_s=0), --no-infer training only.\n"
+             "--cache times the training steps of `cltrain train`'s cached epochs (2+) instead: the\n"
+             "frozen part's output of 4 batches is cached first (as epoch 1 does), then each step\n"
+             "gathers a random batch of cached rows and trains the layers above them (needs a freeze\n"
+             "spec that caching accepts, e.g. all). Frozen BN layers run in eval mode.\n"
              "`bench ops` times each op's forward and backward at ResNet-18's shapes.\n");
       return 0;
     }
@@ -95,6 +126,10 @@ int cmd_bench(int argc, char **argv) {
     }
     if (cli_flag(argc, argv, &i, "--no-infer", NULL, &bad)) {
       no_infer = 1;
+      continue;
+    }
+    if (cli_flag(argc, argv, &i, "--cache", NULL, &bad)) {
+      cache = 1;
       continue;
     }
     if (bad) break;
@@ -120,7 +155,9 @@ int cmd_bench(int argc, char **argv) {
   cltrain_model *m = NULL;
   float *images = NULL, *logits = NULL;
   int *labels = NULL;
+  int32_t *rows = NULL;
   double *times = NULL;
+  feature_cache *fc = NULL;
   char tmp[64] = "";
   int rc = 1;
   cltrain_status st = cltrain_context_create(device, &cx);
@@ -163,6 +200,7 @@ int cmd_bench(int argc, char **argv) {
          dev.name, dev.platform, model == tmp ? (arch ? arch : "resnet18") : model, classes,
          freeze, batch, steps, warmup);
   printf("load: %.2f s\n", t_load);
+  if (cache && !infer_only && (st = fill_cache(cx, m, images, labels, batch, &fc, &rows)) != CLTRAIN_OK) goto fail;
 
   double train_img_s = 0, infer_img_s = 0, first_step = 0;
   cltrain_sgd_options so = cltrain_sgd_defaults();
@@ -173,7 +211,13 @@ int cmd_bench(int argc, char **argv) {
       if (k == warmup) model_profile_reset();
       double t0 = now_s();
       float loss;
-      if ((st = cltrain_model_loss_grad(m, images, labels, batch, &loss, NULL)) != CLTRAIN_OK) goto fail;
+      if (fc) { /* a random batch of cached rows, as a shuffled epoch takes them */
+        for (int b = 0; b < batch; b++) rows[b] = (int32_t)rng_below(&rng, (uint32_t)(4 * batch));
+        st = feature_cache_loss_grad(fc, m, NULL, rows, labels, batch, &loss, NULL);
+      } else {
+        st = cltrain_model_loss_grad(m, images, labels, batch, &loss, NULL);
+      }
+      if (st != CLTRAIN_OK) goto fail;
       if ((st = cltrain_model_sgd_step(m, &so, so.lr)) != CLTRAIN_OK) goto fail;
       if ((st = cltrain_context_finish(cx)) != CLTRAIN_OK) goto fail;
       times[k] = now_s() - t0;
@@ -183,7 +227,8 @@ int cmd_bench(int argc, char **argv) {
     if (model_profile_enabled()) print_profile(steps, step_total);
     double med = median(times + warmup, steps);
     train_img_s = batch / med;
-    printf("train: first step %.3f s, median step %.3f s: %.2f images/s\n", first_step, med, train_img_s);
+    printf("train%s: first step %.3f s, median step %.3f s: %.2f images/s\n", fc ? " (cached features)" : "",
+           first_step, med, train_img_s);
   }
   if ((st = cltrain_model_set_train(m, 0)) != CLTRAIN_OK) goto fail;
   double infer_total = 0;
@@ -211,7 +256,8 @@ fail:
   rc = cli_fail(cx, st);
 done:
   if (tmp[0]) remove(tmp);
-  free(images), free(labels), free(logits), free(times);
+  free(images), free(labels), free(logits), free(times), free(rows);
+  feature_cache_destroy(fc);
   cltrain_model_destroy(m);
   cltrain_context_destroy(cx);
   return rc;

@@ -38,6 +38,11 @@ static void usage(FILE *f) {
           "  --plot FILE.png        loss and accuracy curves\n"
           "  --checkpoint FILE      rewritten after every epoch;  --resume FILE continues one\n"
           "  --skip-bad             leave out images that fail to load (default: fail, naming them)\n"
+          "  --cache-features       keep the frozen part's output per image from epoch 1 on and train\n"
+          "                         only the layers above it in later epochs; needs --augment none,\n"
+          "                         --frozen-bn eval and a frozen part with one output (e.g. --freeze\n"
+          "                         all), else an error. Default: cache whenever that holds\n"
+          "  --no-cache-features    never cache\n"
           "  --device SEL           OpenCL device (see `cltrain devices`)\n\n"
           "Exit status: 0 done, 1 a runtime error (the message names the file or option), 2 usage.\n");
 }
@@ -136,6 +141,14 @@ int cmd_train(int argc, char **argv) {
     }
     if (cli_flag(argc, argv, &i, "--skip-bad", NULL, &bad)) {
       o.skip_bad = 1;
+      continue;
+    }
+    if (cli_flag(argc, argv, &i, "--cache-features", NULL, &bad)) {
+      o.cache_features = CLTRAIN_CACHE_ON;
+      continue;
+    }
+    if (cli_flag(argc, argv, &i, "--no-cache-features", NULL, &bad)) {
+      o.cache_features = CLTRAIN_CACHE_OFF;
       continue;
     }
 #define INT_FLAG(name, lo, dst)                                           \
@@ -264,6 +277,9 @@ int cmd_train(int argc, char **argv) {
   }
   double wait = res.train_seconds > 0 ? res.loader_wait_seconds / res.train_seconds : 0;
   if (res.skipped) printf("skipped %d images that failed to load\n", res.skipped);
+  if (res.features_cached)
+    printf("features cached at %s (%.1f MiB %s): epochs after the first ran only the layers above it\n",
+           res.cache_node, res.cache_mib, res.features_cached == 1 ? "on the device" : "in host memory");
   if (res.epochs_done)
     printf("best val acc %.4f (epoch %d); data wait %.0f%% of training; exported %s%s\n", res.best_val_acc,
            res.best_epoch, 100 * wait, o.out_path, res.exported_best ? "" : " (last epoch's weights)");

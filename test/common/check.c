@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 static int passed, failed;
 
@@ -85,6 +86,33 @@ cltrain_context *test_context(void) {
     exit(1);
   }
   return cx;
+}
+
+char *test_path(const char *dir, const char *name) {
+  static char bufs[16][512];
+  static int k = 0;
+  char *p = bufs[k++ % 16];
+  snprintf(p, sizeof bufs[0], "%s/%s", dir, name);
+  return p;
+}
+
+void test_train_folder(const char *name, char *tmpdir, size_t cap, char *model, size_t model_cap) {
+  const char *ref = getenv("CLTRAIN_REF_DIR");
+  if (!ref) {
+    fprintf(stderr, "CLTRAIN_REF_DIR is not set\n");
+    exit(1);
+  }
+  snprintf(model, model_cap, "%s/whole_r18_bn.onnx", ref);
+  snprintf(tmpdir, cap, "/tmp/%s.XXXXXX", name);
+  char good[1024], train[1024], val[1024];
+  snprintf(good, sizeof good, "%s/imagefolder/good", ref);
+  if (!mkdtemp(tmpdir)) exit(1);
+  snprintf(train, sizeof train, "%s/train", tmpdir);
+  snprintf(val, sizeof val, "%s/val", tmpdir);
+  if (symlink(good, train) || symlink(good, val)) {
+    fprintf(stderr, "FAIL: cannot link %s into %s\n", good, tmpdir);
+    exit(1);
+  }
 }
 
 buf test_upload(cltrain_context *cx, const float *host, size_t n) {

@@ -37,6 +37,15 @@ void fill_uniform(float *x, size_t n, uint64_t seed, float lo, float hi);
 /* The device given by $CLTRAIN_DEVICE (default device otherwise); exits the test on failure. */
 cltrain_context *test_context(void);
 
+/* For training tests: a new folder /tmp/NAME.XXXXXX (its path in tmpdir, cap bytes) whose
+ * train/ and val/ are symlinks to the refs' imagefolder/good (3 classes, 14 images of many
+ * formats), and in model the refs' whole_r18_bn.onnx. Exits the test when $CLTRAIN_REF_DIR is
+ * unset or the folder cannot be made. */
+void test_train_folder(const char *name, char *tmpdir, size_t cap, char *model, size_t model_cap);
+
+/* "dir/name" in one of 16 static buffers used in turn (valid for 16 more calls). */
+char *test_path(const char *dir, const char *name);
+
 /* Allocates a device buffer holding `n` floats copied from host (host may be NULL). */
 buf test_upload(cltrain_context *cx, const float *host, size_t n);
 /* Reads n floats back (blocking); the returned memory is the caller's to free. */

@@ -14,13 +14,7 @@
 static char tmpdir[256], model[1024];
 
 /* A path in tmpdir; the result lives for 16 more calls. */
-static char *path_in(const char *name) {
-  static char bufs[16][512];
-  static int k = 0;
-  char *p = bufs[k++ % 16];
-  snprintf(p, 512, "%s/%s", tmpdir, name);
-  return p;
-}
+static char *path_in(const char *name) { return test_path(tmpdir, name); }
 
 static unsigned char *slurp(const char *path, size_t *n) {
   FILE *f = fopen(path, "rb");
@@ -78,17 +72,7 @@ static int differing_tensors(cltrain_model *a, cltrain_model *b, int *ntensors) 
 }
 
 int main(void) {
-  const char *ref = getenv("CLTRAIN_REF_DIR");
-  if (!ref) {
-    fprintf(stderr, "CLTRAIN_REF_DIR is not set\n");
-    return 1;
-  }
-  snprintf(model, sizeof model, "%s/whole_r18_bn.onnx", ref);
-  snprintf(tmpdir, sizeof tmpdir, "/tmp/cltrain_test_loop.XXXXXX");
-  if (!mkdtemp(tmpdir)) return 1;
-  char good[1024];
-  snprintf(good, sizeof good, "%s/imagefolder/good", ref);
-  if (symlink(good, path_in("train")) || symlink(good, path_in("val"))) return 1;
+  test_train_folder("cltrain_test_loop", tmpdir, sizeof tmpdir, model, sizeof model);
   cltrain_context *cx = test_context();
 
   /* Argument errors */

@@ -62,6 +62,17 @@ $PY -c "import cv2,sys; im=cv2.imread(sys.argv[1]); sys.exit(0 if im is not None
 [ -s "$T/good.onnx" ] && ok || bad "no exported model"
 ls "$T" | grep -q tmp && bad "a temporary file was left behind" || ok
 
+# Feature caching: refused when forced with augmentation; with --augment none a cached run
+# (and its skip of the corrupt image in the cached epoch) exports the uncached run's weights.
+expect_train 1 "cannot cache features.*augmented.*--augment none" "${OK[@]}" --freeze all --cache-features --out "$T/out.onnx"
+CACHE=("${OK[@]}" --data "$T/corrupt" --skip-bad --freeze all --augment none --epochs 3 --seed 7 --keep last)
+"$BIN" train "${CACHE[@]}" --out "$T/cached.onnx" >"$T/stdout" 2>&1 &&
+  grep -q "^features cached at .* MiB on the device" "$T/stdout" && grep -q "skipped 3 images" "$T/stdout" && ok ||
+  { bad "cached run (features cached, 3 epochs x 1 bad image skipped)"; cat "$T/stdout"; }
+"$BIN" train "${CACHE[@]}" --no-cache-features --out "$T/uncached.onnx" >"$T/stdout" 2>&1 &&
+  ! grep -q "features cached" "$T/stdout" && cmp -s "$T/cached.onnx" "$T/uncached.onnx" && ok ||
+  { bad "--no-cache-features run, or its export differs from the cached one"; cat "$T/stdout"; }
+
 # Resuming refuses: other options, corrupt and truncated checkpoints (another model's: bad_input.sh).
 expect_train 1 "cannot resume from '$T/ck.bin' with other options: the checkpoint has lr=0.001.*lr=0.01" \
   "${OK[@]}" --data "$T/corrupt" --skip-bad --freeze all --epochs 3 --seed 7 --lr 0.01 --resume "$T/ck.bin" --out "$T/out.onnx"

@@ -281,6 +281,20 @@ typedef struct cltrain_epoch_stats {
   int is_best;                  /* this epoch's val accuracy is the best so far */
 } cltrain_epoch_stats;
 
+/* Feature caching for head-only training (cltrain_train_options.cache_features). It applies
+ * when the training images are not augmented, frozen BN layers run in eval mode and the frozen
+ * part ends in one tensor that only trainable layers read (for ResNet-18: `freeze all`, or
+ * freezing whole stages from the stem up): that tensor is then the same every epoch, so the
+ * first epoch keeps it per image (on the device when it fits in a quarter of its memory, else
+ * in host memory) and later epochs run only the layers above it, with no image decoding.
+ * AUTO caches when it applies; ON fails with CLTRAIN_ERR_ARG saying why when it does not;
+ * OFF never caches. */
+typedef enum cltrain_feature_cache {
+  CLTRAIN_CACHE_AUTO = 0,
+  CLTRAIN_CACHE_ON = 1,
+  CLTRAIN_CACHE_OFF = 2
+} cltrain_feature_cache;
+
 typedef struct cltrain_train_options {
   const char *model_path;  /* the ONNX model to fine-tune */
   const char *data_dir;    /* an ImageFolder pair: data_dir/train and data_dir/val */
@@ -310,6 +324,7 @@ typedef struct cltrain_train_options {
   const char *plot_png;    /* NULL, or loss and accuracy curves */
   const char *checkpoint;  /* NULL, or a checkpoint rewritten after every epoch */
   const char *resume;      /* NULL, or a checkpoint to continue from */
+  cltrain_feature_cache cache_features; /* CLTRAIN_CACHE_AUTO */
   void (*on_progress)(const cltrain_progress *p, void *user); /* may be NULL */
   void (*on_epoch)(const cltrain_epoch_stats *e, void *user); /* may be NULL */
   void *user;
@@ -327,11 +342,14 @@ typedef struct cltrain_train_result {
   double train_seconds;       /* time in train phases, this call */
   int skipped;              /* images left out (skip_bad) */
   int exported_best;        /* 1 when the exported weights are the best epoch's */
+  int features_cached;      /* 0: no feature cache, 1: on the device, 2: in host memory */
+  char cache_node[96];      /* the node whose output was cached, "" when none */
+  double cache_mib;         /* the caches' size (train and val) */
 } cltrain_train_result;
 
 /* The tutorial's settings: num_classes -1, freeze "none", frozen BN eval, 25 epochs, no step
  * limit, batch 4, SGD lr 0.001 momentum 0.9, StepLR(7, 0.1), augmentation, shuffling, seed 0,
- * keep best, workers 0. Paths are NULL. */
+ * keep best, workers 0, feature caching auto. Paths are NULL. */
 CLTRAIN_API cltrain_train_options cltrain_train_defaults(void);
 
 /* PyTorch's transfer-learning tutorial's train_model: loads the model, replaces its head,

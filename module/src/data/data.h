@@ -136,6 +136,14 @@ cltrain_status loader_start_epoch(loader *l, uint32_t epoch);
 cltrain_status loader_next(loader *l, const float **x, const int32_t **labels, int *n);
 int loader_done(const loader *l); /* 1 once every batch of the epoch has been returned */
 
+/* The ImageFolder indices of the images of the batch the last loader_next returned (its *n of
+ * them, in order), valid as long as that batch. */
+const int32_t *loader_batch_indices(const loader *l);
+
+/* The order loader_start_epoch(epoch) goes through the images in: imagefolder_size() indices
+ * into `order` (batches are consecutive runs of batch_size of them). */
+cltrain_status loader_epoch_order(const loader *l, uint32_t epoch, int32_t *order);
+
 int loader_num_batches(const loader *l);   /* per epoch */
 int loader_workers(const loader *l);       /* threads actually started */
 double loader_wait_seconds(const loader *l); /* time loader_next spent waiting, since create */

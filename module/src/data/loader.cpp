@@ -23,6 +23,7 @@ struct slot {
   int done = 0;      /* images finished */
   std::vector<float> x;          /* (batch_size, 3, crop, crop) */
   std::vector<int32_t> labels;   /* (batch_size) */
+  std::vector<int32_t> index;    /* (batch_size): ImageFolder indices */
   std::vector<cltrain_status> status; /* per image */
   std::vector<std::string> error;     /* per image, when status is not OK */
 };
@@ -42,7 +43,7 @@ struct loader {
   std::condition_variable work_cv, ready_cv;
   bool quit = false;
   uint32_t epoch = 0;
-  std::vector<int> order;   /* the epoch's sample indices */
+  std::vector<int32_t> order;  /* the epoch's sample indices */
   int next_image = 0;       /* the next image (position in `order`) a worker takes */
   int limit_image = 0;      /* workers stop here: the epoch's end, or 0 between epochs */
   int consumed = 0;         /* batches handed out to the consumer */
@@ -53,7 +54,8 @@ struct loader {
   /* the consumer's side */
   bool holding = false;      /* a slot is handed out until the next call */
   std::vector<float> out_x;  /* compacted batch when images were skipped */
-  std::vector<int32_t> out_labels;
+  std::vector<int32_t> out_labels, out_index;
+  const int32_t *batch_index = nullptr; /* the indices of the batch handed out */
   double wait_s = 0;
   int skipped = 0;
   std::string last_skipped;
@@ -101,6 +103,7 @@ void worker_main(loader *l) {
 
     lock.lock();
     s.labels[k] = imagefolder_label(l->folder, index);
+    s.index[k] = index;
     s.status[k] = st;
     s.error[k] = std::move(msg);
     s.done++;
@@ -134,11 +137,22 @@ cltrain_status create(cltrain_context *cx, const imagefolder *f, const transform
   for (slot &s : l->slots) {
     s.x.resize(l->image_floats * most);
     s.labels.resize(most);
+    s.index.resize(most);
     s.status.resize(most);
     s.error.resize(most);
   }
   for (int w = 0; w < l->o.workers; w++) l->threads.emplace_back(worker_main, l);
   return CLTRAIN_OK;
+}
+
+void make_order(const loader *l, uint32_t epoch, int32_t *order) {
+  int n = imagefolder_size(l->folder);
+  for (int i = 0; i < n; i++) order[i] = i;
+  if (l->o.shuffle) { /* Fisher-Yates: a uniform permutation, as torch.randperm gives */
+    /* the same per-epoch key as the augmentation, on the shuffling stream */
+    cltrain_rng r = rng_make(transform_augment_rng(l->o.seed, epoch, 0).seed, RNG_STREAM_SHUFFLE);
+    for (int i = n - 1; i > 0; i--) std::swap(order[i], order[rng_below(&r, (uint32_t)i + 1)]);
+  }
 }
 
 void stop(loader *l) {
@@ -202,14 +216,8 @@ cltrain_status loader_start_epoch(loader *l, uint32_t epoch) {
   try {
     std::unique_lock<std::mutex> lock(l->mu);
     drain(l, lock);
-    int n = imagefolder_size(l->folder);
-    l->order.resize(n);
-    for (int i = 0; i < n; i++) l->order[i] = i;
-    if (l->o.shuffle) { /* Fisher-Yates: a uniform permutation, as torch.randperm gives */
-      /* the same per-epoch key as the augmentation, on the shuffling stream */
-      cltrain_rng r = rng_make(transform_augment_rng(l->o.seed, epoch, 0).seed, RNG_STREAM_SHUFFLE);
-      for (int i = n - 1; i > 0; i--) std::swap(l->order[i], l->order[rng_below(&r, (uint32_t)i + 1)]);
-    }
+    l->order.resize(imagefolder_size(l->folder));
+    make_order(l, epoch, l->order.data());
     l->epoch = epoch;
     l->next_image = 0;
     l->consumed = 0;
@@ -249,6 +257,7 @@ cltrain_status loader_next(loader *l, const float **x, const int32_t **labels, i
       for (int k = 0; k < s.count; k++) good += s.status[k] == CLTRAIN_OK;
       if (good == s.count) {
         *x = s.x.data(), *labels = s.labels.data(), *n = s.count;
+        l->batch_index = s.index.data();
         return CLTRAIN_OK;
       }
       if (!l->o.skip_bad) {
@@ -258,6 +267,7 @@ cltrain_status loader_next(loader *l, const float **x, const int32_t **labels, i
       /* Skip the bad images: copy the good ones out, in order. */
       l->out_x.resize(l->image_floats * (size_t)s.count);
       l->out_labels.resize(s.count);
+      l->out_index.resize(s.count);
       int m = 0;
       for (int k = 0; k < s.count; k++) {
         if (s.status[k] != CLTRAIN_OK) {
@@ -267,15 +277,25 @@ cltrain_status loader_next(loader *l, const float **x, const int32_t **labels, i
         }
         std::memcpy(l->out_x.data() + (size_t)m * l->image_floats, s.x.data() + (size_t)k * l->image_floats,
                     l->image_floats * sizeof(float));
-        l->out_labels[m++] = s.labels[k];
+        l->out_labels[m] = s.labels[k];
+        l->out_index[m++] = s.index[k];
       }
       if (m == 0) continue; /* a batch of bad images only: go on to the next */
       *x = l->out_x.data(), *labels = l->out_labels.data(), *n = m;
+      l->batch_index = l->out_index.data();
       return CLTRAIN_OK;
     }
   } catch (const std::exception &e) {
     return rt_fail(l->cx, CLTRAIN_ERR_OUT_OF_MEMORY, "loader_next: %s", e.what());
   }
+}
+
+const int32_t *loader_batch_indices(const loader *l) { return l->batch_index; }
+
+cltrain_status loader_epoch_order(const loader *l, uint32_t epoch, int32_t *order) {
+  if (!l || !order) return rt_fail(l ? l->cx : nullptr, CLTRAIN_ERR_ARG, "loader_epoch_order: NULL argument");
+  make_order(l, epoch, order);
+  return CLTRAIN_OK;
 }
 
 int loader_num_batches(const loader *l) { return l->nbatches; }

@@ -409,9 +409,11 @@ void model_profile_reset(void) {
   memset(prof_calls, 0, sizeof prof_calls);
 }
 
-cltrain_status model_forward_device(cltrain_model *m, int n) {
+cltrain_status model_forward_device(cltrain_model *m, int n) { return model_forward_range(m, 0, m->g.n, n); }
+
+cltrain_status model_forward_range(cltrain_model *m, int first, int last, int n) {
   int prof = model_profile_enabled();
-  for (int i = 0; i < m->g.n; i++) {
+  for (int i = first; i < last; i++) {
     double t0 = prof ? prof_now(m->cx) : 0;
     TRY(forward_node(m, i, n));
     if (prof) prof_add(m->g.nodes[i].op, 0, t0, m->cx);
@@ -541,14 +543,22 @@ cltrain_status cltrain_model_forward(cltrain_model *m, const float *images, int 
   return finish_step(m, st);
 }
 
-/* Everything of a training step up to the loss read-back, enqueued without waiting. */
-static cltrain_status enqueue_loss_grad(cltrain_model *m, const float *images, const int *labels,
-                                        int n, const cross_entropy_shape *cs) {
+/* Zeroes the parameter gradients of nodes >= first (all of them when first is 0). */
+static cltrain_status zero_grads_from(cltrain_model *m, int first) {
+  if (first == 0) return rt_fill(m->cx, G(m, 0), 0.0f, m->g.nparams);
+  for (int i = first; i < m->g.n; i++)
+    if (m->g.nodes[i].nparams) TRY(rt_fill(m->cx, G(m, m->g.nodes[i].param_off), 0.0f, m->g.nodes[i].nparams));
+  return CLTRAIN_OK;
+}
+
+/* Everything of a training step from node `first` up to the loss read-back, enqueued without
+ * waiting (the input of `first` already in place). */
+static cltrain_status enqueue_loss_grad(cltrain_model *m, int first, const int *labels, int n,
+                                        const cross_entropy_shape *cs) {
   cltrain_context *cx = m->cx;
-  TRY(upload_images(m, images, n));
   TRY(rt_write_async(cx, (buf){m->labels, 0}, labels, (size_t)n * sizeof(int)));
-  TRY(rt_fill(cx, G(m, 0), 0.0f, m->g.nparams));
-  TRY(model_forward_device(m, n));
+  TRY(zero_grads_from(m, first));
+  TRY(model_forward_range(m, first, m->g.n, n));
   buf lg = Y(m, m->g.output);
   TRY(cross_entropy_forward(cx, (buf){m->loss, 0}, (buf){m->argmax, 0}, lg, (buf){m->labels, 0}, cs));
   TRY(cross_entropy_backward(cx, DY(m, m->g.output), lg, (buf){m->labels, 0}, 1.0f, cs));
@@ -558,12 +568,21 @@ static cltrain_status enqueue_loss_grad(cltrain_model *m, const float *images, c
 cltrain_status cltrain_model_loss_grad(cltrain_model *m, const float *images, const int *labels,
                                        int n, float *loss, float *logits) {
   TRY(check_batch(m, images, n, 1, "cltrain_model_loss_grad"));
+  cltrain_status st = upload_images(m, images, n);
+  if (st == CLTRAIN_OK) st = model_loss_grad_from(m, 0, labels, n, loss, logits);
+  return finish_step(m, st);
+}
+
+buf model_node_output(const cltrain_model *m, int i) { return Y(m, i); }
+
+cltrain_status model_loss_grad_from(cltrain_model *m, int first, const int *labels, int n, float *loss,
+                                    float *logits) {
   if (!labels || !loss) return rt_fail(m->cx, CLTRAIN_ERR_ARG, "cltrain_model_loss_grad: NULL labels or loss");
   cltrain_context *cx = m->cx;
   int k = m->g.nodes[m->g.output].out_features;
   cross_entropy_shape cs = {n, k, 0.0f};
   TRY(cross_entropy_check_labels(cx, labels, &cs));
-  cltrain_status st = enqueue_loss_grad(m, images, labels, n, &cs);
+  cltrain_status st = enqueue_loss_grad(m, first, labels, n, &cs);
   m->dropout_step++;
   /* The one wait of a step: the loss, which the caller needs now (and checks for divergence). */
   if (st == CLTRAIN_OK) st = rt_read(cx, loss, (buf){m->loss, 0}, sizeof(float));

@@ -82,6 +82,17 @@ cltrain_status model_forward_device(cltrain_model *m, int n);
 /* Backward pass from dlogits already in pool[dybuf[g.output]]: accumulates parameter gradients. */
 cltrain_status model_backward_device(cltrain_model *m, int n);
 
+/* Starting part-way up the graph (feature caching, train/cache.c). model_forward_range runs
+ * nodes [first, last) forward; the outputs the nodes from `first` on read must already be in
+ * their buffers (model_node_output). model_loss_grad_from is cltrain_model_loss_grad from node
+ * `first` on: nodes below `first` are not run and must be frozen (when first > 0 only the
+ * gradients of nodes >= first are zeroed); the batch buffers must be planned for n
+ * (model_reserve with backward). first 0 with the images in node 0 is the whole pass. */
+cltrain_status model_forward_range(cltrain_model *m, int first, int last, int n);
+cltrain_status model_loss_grad_from(cltrain_model *m, int first, const int *labels, int n, float *loss,
+                                    float *logits);
+buf model_node_output(const cltrain_model *m, int i); /* node i's output buffer (planned) */
+
 /* Profiling, for `cltrain bench` (docs/performance.md): with CLTRAIN_PROFILE=1 in the
  * environment every node of model_forward_device/model_backward_device runs between clFinish
  * calls and its wall time adds to a process-wide total per (node_op, pass): pass 0 forward,

@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "cache.h"
 #include "data.h"
 #include "train_internal.h"
 
@@ -98,23 +100,56 @@ static double host_ce(const float *v, int k, int label) {
   return mx + log(sum) - (double)v[label];
 }
 
+/* One split's feature cache: filled by its first full pass, read by the later ones. */
+typedef struct split_cache {
+  feature_cache *fc; /* NULL: not cached */
+  int complete;      /* a pass stored every image that loaded */
+} split_cache;
+
 typedef struct run {
   cltrain_context *cx;
   const cltrain_train_options *o;
   cltrain_model *m;
-  loader *tl, *vl;
+  const imagefolder *folder[2]; /* train, val */
+  loader *loader[2];
   int classes;
   float *logits;
   train_state st;
+  split_cache cache[2];
+  int32_t *order, *idx, *labels; /* a cached pass's epoch order and batch */
+  int cache_skipped;             /* images a cached pass left out (skip_bad: they failed to load) */
 } run;
+
+/* The next batch of a cached pass: the run of batch_size images of the epoch's order at *pos,
+ * less the ones that failed to load in the pass that filled the cache, as the loader makes it
+ * (a batch of failed images only is passed over). *n is 0 at the end. */
+static void cached_batch(run *r, int phase, int *pos, int *n) {
+  const imagefolder *f = r->folder[phase];
+  int total = imagefolder_size(f), bs = r->o->batch_size;
+  *n = 0;
+  while (*n == 0 && *pos < total) {
+    for (int end = *pos + bs < total ? *pos + bs : total; *pos < end; ++*pos) {
+      int32_t i = r->order[*pos];
+      if (!feature_cache_has(r->cache[phase].fc, i)) {
+        r->cache_skipped++;
+        continue;
+      }
+      r->idx[*n] = i, r->labels[*n] = imagefolder_label(f, i);
+      ++*n;
+    }
+  }
+}
 
 /* One phase over its loader: train (loss_grad + SGD step per batch) or val (forward). Fills
  * row (loss, acc, seconds, images/s, data wait) and *stop when the step limit is reached. */
 static cltrain_status run_phase(run *r, int epoch, int phase, double lr, train_row *row, int *stop) {
   const cltrain_train_options *o = r->o;
-  loader *l = phase ? r->vl : r->tl;
+  loader *l = r->loader[phase];
+  split_cache *sc = &r->cache[phase];
+  int cached = sc->fc && sc->complete, pos = 0, ended = 0;
   TRY(cltrain_model_set_train(r->m, !phase));
-  TRY(loader_start_epoch(l, (uint32_t)epoch));
+  if (cached) TRY(loader_epoch_order(l, (uint32_t)epoch, r->order));
+  else TRY(loader_start_epoch(l, (uint32_t)epoch));
   double t0 = now_s(), wait0 = loader_wait_seconds(l), loss_sum = 0;
   long long correct = 0, images = 0;
   int batch = 0;
@@ -124,14 +159,23 @@ static cltrain_status run_phase(run *r, int epoch, int phase, double lr, train_r
       *stop = 1;
       break;
     }
-    const float *x;
-    const int32_t *lab;
+    const float *x = NULL; /* stays NULL for a cached batch */
+    const int32_t *lab = r->labels, *idx = r->idx;
     int n;
-    TRY(loader_next(l, &x, &lab, &n));
-    if (n == 0) break;
+    if (cached) {
+      cached_batch(r, phase, &pos, &n);
+    } else {
+      TRY(loader_next(l, &x, &lab, &n));
+      idx = loader_batch_indices(l);
+    }
+    if (n == 0) {
+      ended = 1;
+      break;
+    }
     if (!phase) {
       float loss;
-      cltrain_status st = cltrain_model_loss_grad(r->m, x, (const int *)lab, n, &loss, r->logits);
+      cltrain_status st = sc->fc ? feature_cache_loss_grad(sc->fc, r->m, x, idx, (const int *)lab, n, &loss, r->logits)
+                                 : cltrain_model_loss_grad(r->m, x, (const int *)lab, n, &loss, r->logits);
       if (st == CLTRAIN_ERR_NUMERIC)
         return rt_fail(r->cx, st, "epoch %d, step %lld: the training loss is %f: training diverged (try a smaller --lr)",
                        epoch + 1, (long long)r->st.steps + 1, loss);
@@ -141,7 +185,8 @@ static cltrain_status run_phase(run *r, int epoch, int phase, double lr, train_r
       if (test_hook_at("CLTRAIN_TEST_KILL_AT_STEP", r->st.steps)) raise(SIGKILL); /* crash tests */
       loss_sum += (double)loss * n;
     } else {
-      TRY(cltrain_model_forward(r->m, x, n, r->logits));
+      if (sc->fc) TRY(feature_cache_forward(sc->fc, r->m, x, idx, n, r->logits));
+      else TRY(cltrain_model_forward(r->m, x, n, r->logits));
       for (int i = 0; i < n; i++) loss_sum += host_ce(r->logits + (size_t)i * r->classes, r->classes, lab[i]);
       if (!isfinite(loss_sum))
         return rt_fail(r->cx, CLTRAIN_ERR_NUMERIC,
@@ -159,6 +204,7 @@ static cltrain_status run_phase(run *r, int epoch, int phase, double lr, train_r
     }
   }
   TRY(cltrain_context_finish(r->cx));
+  if (ended) sc->complete = 1; /* a pass over every image: the cache holds all that loaded */
   double secs = now_s() - t0;
   row->epoch = epoch + 1, row->phase = phase, row->lr = lr;
   row->loss = images ? loss_sum / (double)images : NAN;
@@ -196,6 +242,49 @@ static cltrain_status check_options(cltrain_context *cx, const cltrain_train_opt
   if (o->plot_png) TRY(check_writable(cx, o->plot_png, "plot"));
   if (o->checkpoint) TRY(check_writable(cx, o->checkpoint, "checkpoint"));
   return CLTRAIN_OK;
+}
+
+/* Feature caching (cache.h), decided once the model is frozen and the loaders exist. Within
+ * one call nothing a cache depends on changes after this point: the model's graph, its frozen
+ * layers' weights (frozen layers never change), the frozen set, the BN mode, the file lists and
+ * the transforms are all fixed before the first epoch, so the caches live for the call and need
+ * no key. A resumed run starts with empty caches and fills them in its first epoch. */
+static cltrain_status setup_cache(run *r) {
+  cltrain_context *cx = r->cx;
+  const cltrain_train_options *o = r->o;
+  if (o->cache_features == CLTRAIN_CACHE_OFF) return CLTRAIN_OK;
+  const char *why = NULL;
+  int node = -1;
+  if (o->augment) why = "the training images are augmented (use --augment none)";
+  else if (o->frozen_bn != CLTRAIN_FROZEN_BN_EVAL) why = "frozen BN layers use batch statistics (--frozen-bn train)";
+  else node = feature_cache_node(r->m, &why);
+  if (node < 0) {
+    if (o->cache_features != CLTRAIN_CACHE_ON) return CLTRAIN_OK;
+    return rt_fail(cx, CLTRAIN_ERR_ARG, "cannot cache features (freeze '%s'): %s", o->freeze, why);
+  }
+  cltrain_device_info dev;
+  TRY(cltrain_context_device(cx, &dev));
+  /* a quarter of the device's and of the host's memory, at most one device allocation */
+  size_t device = (size_t)(dev.global_mem_bytes / 4 < dev.max_alloc_bytes ? dev.global_mem_bytes / 4 : dev.max_alloc_bytes);
+  size_t host = (size_t)sysconf(_SC_PHYS_PAGES) / 4 * (size_t)sysconf(_SC_PAGESIZE);
+  cltrain_status st = CLTRAIN_OK;
+  for (int p = 0; p < 2 && !st; p++) {
+    st = feature_cache_create(cx, r->m, node, imagefolder_size(r->folder[p]), device, host, &r->cache[p].fc);
+    if (!st && feature_cache_on_device(r->cache[p].fc)) device -= feature_cache_bytes(r->cache[p].fc);
+  }
+  int most = imagefolder_size(r->folder[0]) > imagefolder_size(r->folder[1]) ? imagefolder_size(r->folder[0])
+                                                                             : imagefolder_size(r->folder[1]);
+  if (!st) {
+    r->order = malloc(sizeof(int32_t) * (size_t)most);
+    r->idx = malloc(sizeof(int32_t) * (size_t)o->batch_size);
+    r->labels = malloc(sizeof(int32_t) * (size_t)o->batch_size);
+    if (!r->order || !r->idx || !r->labels) st = rt_fail(cx, CLTRAIN_ERR_OUT_OF_MEMORY, "out of host memory");
+  }
+  if (st && o->cache_features == CLTRAIN_CACHE_AUTO) { /* too big: train without */
+    for (int p = 0; p < 2; p++) feature_cache_destroy(r->cache[p].fc), r->cache[p].fc = NULL;
+    return CLTRAIN_OK;
+  }
+  return st;
 }
 
 static cltrain_status train_body(run *r, imagefolder **tf, imagefolder **vf, cltrain_train_result *res) {
@@ -289,11 +378,13 @@ static cltrain_status train_body(run *r, imagefolder **tf, imagefolder **vf, clt
   loader_options lo = loader_defaults();
   lo.batch_size = o->batch_size, lo.workers = o->workers, lo.shuffle = o->shuffle, lo.skip_bad = o->skip_bad;
   lo.seed = o->seed;
-  TRY(loader_create(cx, *tf, &tt, &lo, &r->tl));
+  TRY(loader_create(cx, *tf, &tt, &lo, &r->loader[0]));
   lo.shuffle = 0;
-  TRY(loader_create(cx, *vf, &te, &lo, &r->vl));
+  TRY(loader_create(cx, *vf, &te, &lo, &r->loader[1]));
+  r->folder[0] = *tf, r->folder[1] = *vf;
   r->logits = malloc(sizeof(float) * (size_t)o->batch_size * (size_t)r->classes);
   if (!r->logits) return rt_fail(cx, CLTRAIN_ERR_OUT_OF_MEMORY, "out of host memory");
+  TRY(setup_cache(r));
 
   /* The epochs (a crashed run may have left temporary files of its atomic writes) */
   if (o->checkpoint) remove_stale_temps(o->checkpoint);
@@ -346,8 +437,14 @@ static cltrain_status train_body(run *r, imagefolder **tf, imagefolder **vf, clt
     res->last_val_acc = r->st.nrows ? r->st.rows[r->st.nrows - 1].acc : NAN;
     res->loader_wait_seconds = wait_secs;
     res->train_seconds = train_secs;
-    res->skipped = loader_skipped(r->tl) + loader_skipped(r->vl);
+    res->skipped = loader_skipped(r->loader[0]) + loader_skipped(r->loader[1]) + r->cache_skipped;
     res->exported_best = use_best;
+    if (r->cache[0].fc) {
+      int node = feature_cache_node_of(r->cache[0].fc);
+      res->features_cached = feature_cache_on_device(r->cache[0].fc) ? 1 : 2;
+      snprintf(res->cache_node, sizeof res->cache_node, "%s", r->m->g.nodes[node].name);
+      res->cache_mib = (double)(feature_cache_bytes(r->cache[0].fc) + feature_cache_bytes(r->cache[1].fc)) / 1048576.0;
+    }
     res->seconds = now_s() - t_start;
   }
   return CLTRAIN_OK;
@@ -361,8 +458,11 @@ cltrain_status cltrain_train_run(cltrain_context *cx, const cltrain_train_option
   r.cx = cx, r.o = o;
   imagefolder *tf = NULL, *vf = NULL;
   cltrain_status st = train_body(&r, &tf, &vf, out);
-  loader_destroy(r.tl);
-  loader_destroy(r.vl);
+  loader_destroy(r.loader[0]);
+  loader_destroy(r.loader[1]);
+  feature_cache_destroy(r.cache[0].fc);
+  feature_cache_destroy(r.cache[1].fc);
+  free(r.order), free(r.idx), free(r.labels);
   imagefolder_close(tf);
   imagefolder_close(vf);
   cltrain_model_destroy(r.m);

@@ -1,0 +1,165 @@
+/* cache.c: the feature cache (cache.h): rows of the frozen part's output per image, in one
+ * device buffer (moved by kernels/cache.cl's gather and scatter) or in host memory (moved
+ * through one staging batch), and the training and inference steps that start above them. */
+#include "cache.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct feature_cache {
+  cltrain_context *cx;
+  int node;            /* the cached node */
+  size_t row;          /* floats per image */
+  int nimages;
+  cl_mem dev;          /* nimages rows on the device, or NULL */
+  float *host;         /* nimages rows in host memory, or NULL */
+  unsigned char *have; /* per row: stored */
+  cl_mem idx;          /* device: the batch's row indices, idx_cap ints */
+  int idx_cap;
+  float *stage;        /* host: one batch of rows, stage_cap of them */
+  int stage_cap;
+};
+
+static int is_view(node_op op) { return op == NODE_FLATTEN || op == NODE_IDENTITY; }
+
+static int root_of(const graph_desc *g, int i) {
+  while (is_view(g->nodes[i].op)) i = g->nodes[i].inputs[0];
+  return i;
+}
+
+int feature_cache_node(const cltrain_model *m, const char **why) {
+  const graph_desc *g = &m->g;
+  int low = model_lowest_trainable(m);
+  if (low >= g->n) {
+    *why = "nothing trains";
+    return -1;
+  }
+  int c = root_of(g, g->nodes[low].inputs[0]);
+  if (c == 0) {
+    *why = "the first layer trains, so no frozen layer lies below the trainable ones";
+    return -1;
+  }
+  for (int j = c + 1; j < g->n; j++)
+    for (int k = 0; k < g->nodes[j].ninputs; k++)
+      if (root_of(g, g->nodes[j].inputs[k]) < c) {
+        *why = "a layer above the frozen part also reads from inside it (a residual connection)";
+        return -1;
+      }
+  for (int j = 1; j <= c; j++)
+    if (g->nodes[j].op == NODE_DROPOUT) {
+      *why = "the frozen part holds a dropout layer";
+      return -1;
+    }
+  return c;
+}
+
+void feature_cache_destroy(feature_cache *c) {
+  if (!c) return;
+  rt_free(c->dev);
+  rt_free(c->idx);
+  free(c->host), free(c->have), free(c->stage);
+  free(c);
+}
+
+cltrain_status feature_cache_create(cltrain_context *cx, const cltrain_model *m, int node, int nimages,
+                                    size_t device_budget, size_t host_budget, feature_cache **out) {
+  *out = NULL;
+  if (node <= 0 || node >= m->g.n || nimages < 1)
+    return rt_fail(cx, CLTRAIN_ERR_ARG, "feature cache: node %d of %d, %d images", node, m->g.n, nimages);
+  feature_cache *c = calloc(1, sizeof *c);
+  if (!c) return rt_fail(cx, CLTRAIN_ERR_OUT_OF_MEMORY, "out of host memory");
+  const graph_node *nd = &m->g.nodes[node];
+  c->cx = cx, c->node = node, c->nimages = nimages;
+  c->row = (size_t)nd->c * nd->h * nd->w;
+  size_t bytes = c->row * (size_t)nimages * sizeof(float);
+  cltrain_status st = CLTRAIN_OK;
+  c->have = calloc((size_t)nimages, 1);
+  if (!c->have) st = rt_fail(cx, CLTRAIN_ERR_OUT_OF_MEMORY, "out of host memory");
+  else if (bytes <= device_budget) st = rt_alloc(cx, bytes, &c->dev);
+  else if (bytes > host_budget || !(c->host = malloc(bytes)))
+    st = rt_fail(cx, CLTRAIN_ERR_OUT_OF_MEMORY,
+                 "feature cache: %d images of %zu floats at '%s' take %.1f MiB, more than the device "
+                 "(%.1f MiB) or host memory (%.1f MiB) can spare", nimages, c->row, nd->name,
+                 bytes / 1048576.0, device_budget / 1048576.0, host_budget / 1048576.0);
+  if (st) {
+    feature_cache_destroy(c);
+    return st;
+  }
+  *out = c;
+  return CLTRAIN_OK;
+}
+
+int feature_cache_on_device(const feature_cache *c) { return c->dev != NULL; }
+int feature_cache_node_of(const feature_cache *c) { return c->node; }
+size_t feature_cache_bytes(const feature_cache *c) { return c->row * (size_t)c->nimages * sizeof(float); }
+int feature_cache_has(const feature_cache *c, int index) {
+  return index >= 0 && index < c->nimages && c->have[index];
+}
+
+/* Moves rows idx[0..n) between the cache and the batch buffer y: store 1 into the cache, 0
+ * out of it. */
+static cltrain_status move_rows(feature_cache *c, buf y, const int32_t *idx, int n, int store) {
+  cltrain_context *cx = c->cx;
+  if (c->dev) {
+    if (n > c->idx_cap) {
+      rt_free(c->idx), c->idx = NULL, c->idx_cap = 0;
+      TRY(rt_alloc(cx, (size_t)n * sizeof(int32_t), &c->idx));
+      c->idx_cap = n;
+    }
+    TRY(rt_write(cx, (buf){c->idx, 0}, idx, (size_t)n * sizeof(int32_t)));
+    rt_call k;
+    TRY(rt_kernel(cx, "cache.cl", "", store ? "cache_scatter" : "cache_gather", &k));
+    if (store) arg_mem(&k, c->dev), arg_mem(&k, c->idx), arg_buf(&k, y);
+    else arg_buf(&k, y), arg_mem(&k, c->dev), arg_mem(&k, c->idx);
+    arg_int(&k, (int)c->row), arg_int(&k, n);
+    size_t g[2] = {c->row, (size_t)n}, l[2] = {64, 1};
+    return rt_run(&k, 2, g, l);
+  }
+  if (n > c->stage_cap) {
+    float *s = realloc(c->stage, (size_t)n * c->row * sizeof(float));
+    if (!s) return rt_fail(cx, CLTRAIN_ERR_OUT_OF_MEMORY, "out of host memory");
+    c->stage = s, c->stage_cap = n;
+  }
+  size_t rb = c->row * sizeof(float);
+  if (store) TRY(rt_read(cx, c->stage, y, (size_t)n * rb));
+  for (int b = 0; b < n; b++) {
+    float *row = c->host + (size_t)idx[b] * c->row, *in_stage = c->stage + (size_t)b * c->row;
+    if (store) memcpy(row, in_stage, rb);
+    else memcpy(in_stage, row, rb);
+  }
+  return store ? CLTRAIN_OK : rt_write(cx, y, c->stage, (size_t)n * rb);
+}
+
+/* Puts the batch's features in the cached node's buffer: from the images (storing them) or
+ * from the cache. */
+static cltrain_status features(feature_cache *c, cltrain_model *m, const float *images, const int32_t *idx,
+                               int n, int backward) {
+  if (!idx || n < 1) return rt_fail(c->cx, CLTRAIN_ERR_ARG, "feature cache: no images (n = %d)", n);
+  for (int b = 0; b < n; b++)
+    if (idx[b] < 0 || idx[b] >= c->nimages || (!images && !c->have[idx[b]]))
+      return rt_fail(c->cx, CLTRAIN_ERR_INTERNAL, "feature cache: image %d of %d is not cached", idx[b],
+                     c->nimages);
+  TRY(model_reserve(m, n, backward));
+  buf y = model_node_output(m, c->node);
+  if (!images) return move_rows(c, y, idx, n, 0);
+  size_t in = (size_t)n * m->g.in_c * m->g.in_h * m->g.in_w;
+  TRY(rt_write(c->cx, model_node_output(m, 0), images, in * sizeof(float)));
+  TRY(model_forward_range(m, 0, c->node + 1, n));
+  TRY(move_rows(c, y, idx, n, 1));
+  for (int b = 0; b < n; b++) c->have[idx[b]] = 1;
+  return CLTRAIN_OK;
+}
+
+cltrain_status feature_cache_loss_grad(feature_cache *c, cltrain_model *m, const float *images,
+                                       const int32_t *idx, const int *labels, int n, float *loss, float *logits) {
+  TRY(features(c, m, images, idx, n, 1));
+  return model_loss_grad_from(m, c->node + 1, labels, n, loss, logits);
+}
+
+cltrain_status feature_cache_forward(feature_cache *c, cltrain_model *m, const float *images,
+                                     const int32_t *idx, int n, float *logits) {
+  TRY(features(c, m, images, idx, n, 0));
+  TRY(model_forward_range(m, c->node + 1, m->g.n, n));
+  int k = m->g.nodes[m->g.output].out_features;
+  return rt_read(c->cx, logits, model_node_output(m, m->g.output), (size_t)n * k * sizeof(float));
+}

@@ -1,0 +1,55 @@
+/* cache.h: feature caching for head-only training. When nothing below the lowest trainable
+ * layer trains and the images come from a deterministic transform, the output of the frozen
+ * part (for ResNet-18 with `--freeze all`, the 512 global-average-pooled features) is the same
+ * every epoch; it is kept per image, on the device when it fits, else in host memory, and
+ * later epochs run only the layers above it. The cache knows nothing of the data: its owner
+ * (train/loop.c) keys it by ImageFolder index and drops it when the model, the frozen set or
+ * the data change. */
+#ifndef CLTRAIN_CACHE_H
+#define CLTRAIN_CACHE_H
+
+#include <stdint.h>
+
+#include "model.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The node whose output can be cached for m as frozen now, in a pass whose frozen BN layers
+ * run in eval mode: the producer of the lowest trainable layer's input, provided no node above
+ * it reads anything from below it and nothing at or below it is random (dropout). Returns the
+ * node, or -1 with a reason in *why (static text). */
+int feature_cache_node(const cltrain_model *m, const char **why);
+
+typedef struct feature_cache feature_cache;
+
+/* A cache of `nimages` rows of node `node`'s output (one image's worth each) for m, in one
+ * device buffer when it takes at most `device_budget` bytes, otherwise in host memory when it
+ * takes at most `host_budget` bytes; beyond both, CLTRAIN_ERR_OUT_OF_MEMORY saying how much it
+ * needs. */
+cltrain_status feature_cache_create(cltrain_context *cx, const cltrain_model *m, int node, int nimages,
+                                    size_t device_budget, size_t host_budget, feature_cache **out);
+void feature_cache_destroy(feature_cache *c); /* accepts NULL */
+
+int feature_cache_on_device(const feature_cache *c);
+int feature_cache_node_of(const feature_cache *c);
+size_t feature_cache_bytes(const feature_cache *c);
+int feature_cache_has(const feature_cache *c, int index); /* row `index` has been stored */
+
+/* One training step (the caller then does the SGD step). With images, the n images (in the
+ * model's input layout) run forward up to the cached node, their features are stored in rows
+ * idx[0..n), and the step goes on from there: the same arithmetic as cltrain_model_loss_grad.
+ * With images NULL, rows idx[0..n) (all stored) are put in the cached node's buffer and only
+ * the layers above it run. */
+cltrain_status feature_cache_loss_grad(feature_cache *c, cltrain_model *m, const float *images,
+                                       const int32_t *idx, const int *labels, int n, float *loss, float *logits);
+
+/* The same for an inference pass (cltrain_model_forward): logits (n, classes) on the host. */
+cltrain_status feature_cache_forward(feature_cache *c, cltrain_model *m, const float *images,
+                                     const int32_t *idx, int n, float *logits);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
