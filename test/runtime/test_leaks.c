@@ -3,7 +3,7 @@
  * and an SGD step, then model and context destroyed. The live-object counter
  * (cltrain_debug_live_objects) must be above 0 while they live, the same in every round (no
  * growth), and 0 after each destroy. Then ResNet-18 at 32x32 (every op's kernels) the same way,
- * fewer times. Last, a context made from the test's own cl_context and queue: after
+ * 3 times. Last, a context made from the test's own cl_context and queue: after
  * cltrain_context_destroy() their reference counts must be back to 1 (the test's own), so that
  * nothing in cltrain, or in CLBlast's program cache, still holds them. (Reference counts are read
  * only on objects the test still holds, where they can be trusted.) */
@@ -74,14 +74,17 @@ static cl_uint settled_count(cl_context c, cl_command_queue q, int of_queue) {
   return n;
 }
 
-int main(void) {
+/* test_leaks [ROUNDS]: ROUNDS (default 50) with the tiny model, ROUNDS/16 (at least 1) with
+ * ResNet-18; scripts/test --valgrind runs it with 2. */
+int main(int argc, char **argv) {
   if (!getenv("CLTRAIN_REF_DIR")) {
     fprintf(stderr, "CLTRAIN_REF_DIR is not set\n");
     return 1;
   }
+  int rounds = argc > 1 ? atoi(argv[1]) : 50;
   CHECK(cltrain_debug_live_objects() == 0, "no objects before any context");
-  repeat("tiny_ok.onnx", 8, 2, 3, 50);
-  repeat("whole_r18_bn.onnx", 32, 3, 2, 3);
+  repeat("tiny_ok.onnx", 8, 2, 3, rounds);
+  repeat("whole_r18_bn.onnx", 32, 3, 2, rounds / 16 > 1 ? rounds / 16 : 1);
 
   /* A context around the test's own OpenCL context and queue. */
   cltrain_context *probe = test_context();
