@@ -75,7 +75,7 @@ static cl_uint settled_count(cl_context c, cl_command_queue q, int of_queue) {
 }
 
 /* test_leaks [ROUNDS]: ROUNDS (default 50) with the tiny model, ROUNDS/16 (at least 1) with
- * ResNet-18; scripts/test --valgrind runs it with 2. */
+ * ResNet-18; the sanitizer subset runs it with 2 (test_leaks_short). */
 int main(int argc, char **argv) {
   if (!getenv("CLTRAIN_REF_DIR")) {
     fprintf(stderr, "CLTRAIN_REF_DIR is not set\n");
