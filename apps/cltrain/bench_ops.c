@@ -232,7 +232,7 @@ fail:
   rc = cli_fail(cx, st);
 done:
   for (int i = 0; i < 9; i++)
-    if (all[i]->mem) clReleaseMemObject(all[i]->mem);
+    rt_free(all[i]->mem);
   cltrain_context_destroy(cx);
   return rc;
 }

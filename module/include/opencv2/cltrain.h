@@ -103,6 +103,12 @@ CLTRAIN_API cltrain_status cltrain_context_finish(cltrain_context *cx);
  * Never NULL; "" when nothing has failed. Valid until the next call on the same context. */
 CLTRAIN_API const char *cltrain_last_error(const cltrain_context *cx);
 
+/* A debug aid for leak tests: how many OpenCL objects (contexts, command queues, programs,
+ * kernels, buffers) cltrain created or retained and has not released yet, over every context
+ * of this process. 0 once every model and context is destroyed. Objects that CLBlast creates
+ * internally are not counted (cltrain_context_destroy() clears CLBlast's cache). */
+CLTRAIN_API long cltrain_debug_live_objects(void);
+
 
 /* ---- models ----------------------------------------------------------------------------- */
 

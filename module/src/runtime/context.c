@@ -1,5 +1,7 @@
 /* context.c: listing OpenCL devices, choosing one by selector, and the context's lifetime. */
+#include <clblast_c.h>
 #include <ctype.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,8 +144,10 @@ static cltrain_status open_queue(cltrain_context *cx) {
   cl_int err;
   cx->ctx = clCreateContext(NULL, 1, &cx->device, NULL, NULL, &err);
   if (err != CL_SUCCESS) return rt_cl_fail(cx, err, "clCreateContext", __FILE__, __LINE__);
+  rt_count_live(+1);
   cx->queue = clCreateCommandQueue(cx->ctx, cx->device, 0, &err);
   if (err != CL_SUCCESS) return rt_cl_fail(cx, err, "clCreateCommandQueue", __FILE__, __LINE__);
+  rt_count_live(+1);
   return CLTRAIN_OK;
 }
 
@@ -207,6 +211,7 @@ cltrain_status cltrain_context_create_from_cl(void *cl_ctx, void *cl_queue, cltr
   }
   clRetainContext(c);
   clRetainCommandQueue(q);
+  rt_count_live(+2);
   cx->ctx = c;
   cx->queue = q;
   describe(cx->platform, cx->device, -1, -1, &cx->info);
@@ -225,10 +230,26 @@ void cltrain_context_destroy(cltrain_context *cx) {
   if (!cx) return;
   if (cx->queue) clFinish(cx->queue);
   rt_release_programs(cx);
-  if (cx->queue) clReleaseCommandQueue(cx->queue);
-  if (cx->ctx) clReleaseContext(cx->ctx);
+  /* CLBlast caches its programs per context, and they hold the context alive: let them go. */
+  CLBlastClearCache();
+  if (cx->queue) {
+    clReleaseCommandQueue(cx->queue);
+    rt_count_live(-1);
+  }
+  if (cx->ctx) {
+    clReleaseContext(cx->ctx);
+    rt_count_live(-1);
+  }
   free(cx);
 }
+
+/* ---- live OpenCL objects ---- */
+
+static atomic_long live_objects;
+
+void rt_count_live(int delta) { atomic_fetch_add(&live_objects, delta); }
+
+long cltrain_debug_live_objects(void) { return atomic_load(&live_objects); }
 
 cltrain_status cltrain_context_device(const cltrain_context *cx, cltrain_device_info *out) {
   if (!cx || !out) return rt_fail(NULL, CLTRAIN_ERR_ARG, "cltrain_context_device: NULL argument");
@@ -251,11 +272,15 @@ cltrain_status rt_alloc(cltrain_context *cx, size_t bytes, cl_mem *out) {
     *out = NULL;
     return rt_cl_fail(cx, err, "clCreateBuffer", __FILE__, __LINE__);
   }
+  rt_count_live(+1);
   return CLTRAIN_OK;
 }
 
 void rt_free(cl_mem m) {
-  if (m) clReleaseMemObject(m);
+  if (m) {
+    clReleaseMemObject(m);
+    rt_count_live(-1);
+  }
 }
 
 cltrain_status rt_write(cltrain_context *cx, buf dst, const void *src, size_t bytes) {

@@ -53,6 +53,7 @@ cltrain_status rt_build(cltrain_context *cx, const char *source_name, const char
     free(opts);
     return rt_cl_fail(cx, err, "clCreateProgramWithSource", __FILE__, __LINE__);
   }
+  rt_count_live(+1);
   /* -cl-std=CL1.2 keeps every kernel within OpenCL 1.2, whatever the device offers. */
   char full[1024];
   snprintf(full, sizeof full, "-cl-std=CL1.2 %s", options);
@@ -71,6 +72,7 @@ cltrain_status rt_build(cltrain_context *cx, const char *source_name, const char
                                 log ? log : "(no build log)");
     free(log);
     clReleaseProgram(p->program);
+    rt_count_live(-1);
     free(p);
     free(opts);
     return st;
@@ -92,9 +94,11 @@ void rt_release_programs(cltrain_context *cx) {
     for (rt_kernel_entry *k = p->kernels, *kn; k; k = kn) {
       kn = k->next;
       clReleaseKernel(k->kernel);
+      rt_count_live(-1);
       free(k);
     }
     clReleaseProgram(p->program);
+    rt_count_live(-1);
     free(p->options);
     free(p);
     p = next;
@@ -121,6 +125,7 @@ cltrain_status rt_kernel(cltrain_context *cx, const char *file, const char *opti
       return rt_fail(cx, CLTRAIN_ERR_OPENCL, "clCreateKernel(%s) in kernels/%s: %s", kernel, file,
                      rt_cl_error_name(err));
     }
+    rt_count_live(+1);
     snprintf(k->name, sizeof k->name, "%s", kernel);
     k->next = p->kernels;
     p->kernels = k;

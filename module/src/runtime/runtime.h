@@ -73,6 +73,13 @@ cltrain_status rt_cl_fail(cltrain_context *cx, cl_int err, const char *call, con
       return try_st_;                   \
   } while (0)
 
+/* ---- live OpenCL objects: a debug counter (cltrain_debug_live_objects) ---- */
+
+/* Counts OpenCL objects cltrain holds: +1 after each successful clCreate* or clRetain*, -1 with
+ * each clRelease*. Every such call in cltrain goes with one of these, so that a leak test can
+ * see the count return to 0 (reference counts read back after a release can't be trusted). */
+void rt_count_live(int delta);
+
 /* ---- buffers ---- */
 
 cltrain_status rt_alloc(cltrain_context *cx, size_t bytes, cl_mem *out);
