@@ -119,6 +119,14 @@ int main(void) {
         "message carries CLBlast's status (-1011, matrix A too small): %s", cltrain_last_error(cx));
   CHECK_STATUS(blas_sgemm(cx, 0, 0, 4, 4, 4, 1.0f, small, 2, small, 4, 0.0f, small, 4), CLTRAIN_ERR_CLBLAST);
   rt_free(small.mem);
+
+  /* Closing another context clears CLBlast's process-wide cache, tuning included: this context
+   * applies its tuning again before its next GEMM (blas.c), and still computes right. */
+  unsigned gen = cx->blas_generation;
+  cltrain_context_destroy(test_context());
+  one(cx, 0, 0, 37, 129, 61, 5, 0.0f);
+  CHECK(cx->blas_generation != gen, "tuning re-applied after another context closed (generation %u, was %u)",
+        cx->blas_generation, gen);
   cltrain_context_destroy(cx);
   return check_done();
 }

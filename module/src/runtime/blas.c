@@ -1,5 +1,6 @@
 /* blas.c: CLBlast behind one small wrapper, with a per-device table of Xgemm overrides. */
 #include <clblast_c.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,7 +61,19 @@ static cltrain_status clblast_fail(cltrain_context *cx, CLBlastStatusCode code, 
                  what, (int)code, name, cx->info.name);
 }
 
+/* CLBlast keeps its tuning overrides in the same process-wide cache as its compiled programs,
+ * and blas_release clears that cache when a context closes. Each clear starts a new generation;
+ * a context whose overrides are from an older one applies them again before its next GEMM, so
+ * closing one context never leaves another running CLBlast's untuned defaults. */
+static atomic_uint blas_generation = 1;
+
+void blas_release(void) {
+  CLBlastClearCache();
+  atomic_fetch_add(&blas_generation, 1);
+}
+
 cltrain_status blas_init(cltrain_context *cx) {
+  cx->blas_generation = atomic_load(&blas_generation);
   const gemm_tuning *t = tuning_for(cx);
   if (!t || !tuning_enabled()) return CLTRAIN_OK;
   const char *names[XGEMM_NPARAMS];
@@ -115,6 +128,7 @@ static cltrain_status sgemm_chunked(cltrain_context *cx, int trans_a, int trans_
                                     size_t n, size_t k, float alpha, buf a, size_t lda,
                                     size_t stride_a, buf b, size_t ldb, size_t stride_b, float beta,
                                     buf c, size_t ldc, size_t stride_c, size_t batch) {
+  if (cx->blas_generation != atomic_load(&blas_generation)) TRY(blas_init(cx));
   size_t chunks = k > GEMM_K_CHUNK ? (k + GEMM_K_CHUNK - 1) / GEMM_K_CHUNK : 1;
   size_t step = (k + chunks - 1) / chunks, k0 = 0;
   do { /* once when k is 0 (C = beta * C) */

@@ -13,6 +13,10 @@ extern "C" {
  * is not "0". Sets cx-independent CLBlast state (CLBlast keys it by device). */
 cltrain_status blas_init(cltrain_context *cx);
 
+/* Clears CLBlast's process-wide cache (its programs hold their context alive), on context
+ * destroy; other contexts re-apply their tuning before their next GEMM. */
+void blas_release(void);
+
 /* Name of the tuning entry applied to this device, or NULL for CLBlast's defaults. */
 const char *blas_tuning_name(const cltrain_context *cx);
 

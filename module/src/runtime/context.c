@@ -1,5 +1,4 @@
 /* context.c: listing OpenCL devices, choosing one by selector, and the context's lifetime. */
-#include <clblast_c.h>
 #include <ctype.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -231,7 +230,7 @@ void cltrain_context_destroy(cltrain_context *cx) {
   if (cx->queue) clFinish(cx->queue);
   rt_release_programs(cx);
   /* CLBlast caches its programs per context, and they hold the context alive: let them go. */
-  CLBlastClearCache();
+  blas_release();
   if (cx->queue) {
     clReleaseCommandQueue(cx->queue);
     rt_count_live(-1);

@@ -37,6 +37,7 @@ struct cltrain_context {
   cltrain_device_info info;
   rt_program *programs; /* linked list: the cache, keyed by source + options (one device) */
   unsigned long program_builds, program_hits;
+  unsigned blas_generation; /* blas.c: the CLBlast cache generation its tuning was applied in */
   char last_error[8192];
 };
 
