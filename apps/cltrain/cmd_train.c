@@ -2,6 +2,7 @@
  * presets for the four transfer-learning regimes, a progress bar on terminals and one line per
  * epoch otherwise. */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +54,10 @@ static int parse_int(const char *flag, const char *s, long long lo, long long *o
   long long v = strtoll(s, &end, 10);
   if (errno || end == s || *end || v < lo) {
     fprintf(stderr, "cltrain train: %s wants an integer >= %lld, got '%s'\n", flag, lo, s);
+    return 0;
+  }
+  if (v > INT_MAX) { /* the options are ints: 4294967297 must not wrap to 1 */
+    fprintf(stderr, "cltrain train: %s wants an integer <= %d, got '%s'\n", flag, INT_MAX, s);
     return 0;
   }
   *out = v;

@@ -38,6 +38,7 @@ expect_train 2 "required" --model "$MODEL" --data "$T/ok"
 expect_train 2 "unknown option '--bogus'" "${OK[@]}" --out "$T/out.onnx" --bogus
 expect_train 2 "--augment wants tutorial or none" "${OK[@]}" --out "$T/out.onnx" --augment flip
 expect_train 2 "--batch wants an integer >= 1" "${OK[@]}" --out "$T/out.onnx" --batch 0
+expect_train 2 "--epochs wants an integer <= 2147483647, got '4294967297'" "${OK[@]}" --out "$T/out.onnx" --epochs 4294967297
 expect_train 2 "--regime wants" "${OK[@]}" --out "$T/out.onnx" --regime huge
 expect_train 2 "--lr wants a number" "${OK[@]}" --out "$T/out.onnx" --lr fast
 # runtime errors: exit 1, the culprit named
