@@ -70,9 +70,7 @@ static cltrain_status fill_cache(cltrain_context *cx, cltrain_model *m, const fl
   const char *why = "";
   int node = feature_cache_node(m, &why);
   if (node < 0) return rt_fail(cx, CLTRAIN_ERR_ARG, "--cache: cannot cache features: %s", why);
-  cltrain_device_info dev;
-  TRY(cltrain_context_device(cx, &dev));
-  size_t budget = (size_t)(dev.global_mem_bytes / 4 < dev.max_alloc_bytes ? dev.global_mem_bytes / 4 : dev.max_alloc_bytes);
+  size_t budget = feature_cache_device_budget(cx);
   TRY(feature_cache_create(cx, m, node, 4 * batch, budget, budget, fc));
   if (!(*rows = malloc(sizeof **rows * (size_t)batch))) return rt_fail(cx, CLTRAIN_ERR_OUT_OF_MEMORY, "out of host memory");
   cltrain_sgd_options so = cltrain_sgd_defaults();

@@ -18,6 +18,13 @@ void graph_free(graph_desc *g) {
   memset(g, 0, sizeof *g);
 }
 
+int graph_is_reshape(node_op op) { return op == NODE_FLATTEN || op == NODE_IDENTITY; }
+
+int graph_data_root(const graph_desc *g, int i) {
+  while (graph_is_reshape(g->nodes[i].op)) i = g->nodes[i].inputs[0];
+  return i;
+}
+
 const char *graph_op_name(node_op op) {
   switch (op) {
     case NODE_INPUT: return "input";

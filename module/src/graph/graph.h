@@ -72,6 +72,12 @@ void graph_free(graph_desc *g);
 /* "conv", "bn", "relu", ... (static text). */
 const char *graph_op_name(node_op op);
 
+/* Whether op only re-labels its input's data (flatten, identity): no computation, no buffer. */
+int graph_is_reshape(node_op op);
+
+/* The node whose data node i is: i itself, or the producer a chain of reshapes leads to. */
+int graph_data_root(const graph_desc *g, int i);
+
 /* Index of the node whose friendly name is exactly `name`, or -1. */
 int graph_find(const graph_desc *g, const char *name);
 

@@ -307,8 +307,7 @@ extern "C" cltrain_status graph_import_onnx_buffer(cltrain_context *cx, const ch
     g.nparams = im.params.size();
     g.in_c = g.nodes[0].c, g.in_h = g.nodes[0].h, g.in_w = g.nodes[0].w;
     /* the logits: the last node, a classifier or a view of one */
-    int o = g.n - 1;
-    while (o > 0 && (g.nodes[o].op == NODE_IDENTITY || g.nodes[o].op == NODE_FLATTEN)) o = g.nodes[o].inputs[0];
+    int o = graph_data_root(&g, g.n - 1);
     if (g.nodes[o].op != NODE_LINEAR) {
       cltrain_status st = rt_fail(cx, CLTRAIN_ERR_UNSUPPORTED,
                                   "'%s': the model ends in node '%s' (%s), not in a fully-connected "

@@ -19,15 +19,14 @@
 
 #define BN_MOMENTUM 0.1f /* PyTorch's BatchNorm2d default; ONNX exports do not carry it */
 
-/* A node that computes nothing of its own: a reshape, or a ReLU fused into the BN before it. */
-static int is_view(const cltrain_model *m, int i) {
+int model_is_view(const cltrain_model *m, int i) {
   node_op op = m->g.nodes[i].op;
-  return op == NODE_FLATTEN || op == NODE_IDENTITY || (op == NODE_RELU && m->fused[i]);
+  return graph_is_reshape(op) || (op == NODE_RELU && m->fused[i]);
 }
 
 /* The node whose buffers node i uses: itself, or the producer a chain of views leads to. */
 static int root_of(const cltrain_model *m, int i) {
-  while (is_view(m, i)) i = m->g.nodes[i].inputs[0];
+  while (model_is_view(m, i)) i = m->g.nodes[i].inputs[0];
   return i;
 }
 
@@ -436,7 +435,7 @@ static buf grad_target(cltrain_model *m, int j, unsigned char *written, int *acc
 static cltrain_status backward_node(cltrain_model *m, int i, int n, unsigned char *written) {
   cltrain_context *cx = m->cx;
   const graph_node *nd = &m->g.nodes[i];
-  if (is_view(m, i) || nd->op == NODE_INPUT || !written[root_of(m, i)]) return CLTRAIN_OK;
+  if (model_is_view(m, i) || nd->op == NODE_INPUT || !written[root_of(m, i)]) return CLTRAIN_OK;
   buf dy = DY(m, i), y = Y(m, i), x = Y(m, nd->inputs[0]), work = {m->work, 0};
   size_t o = nd->param_off, count = (size_t)n * node_size(nd);
   int acc = 0;

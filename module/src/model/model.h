@@ -70,6 +70,10 @@ cltrain_status model_reserve(cltrain_model *m, int n, int backward);
 /* Whether BN+ReLU pairs run fused (the default; see `fused`). Changing it replans on next use. */
 void model_set_fusion(cltrain_model *m, int on);
 
+/* A node that computes nothing of its own and shares its input's buffers: a reshape, or a ReLU
+ * fused into the BN before it (set by the plan). */
+int model_is_view(const cltrain_model *m, int i);
+
 /* plan.c: lays out pool/ybuf/dybuf for batch n (the pool must be empty). */
 cltrain_status model_plan(cltrain_model *m, int n, int backward);
 int model_has_params(const graph_node *nd);

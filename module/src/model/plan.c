@@ -90,9 +90,7 @@ cltrain_status model_plan(cltrain_model *m, int n, int backward) {
   }
   for (int i = 0; i < nn; i++) {
     const graph_node *nd = &g->nodes[i];
-    /* A ReLU fused into its BN writes nothing of its own: a view, like a reshape. */
-    int view = nd->op == NODE_FLATTEN || nd->op == NODE_IDENTITY || (nd->op == NODE_RELU && m->fused[i]);
-    root[i] = view ? root[nd->inputs[0]] : i;
+    root[i] = model_is_view(m, i) ? root[nd->inputs[0]] : i;
     last[i] = i, ybuf[i] = dybuf[i] = -1;
   }
   /* Last forward reader of each buffer, and what backward needs kept. */

@@ -20,13 +20,6 @@ struct feature_cache {
   int stage_cap;
 };
 
-static int is_view(node_op op) { return op == NODE_FLATTEN || op == NODE_IDENTITY; }
-
-static int root_of(const graph_desc *g, int i) {
-  while (is_view(g->nodes[i].op)) i = g->nodes[i].inputs[0];
-  return i;
-}
-
 int feature_cache_node(const cltrain_model *m, const char **why) {
   const graph_desc *g = &m->g;
   int low = model_lowest_trainable(m);
@@ -34,14 +27,14 @@ int feature_cache_node(const cltrain_model *m, const char **why) {
     *why = "nothing trains";
     return -1;
   }
-  int c = root_of(g, g->nodes[low].inputs[0]);
+  int c = graph_data_root(g, g->nodes[low].inputs[0]);
   if (c == 0) {
     *why = "the first layer trains, so no frozen layer lies below the trainable ones";
     return -1;
   }
   for (int j = c + 1; j < g->n; j++)
     for (int k = 0; k < g->nodes[j].ninputs; k++)
-      if (root_of(g, g->nodes[j].inputs[k]) < c) {
+      if (graph_data_root(g, g->nodes[j].inputs[k]) < c) {
         *why = "a layer above the frozen part also reads from inside it (a residual connection)";
         return -1;
       }
@@ -51,6 +44,11 @@ int feature_cache_node(const cltrain_model *m, const char **why) {
       return -1;
     }
   return c;
+}
+
+size_t feature_cache_device_budget(const cltrain_context *cx) {
+  const cltrain_device_info *d = &cx->info;
+  return (size_t)(d->global_mem_bytes / 4 < d->max_alloc_bytes ? d->global_mem_bytes / 4 : d->max_alloc_bytes);
 }
 
 void feature_cache_destroy(feature_cache *c) {

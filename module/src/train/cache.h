@@ -24,6 +24,9 @@ int feature_cache_node(const cltrain_model *m, const char **why);
 
 typedef struct feature_cache feature_cache;
 
+/* The device memory a cache may take: a quarter of cx's device's, at most one allocation. */
+size_t feature_cache_device_budget(const cltrain_context *cx);
+
 /* A cache of `nimages` rows of node `node`'s output (one image's worth each) for m, in one
  * device buffer when it takes at most `device_budget` bytes, otherwise in host memory when it
  * takes at most `host_budget` bytes; beyond both, CLTRAIN_ERR_OUT_OF_MEMORY saying how much it

@@ -244,6 +244,12 @@ static cltrain_status check_options(cltrain_context *cx, const cltrain_train_opt
   return CLTRAIN_OK;
 }
 
+/* The image count of the larger split: the most a batch or an epoch's order can hold. */
+static int larger_split(const imagefolder *train, const imagefolder *val) {
+  int a = imagefolder_size(train), b = imagefolder_size(val);
+  return a > b ? a : b;
+}
+
 /* Feature caching (cache.h), decided once the model is frozen and the loaders exist. Within
  * one call nothing a cache depends on changes after this point: the model's graph, its frozen
  * layers' weights (frozen layers never change), the frozen set, the BN mode, the file lists and
@@ -262,18 +268,15 @@ static cltrain_status setup_cache(run *r) {
     if (o->cache_features != CLTRAIN_CACHE_ON) return CLTRAIN_OK;
     return rt_fail(cx, CLTRAIN_ERR_ARG, "cannot cache features (freeze '%s'): %s", o->freeze, why);
   }
-  cltrain_device_info dev;
-  TRY(cltrain_context_device(cx, &dev));
   /* a quarter of the device's and of the host's memory, at most one device allocation */
-  size_t device = (size_t)(dev.global_mem_bytes / 4 < dev.max_alloc_bytes ? dev.global_mem_bytes / 4 : dev.max_alloc_bytes);
+  size_t device = feature_cache_device_budget(cx);
   size_t host = (size_t)sysconf(_SC_PHYS_PAGES) / 4 * (size_t)sysconf(_SC_PAGESIZE);
   cltrain_status st = CLTRAIN_OK;
   for (int p = 0; p < 2 && !st; p++) {
     st = feature_cache_create(cx, r->m, node, imagefolder_size(r->folder[p]), device, host, &r->cache[p].fc);
     if (!st && feature_cache_on_device(r->cache[p].fc)) device -= feature_cache_bytes(r->cache[p].fc);
   }
-  int most = imagefolder_size(r->folder[0]) > imagefolder_size(r->folder[1]) ? imagefolder_size(r->folder[0])
-                                                                             : imagefolder_size(r->folder[1]);
+  int most = larger_split(r->folder[0], r->folder[1]);
   if (!st) {
     r->order = malloc(sizeof(int32_t) * (size_t)most);
     r->idx = malloc(sizeof(int32_t) * (size_t)o->batch_size);
@@ -362,7 +365,7 @@ static cltrain_status train_body(run *r, imagefolder **tf, imagefolder **vf, clt
   }
 
   /* The device memory for the largest batch, before any image is decoded */
-  int most = imagefolder_size(*tf) > imagefolder_size(*vf) ? imagefolder_size(*tf) : imagefolder_size(*vf);
+  int most = larger_split(*tf, *vf);
   TRY(model_reserve(r->m, o->batch_size < most ? o->batch_size : most, 1));
 
   /* The loaders */
