@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "runtime.h"
 
 int main(void) {
   int n = -1;
@@ -73,6 +74,38 @@ int main(void) {
   CHECK_STATUS(cltrain_context_finish(NULL), CLTRAIN_ERR_ARG);
   CHECK_STATUS(cltrain_context_create_from_cl(NULL, NULL, &cx), CLTRAIN_ERR_ARG);
   cltrain_context_destroy(NULL); /* accepted */
+
+  /* CLTRAIN_DEVICE_LIMITS lowers what the device reports, never raises it. */
+  CHECK_OK(cltrain_context_create("cpu", &cx));
+  rt_limits real = cx->limits;
+  cltrain_device_info real_info = cx->info;
+  cltrain_context_destroy(cx);
+  CHECK(real.max_work_group >= 1 && real.local_mem_bytes >= 1024, "the device reports its limits");
+  setenv("CLTRAIN_DEVICE_LIMITS", "mem=64M,alloc=1M,wg=64,local=16K,fp64=0", 1);
+  CHECK_OK(cltrain_context_create("cpu", &cx));
+  CHECK(cx->info.global_mem_bytes == (64u << 20) && cx->info.max_alloc_bytes == (1u << 20),
+        "mem and alloc lowered to 64 MiB and 1 MiB, got %llu and %llu",
+        (unsigned long long)cx->info.global_mem_bytes, (unsigned long long)cx->info.max_alloc_bytes);
+  CHECK(cx->limits.max_work_group == (real.max_work_group < 64 ? real.max_work_group : 64),
+        "work groups capped at 64, got %zu", cx->limits.max_work_group);
+  CHECK(cx->limits.local_mem_bytes == (real.local_mem_bytes < 16384 ? real.local_mem_bytes : 16384),
+        "local memory capped at 16 KiB, got %zu", cx->limits.local_mem_bytes);
+  CHECK(!cx->limits.fp64, "fp64=0 hides fp64");
+  cltrain_context_destroy(cx);
+  CHECK_OK(cltrain_devices(d, 64, &n));
+  CHECK(d[0].global_mem_bytes <= (64u << 20), "cltrain_devices lists the lowered memory too");
+  setenv("CLTRAIN_DEVICE_LIMITS", "mem=1000G", 1); /* above the device's: ignored */
+  CHECK_OK(cltrain_context_create("cpu", &cx));
+  CHECK(cx->info.global_mem_bytes == real_info.global_mem_bytes, "a limit above the device's is ignored");
+  cltrain_context_destroy(cx);
+  const char *bad[] = {"mem=12abc", "wg=", "fp64=2", "colour=blue", "mem=-5", "local=0"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    setenv("CLTRAIN_DEVICE_LIMITS", bad[i], 1);
+    CHECK_STATUS(cltrain_context_create("cpu", &cx), CLTRAIN_ERR_ARG);
+    CHECK(strstr(cltrain_last_error(NULL), "CLTRAIN_DEVICE_LIMITS") && strstr(cltrain_last_error(NULL), bad[i]),
+          "'%s' is refused naming the variable and the value: %s", bad[i], cltrain_last_error(NULL));
+  }
+  unsetenv("CLTRAIN_DEVICE_LIMITS");
 
   /* Status texts and versions. */
   CHECK(strstr(cltrain_status_str(CLTRAIN_ERR_DEVICE), "CLTRAIN_ERR_DEVICE") != NULL, "status text");

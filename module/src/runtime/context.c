@@ -1,5 +1,7 @@
 /* context.c: listing OpenCL devices, choosing one by selector, and the context's lifetime. */
 #include <ctype.h>
+#include <errno.h>
+#include <stdint.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,12 +52,91 @@ static void describe(cl_platform_id p, cl_device_id d, int pi, int di, cltrain_d
   o->max_alloc_bytes = alloc;
 }
 
+
+/* ---- CLTRAIN_DEVICE_LIMITS: lower limits, for tests ----
+ * "mem=BYTES,alloc=BYTES,wg=N,local=BYTES,fp64=0|1", each key optional, sizes with an optional
+ * K, M or G (binary) suffix. A test can then run as on a device with less memory, smaller work
+ * groups, less local memory or no fp64 than the machine's. Values only lower what the device
+ * reports: a limit above the device's is ignored. */
+typedef struct env_limits {
+  uint64_t mem, alloc, wg, local; /* 0: not set */
+  int fp64;                       /* -1: not set */
+} env_limits;
+
+static int parse_size(const char *s, size_t len, uint64_t *out) {
+  char tmp[32];
+  if (len == 0 || len >= sizeof tmp) return 0;
+  memcpy(tmp, s, len);
+  tmp[len] = 0;
+  char *end;
+  errno = 0;
+  unsigned long long v = strtoull(tmp, &end, 10);
+  if (errno || end == tmp || tmp[0] == '-') return 0;
+  int shift = *end == 'K' ? 10 : *end == 'M' ? 20 : *end == 'G' ? 30 : 0;
+  if (shift) end++;
+  if (*end || v == 0 || v > (UINT64_MAX >> shift)) return 0;
+  *out = (uint64_t)v << shift;
+  return 1;
+}
+
+static cltrain_status read_env_limits(env_limits *l) {
+  l->mem = l->alloc = l->wg = l->local = 0;
+  l->fp64 = -1;
+  const char *e = getenv("CLTRAIN_DEVICE_LIMITS");
+  if (!e || !*e) return CLTRAIN_OK;
+  for (const char *p = e; *p;) {
+    size_t len = strcspn(p, ","), klen = strcspn(p, "=");
+    uint64_t v = 0;
+    int ok = klen < len && parse_size(p + klen + 1, len - klen - 1, &v);
+    if (ok && klen == 3 && !strncmp(p, "mem", 3)) l->mem = v;
+    else if (ok && klen == 5 && !strncmp(p, "alloc", 5)) l->alloc = v;
+    else if (ok && klen == 2 && !strncmp(p, "wg", 2)) l->wg = v;
+    else if (ok && klen == 5 && !strncmp(p, "local", 5)) l->local = v;
+    else if (klen == 4 && !strncmp(p, "fp64", 4) && len == 6 && (p[5] == '0' || p[5] == '1'))
+      l->fp64 = p[5] - '0';
+    else
+      return rt_fail(NULL, CLTRAIN_ERR_ARG,
+                     "CLTRAIN_DEVICE_LIMITS: cannot read '%.*s' (expected mem=, alloc=, local= "
+                     "with a byte count and an optional K/M/G, wg=N, fp64=0|1, comma-separated)",
+                     (int)len, p);
+    p += len;
+    if (*p == ',') p++;
+  }
+  return CLTRAIN_OK;
+}
+
+static uint64_t lower(uint64_t device, uint64_t cap) { return cap && cap < device ? cap : device; }
+
+static void lower_memory(cltrain_device_info *o, const env_limits *l) {
+  o->global_mem_bytes = lower(o->global_mem_bytes, l->mem);
+  o->max_alloc_bytes = lower(o->max_alloc_bytes, l->alloc);
+}
+
+/* The limits kernels must respect, for cx's device, lowered by CLTRAIN_DEVICE_LIMITS. */
+static void query_limits(cltrain_context *cx, const env_limits *l) {
+  size_t wg = 0;
+  cl_ulong local = 0;
+  cl_device_exec_capabilities exec = 0;
+  char ext[4096] = "";
+  clGetDeviceInfo(cx->device, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof wg, &wg, NULL);
+  clGetDeviceInfo(cx->device, CL_DEVICE_LOCAL_MEM_SIZE, sizeof local, &local, NULL);
+  clGetDeviceInfo(cx->device, CL_DEVICE_EXECUTION_CAPABILITIES, sizeof exec, &exec, NULL);
+  if (clGetDeviceInfo(cx->device, CL_DEVICE_EXTENSIONS, sizeof ext, ext, NULL) != CL_SUCCESS) ext[0] = 0;
+  ext[sizeof ext - 1] = 0;
+  cx->limits.max_work_group = (size_t)lower(wg ? wg : 1, l->wg);
+  cx->limits.local_mem_bytes = (size_t)lower(local, l->local);
+  cx->limits.fp64 = strstr(ext, "cl_khr_fp64") != NULL && l->fp64 != 0;
+  cx->limits.native_kernels = (exec & CL_EXEC_NATIVE_KERNEL) != 0;
+}
+
 /* Fills `out` with every device; *n is their count. No platform is CLTRAIN_ERR_DEVICE. */
 static cltrain_status enumerate(found_device *out, int *n) {
+  *n = 0;
+  env_limits lim;
+  TRY(read_env_limits(&lim));
   cl_platform_id plats[MAX_PLATFORMS];
   cl_uint np = 0;
   cl_int err = clGetPlatformIDs(MAX_PLATFORMS, plats, &np);
-  *n = 0;
   if (err == -1001 /* CL_PLATFORM_NOT_FOUND_KHR */ || (err == CL_SUCCESS && np == 0))
     return rt_fail(NULL, CLTRAIN_ERR_DEVICE,
                    "no OpenCL platform found: install an OpenCL driver (ICD), e.g. "
@@ -72,6 +153,7 @@ static cltrain_status enumerate(found_device *out, int *n) {
       f->platform = plats[p];
       f->device = devs[d];
       describe(plats[p], devs[d], (int)p, (int)d, &f->info);
+      lower_memory(&f->info, &lim);
       if (f->info.type == CLTRAIN_DEVICE_GPU && first_gpu < 0) first_gpu = *n - 1;
       if (f->info.type == CLTRAIN_DEVICE_CPU && first_cpu < 0) first_cpu = *n - 1;
     }
@@ -175,6 +257,9 @@ cltrain_status cltrain_context_create(const char *selector, cltrain_context **ou
   cx->platform = found[i].platform;
   cx->device = found[i].device;
   cx->info = found[i].info;
+  env_limits lim;
+  read_env_limits(&lim); /* enumerate() above has checked it */
+  query_limits(cx, &lim);
   cltrain_status st = open_queue(cx);
   if (st == CLTRAIN_OK) st = blas_init(cx);
   if (st != CLTRAIN_OK) {
@@ -190,6 +275,8 @@ cltrain_status cltrain_context_create_from_cl(void *cl_ctx, void *cl_queue, cltr
   *out = NULL;
   if (!cl_ctx || !cl_queue)
     return rt_fail(NULL, CLTRAIN_ERR_ARG, "cltrain_context_create_from_cl: NULL OpenCL context or queue");
+  env_limits lim;
+  TRY(read_env_limits(&lim));
   cltrain_context *cx = calloc(1, sizeof *cx);
   if (!cx) return rt_fail(NULL, CLTRAIN_ERR_OUT_OF_MEMORY, "cltrain_context_create_from_cl: out of host memory");
   cl_command_queue q = (cl_command_queue)cl_queue;
@@ -214,6 +301,8 @@ cltrain_status cltrain_context_create_from_cl(void *cl_ctx, void *cl_queue, cltr
   cx->ctx = c;
   cx->queue = q;
   describe(cx->platform, cx->device, -1, -1, &cx->info);
+  lower_memory(&cx->info, &lim);
+  query_limits(cx, &lim);
   cltrain_status st = blas_init(cx);
   if (st != CLTRAIN_OK) {
     cltrain_context_destroy(cx);

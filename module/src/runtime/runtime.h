@@ -29,12 +29,23 @@ static inline buf buf_at(buf b, size_t off) {
 
 typedef struct rt_program rt_program; /* one built program, in the context's cache */
 
+/* What the device allows, queried when the context opens. Kernels and launches read these and
+ * never assume PoCL's generous values. CLTRAIN_DEVICE_LIMITS can lower them (context.c), so
+ * tests can run as on a small GPU. */
+typedef struct rt_limits {
+  size_t max_work_group;  /* CL_DEVICE_MAX_WORK_GROUP_SIZE */
+  size_t local_mem_bytes; /* CL_DEVICE_LOCAL_MEM_SIZE */
+  int fp64;               /* cl_khr_fp64 is available */
+  int native_kernels;     /* CL_EXEC_NATIVE_KERNEL: clEnqueueNativeKernel runs host functions */
+} rt_limits;
+
 struct cltrain_context {
   cl_platform_id platform;
   cl_device_id device;
   cl_context ctx;
   cl_command_queue queue;
-  cltrain_device_info info;
+  cltrain_device_info info; /* global_mem_bytes/max_alloc_bytes are lowered by CLTRAIN_DEVICE_LIMITS */
+  rt_limits limits;
   rt_program *programs; /* linked list: the cache, keyed by source + options (one device) */
   unsigned long program_builds, program_hits;
   unsigned blas_generation; /* blas.c: the CLBlast cache generation its tuning was applied in */
