@@ -1,0 +1,99 @@
+/* gemm_native.c: SGEMM for CPU devices through OpenBLAS, run by the device's own queue as a
+ * native kernel (clEnqueueNativeKernel): tensors stay cl_mem, ordering stays the queue's, and
+ * the driver hands the callback the buffers' host addresses. */
+#include <cblas.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "gemm_native.h"
+
+int gemm_native_possible(const cltrain_context *cx) {
+  cl_device_exec_capabilities caps = 0;
+  if (clGetDeviceInfo(cx->device, CL_DEVICE_EXECUTION_CAPABILITIES, sizeof caps, &caps, NULL) !=
+      CL_SUCCESS)
+    return 0;
+  /* A native kernel runs on the host and reads buffers through host pointers: only a CPU
+   * device shares that memory. */
+  return (caps & CL_EXEC_NATIVE_KERNEL) && cx->info.type == CLTRAIN_DEVICE_CPU;
+}
+
+/* OpenBLAS splits a GEMM over M and N between its threads, never over K, so each element of C
+ * is summed in the same order whatever the thread count; the count is still fixed here (one
+ * thread per compute unit of the device, the cores PoCL's workers use) so that nothing about a
+ * run depends on the environment's OPENBLAS_NUM_THREADS. While the native kernel runs, the
+ * in-order queue gives PoCL's other workers nothing to do, so the two pools take turns on the
+ * cores instead of competing (docs/performance.md section 8 measures it). */
+void gemm_native_init(const cltrain_context *cx) {
+  openblas_set_num_threads(cx->info.compute_units > 0 ? (int)cx->info.compute_units : 1);
+}
+
+const char *gemm_native_name(void) {
+  static char name[96];
+  snprintf(name, sizeof name, "OpenBLAS (%s kernels), native kernel", openblas_get_corename());
+  return name;
+}
+
+/* The native kernel's argument block. clEnqueueNativeKernel copies it, and in the copy replaces
+ * a, b and c (cl_mem handles when enqueued) with the buffers' host addresses. */
+typedef struct native_gemm {
+  void *a, *b, *c;
+  size_t a_off, b_off, c_off; /* in floats */
+  size_t m, n, k, lda, ldb, ldc, stride_a, stride_b, stride_c, batch;
+  int trans_a, trans_b;
+  float alpha, beta;
+} native_gemm;
+
+static void CL_CALLBACK native_gemm_run(void *args) {
+  const native_gemm *g = args;
+  const float *a = (const float *)g->a + g->a_off, *b = (const float *)g->b + g->b_off;
+  float *c = (float *)g->c + g->c_off;
+  size_t items = g->batch ? g->batch : 1;
+  for (size_t i = 0; i < items; i++)
+    cblas_sgemm(CblasRowMajor, g->trans_a ? CblasTrans : CblasNoTrans,
+                g->trans_b ? CblasTrans : CblasNoTrans, (blasint)g->m, (blasint)g->n,
+                (blasint)g->k, g->alpha, a + i * g->stride_a, (blasint)g->lda, b + i * g->stride_b,
+                (blasint)g->ldb, g->beta, c + i * g->stride_c, (blasint)g->ldc);
+}
+
+/* CLTRAIN_OK when an operand of `rows` rows of `width` floats, ld apart, `items` of them stride
+ * apart, lies inside x's buffer: a native kernel writing past it would corrupt host memory,
+ * where CLBlast would have returned an error. */
+static cltrain_status check_operand(cltrain_context *cx, const char *name, buf x, size_t rows,
+                                    size_t width, size_t ld, size_t stride, size_t items) {
+  if (!x.mem) return rt_fail(cx, CLTRAIN_ERR_ARG, "SGEMM: matrix %s is not a buffer", name);
+  if (ld < (width ? width : 1))
+    return rt_fail(cx, CLTRAIN_ERR_ARG,
+                   "SGEMM: matrix %s (%zu x %zu) has leading dimension %zu, less than its width",
+                   name, rows, width, ld);
+  size_t bytes = 0;
+  CL_CHECK(cx, clGetMemObjectInfo(x.mem, CL_MEM_SIZE, sizeof bytes, &bytes, NULL));
+  size_t end = rows && width ? x.off + (items - 1) * stride + (rows - 1) * ld + width : x.off;
+  if (end > bytes / sizeof(float))
+    return rt_fail(cx, CLTRAIN_ERR_ARG,
+                   "SGEMM: matrix %s (%zu x %zu, ld %zu, %zu item(s)) at offset %zu needs %zu "
+                   "floats, its buffer holds %zu",
+                   name, rows, width, ld, items, x.off, end, bytes / sizeof(float));
+  return CLTRAIN_OK;
+}
+
+cltrain_status gemm_native_sgemm(cltrain_context *cx, int trans_a, int trans_b, size_t m, size_t n,
+                                 size_t k, float alpha, buf a, size_t lda, size_t stride_a, buf b,
+                                 size_t ldb, size_t stride_b, float beta, buf c, size_t ldc,
+                                 size_t stride_c, size_t batch) {
+  size_t items = batch ? batch : 1;
+  if (m > INT_MAX || n > INT_MAX || k > INT_MAX || lda > INT_MAX || ldb > INT_MAX || ldc > INT_MAX)
+    return rt_fail(cx, CLTRAIN_ERR_ARG, "SGEMM: m=%zu n=%zu k=%zu exceed the BLAS's int sizes", m, n, k);
+  TRY(check_operand(cx, "A", a, trans_a ? k : m, trans_a ? m : k, lda, stride_a, items));
+  TRY(check_operand(cx, "B", b, trans_b ? n : k, trans_b ? k : n, ldb, stride_b, items));
+  TRY(check_operand(cx, "C", c, m, n, ldc, stride_c, items));
+  native_gemm g = {NULL, NULL, NULL, a.off, b.off, c.off, m, n, k, lda, ldb, ldc,
+                   stride_a, stride_b, stride_c, batch, trans_a, trans_b, alpha, beta};
+  /* The same buffer may appear twice (operands carved from one workspace); the driver maps it
+   * once per entry. */
+  cl_mem mems[3] = {a.mem, b.mem, c.mem};
+  const void *locs[3] = {&g.a, &g.b, &g.c};
+  CL_CHECK(cx, clEnqueueNativeKernel(cx->queue, native_gemm_run, &g, sizeof g, 3, mems, locs, 0,
+                                     NULL, NULL));
+  return CLTRAIN_OK;
+}
