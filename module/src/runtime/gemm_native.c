@@ -4,6 +4,7 @@
 #include <cblas.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "gemm_native.h"
@@ -34,26 +35,47 @@ const char *gemm_native_name(void) {
   return name;
 }
 
-/* The native kernel's argument block. clEnqueueNativeKernel copies it, and in the copy replaces
- * a, b and c (cl_mem handles when enqueued) with the buffers' host addresses. */
+/* One GEMM's arguments, on the heap from enqueue to the last of its native kernels. mem[]
+ * receives the host address of each distinct buffer among A, B and C (often one workspace). */
 typedef struct native_gemm {
-  void *a, *b, *c;
+  void *mem[3];
+  int a_mem, b_mem, c_mem;    /* entries of mem[] */
   size_t a_off, b_off, c_off; /* in floats */
   size_t m, n, k, lda, ldb, ldc, stride_a, stride_b, stride_c, batch;
   int trans_a, trans_b;
   float alpha, beta;
 } native_gemm;
 
+/* A native kernel's argument block: which entry of g->mem its one buffer's address goes to, and
+ * whether this is the GEMM's last kernel, which runs it. clEnqueueNativeKernel copies the block
+ * and replaces `mem` (the cl_mem when enqueued) with the buffer's host address.
+ *
+ * Each native kernel carries a single buffer because PoCL 3.1 hands a kernel's buffers to
+ * args_mem_loc in its own order (sorted by object, not in mem_list's order: measured with three
+ * buffers listed 0,3,2 arriving as 0,2,3), which put C's address where B's was expected. With
+ * one buffer per kernel there is nothing to misorder; the addresses are the device's own
+ * memory, which does not move on a CPU device, and the extra kernels cost microseconds. */
+typedef struct native_arg {
+  void *mem;
+  native_gemm *g;
+  int entry, last;
+} native_arg;
+
 static void CL_CALLBACK native_gemm_run(void *args) {
-  const native_gemm *g = args;
-  const float *a = (const float *)g->a + g->a_off, *b = (const float *)g->b + g->b_off;
-  float *c = (float *)g->c + g->c_off;
+  const native_arg *arg = args;
+  native_gemm *g = arg->g;
+  g->mem[arg->entry] = arg->mem;
+  if (!arg->last) return;
+  const float *a = (const float *)g->mem[g->a_mem] + g->a_off;
+  const float *b = (const float *)g->mem[g->b_mem] + g->b_off;
+  float *c = (float *)g->mem[g->c_mem] + g->c_off;
   size_t items = g->batch ? g->batch : 1;
   for (size_t i = 0; i < items; i++)
     cblas_sgemm(CblasRowMajor, g->trans_a ? CblasTrans : CblasNoTrans,
                 g->trans_b ? CblasTrans : CblasNoTrans, (blasint)g->m, (blasint)g->n,
                 (blasint)g->k, g->alpha, a + i * g->stride_a, (blasint)g->lda, b + i * g->stride_b,
                 (blasint)g->ldb, g->beta, c + i * g->stride_c, (blasint)g->ldc);
+  free(g);
 }
 
 /* CLTRAIN_OK when an operand of `rows` rows of `width` floats, ld apart, `items` of them stride
@@ -87,13 +109,30 @@ cltrain_status gemm_native_sgemm(cltrain_context *cx, int trans_a, int trans_b, 
   TRY(check_operand(cx, "A", a, trans_a ? k : m, trans_a ? m : k, lda, stride_a, items));
   TRY(check_operand(cx, "B", b, trans_b ? n : k, trans_b ? k : n, ldb, stride_b, items));
   TRY(check_operand(cx, "C", c, m, n, ldc, stride_c, items));
-  native_gemm g = {NULL, NULL, NULL, a.off, b.off, c.off, m, n, k, lda, ldb, ldc,
-                   stride_a, stride_b, stride_c, batch, trans_a, trans_b, alpha, beta};
-  /* The same buffer may appear twice (operands carved from one workspace); the driver maps it
-   * once per entry. */
-  cl_mem mems[3] = {a.mem, b.mem, c.mem};
-  const void *locs[3] = {&g.a, &g.b, &g.c};
-  CL_CHECK(cx, clEnqueueNativeKernel(cx->queue, native_gemm_run, &g, sizeof g, 3, mems, locs, 0,
-                                     NULL, NULL));
+  native_gemm *g = malloc(sizeof *g);
+  if (!g) return rt_fail(cx, CLTRAIN_ERR_OUT_OF_MEMORY, "SGEMM: out of host memory");
+  *g = (native_gemm){{NULL, NULL, NULL}, 0, 0, 0, a.off, b.off, c.off, m, n, k, lda, ldb, ldc,
+                     stride_a, stride_b, stride_c, batch, trans_a, trans_b, alpha, beta};
+  cl_mem mems[3];
+  int nmem = 0;
+  const cl_mem operand[3] = {a.mem, b.mem, c.mem};
+  int *entry[3] = {&g->a_mem, &g->b_mem, &g->c_mem};
+  for (int i = 0; i < 3; i++) {
+    int j = 0;
+    while (j < nmem && mems[j] != operand[i]) j++;
+    if (j == nmem) mems[nmem++] = operand[i];
+    *entry[i] = j;
+  }
+  for (int j = 0; j < nmem; j++) {
+    native_arg arg = {NULL, g, j, j == nmem - 1};
+    const void *loc = &arg.mem;
+    cl_int err = clEnqueueNativeKernel(cx->queue, native_gemm_run, &arg, sizeof arg, 1, &mems[j],
+                                       &loc, 0, NULL, NULL);
+    if (err != CL_SUCCESS) {
+      clFinish(cx->queue); /* the kernels already enqueued write into g */
+      free(g);
+      return rt_cl_fail(cx, err, "clEnqueueNativeKernel", __FILE__, __LINE__);
+    }
+  }
   return CLTRAIN_OK;
 }
