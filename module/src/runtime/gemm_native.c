@@ -61,6 +61,15 @@ typedef struct native_arg {
   int entry, last;
 } native_arg;
 
+/* OpenBLAS's AVX-512 (SkylakeX/Cooperlake) kernels give a row of C a result that depends on
+ * its position and on M, in the last bits: of 5 rows of a 5 x 3 x 512 product (the linear
+ * head's shape) 3 differed from the same rows computed alone (its Haswell kernels: none). Where
+ * rows are samples (the linear layer, m = batch), a sample's logits must not depend on the batch
+ * it came in (test_cache gathers 2 of 5 cached rows and expects them bitwise), so small-m GEMMs
+ * run one row per call. Convolutions (m = output channels, >= 64 in ResNets) are unaffected;
+ * a linear layer fed batches above this size still gets batch-dependent last bits. */
+enum { NATIVE_ROWWISE_MAX_M = 32 };
+
 static void CL_CALLBACK native_gemm_run(void *args) {
   const native_arg *arg = args;
   native_gemm *g = arg->g;
@@ -70,11 +79,16 @@ static void CL_CALLBACK native_gemm_run(void *args) {
   const float *b = (const float *)g->mem[g->b_mem] + g->b_off;
   float *c = (float *)g->mem[g->c_mem] + g->c_off;
   size_t items = g->batch ? g->batch : 1;
+  /* Rows one at a time when there are few of them; see NATIVE_ROWWISE_MAX_M. */
+  size_t rows = g->m <= NATIVE_ROWWISE_MAX_M ? 1 : g->m;
+  size_t a_row = g->trans_a ? 1 : g->lda; /* from one row of op(A) to the next */
   for (size_t i = 0; i < items; i++)
-    cblas_sgemm(CblasRowMajor, g->trans_a ? CblasTrans : CblasNoTrans,
-                g->trans_b ? CblasTrans : CblasNoTrans, (blasint)g->m, (blasint)g->n,
-                (blasint)g->k, g->alpha, a + i * g->stride_a, (blasint)g->lda, b + i * g->stride_b,
-                (blasint)g->ldb, g->beta, c + i * g->stride_c, (blasint)g->ldc);
+    for (size_t r = 0; r < g->m; r += rows)
+      cblas_sgemm(CblasRowMajor, g->trans_a ? CblasTrans : CblasNoTrans,
+                  g->trans_b ? CblasTrans : CblasNoTrans, (blasint)rows, (blasint)g->n,
+                  (blasint)g->k, g->alpha, a + i * g->stride_a + r * a_row, (blasint)g->lda,
+                  b + i * g->stride_b, (blasint)g->ldb, g->beta, c + i * g->stride_c + r * g->ldc,
+                  (blasint)g->ldc);
   free(g);
 }
 
