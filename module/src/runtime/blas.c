@@ -129,12 +129,6 @@ cltrain_status blas_init(cltrain_context *cx) {
 
 static CLBlastTranspose tr(int t) { return t ? CLBlastTransposeYes : CLBlastTransposeNo; }
 
-/* Summing K products in one float32 accumulator loses accuracy as K grows (relative error
- * ~ sqrt(K) eps): at ResNet's K = 2304..4608 a conv came out 4x less accurate than PyTorch's
- * (8e-7 against 2e-7), enough to flip ReLUs near zero in deep networks. So long sums run in
- * chunks of at most GEMM_K_CHUNK terms, each chunk's partial sum added to C (beta = 1): the
- * error then stays at PyTorch's level for a few extra passes over C. */
-#define GEMM_K_CHUNK 256
 
 /* One CLBlast call: a plain SGEMM when batch is 0, else `batch` of them stride_* apart. */
 static cltrain_status sgemm_once(cltrain_context *cx, int trans_a, int trans_b, size_t m, size_t n,

@@ -10,6 +10,16 @@
 extern "C" {
 #endif
 
+/* Summing K products in one float32 accumulator loses accuracy as K grows (relative error
+ * ~ sqrt(K) eps): at ResNet's K = 2304..4608 a conv came out 4x less accurate than PyTorch's
+ * (8e-7 against 2e-7), enough to flip ReLUs near zero in deep networks. So long sums run in
+ * chunks of at most GEMM_K_CHUNK terms, each chunk's partial sum added to C (beta = 1): the
+ * error then stays at PyTorch's level for a few extra passes over C. Both backends do this:
+ * OpenBLAS's own K blocking alone measured 3.3e-7 against CLBlast-chunked 3.0e-7 on one
+ * 512x784x4608 GEMM, yet trained upto:layer3 for 4 steps 3.4x further from float64 than
+ * PyTorch-float32 did (test_train's bound is 3x), where chunked it stays within. */
+#define GEMM_K_CHUNK 256
+
 /* Chooses cx's GEMM backend: $CLTRAIN_GEMM = auto (or unset: native where the device runs
  * native kernels, else CLBlast), native (CLTRAIN_ERR_UNSUPPORTED naming the device where it
  * cannot run) or clblast. For CLBlast, applies the override table entry for cx's device, if

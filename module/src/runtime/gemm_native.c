@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blas.h"
 #include "gemm_native.h"
 
 int gemm_native_possible(const cltrain_context *cx) {
@@ -82,13 +83,23 @@ static void CL_CALLBACK native_gemm_run(void *args) {
   /* Rows one at a time when there are few of them; see NATIVE_ROWWISE_MAX_M. */
   size_t rows = g->m <= NATIVE_ROWWISE_MAX_M ? 1 : g->m;
   size_t a_row = g->trans_a ? 1 : g->lda; /* from one row of op(A) to the next */
+  /* The inner dimension in equal chunks of at most GEMM_K_CHUNK, each added to C (blas.h). */
+  size_t chunks = g->k > GEMM_K_CHUNK ? (g->k + GEMM_K_CHUNK - 1) / GEMM_K_CHUNK : 1;
+  size_t step = (g->k + chunks - 1) / chunks;
+  size_t a_col = g->trans_a ? g->lda : 1, b_row = g->trans_b ? 1 : g->ldb; /* k -> k+1 */
   for (size_t i = 0; i < items; i++)
-    for (size_t r = 0; r < g->m; r += rows)
-      cblas_sgemm(CblasRowMajor, g->trans_a ? CblasTrans : CblasNoTrans,
-                  g->trans_b ? CblasTrans : CblasNoTrans, (blasint)rows, (blasint)g->n,
-                  (blasint)g->k, g->alpha, a + i * g->stride_a + r * a_row, (blasint)g->lda,
-                  b + i * g->stride_b, (blasint)g->ldb, g->beta, c + i * g->stride_c + r * g->ldc,
-                  (blasint)g->ldc);
+    for (size_t r = 0; r < g->m; r += rows) {
+      size_t k0 = 0;
+      do { /* once when k is 0 (C = beta * C) */
+        size_t kk = g->k - k0 < step ? g->k - k0 : step;
+        cblas_sgemm(CblasRowMajor, g->trans_a ? CblasTrans : CblasNoTrans,
+                    g->trans_b ? CblasTrans : CblasNoTrans, (blasint)rows, (blasint)g->n,
+                    (blasint)kk, g->alpha, a + i * g->stride_a + r * a_row + k0 * a_col,
+                    (blasint)g->lda, b + i * g->stride_b + k0 * b_row, (blasint)g->ldb,
+                    k0 ? 1.0f : g->beta, c + i * g->stride_c + r * g->ldc, (blasint)g->ldc);
+        k0 += step;
+      } while (k0 < g->k);
+    }
   free(g);
 }
 
