@@ -25,7 +25,7 @@ int gemm_native_possible(const cltrain_context *cx) {
  * thread per compute unit of the device, the cores PoCL's workers use) so that nothing about a
  * run depends on the environment's OPENBLAS_NUM_THREADS. While the native kernel runs, the
  * in-order queue gives PoCL's other workers nothing to do, so the two pools take turns on the
- * cores instead of competing (docs/performance.md section 8 measures it). */
+ * cores instead of competing (by design; not yet measured apart on a quiet machine). */
 void gemm_native_init(const cltrain_context *cx) {
   openblas_set_num_threads(cx->info.compute_units > 0 ? (int)cx->info.compute_units : 1);
 }
