@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "blas.h"
 #include "cache.h"
 #include "cli.h"
 #include "graph.h"
@@ -197,6 +198,7 @@ int cmd_bench(int argc, char **argv) {
   printf("device: %s (%s)\nmodel: %s, %d classes, freeze %s, batch %d, %d steps after %d warm-up\n",
          dev.name, dev.platform, model == tmp ? (arch ? arch : "resnet18") : model, classes,
          freeze, batch, steps, warmup);
+  printf("gemm: %s\n", blas_backend_name(cx));
   printf("load: %.2f s\n", t_load);
   if (cache && !infer_only && (st = fill_cache(cx, m, images, labels, batch, &fc, &rows)) != CLTRAIN_OK) goto fail;
 

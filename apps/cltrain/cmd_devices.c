@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blas.h"
 #include "cli.h"
 
 static const char *type_name(cltrain_device_type t) {
@@ -40,6 +41,13 @@ int cmd_devices(int argc, char **argv) {
     printf("%c %-5s %-5s %-40s %-28s %4u %6.1f GiB  %s\n", d[i].is_default ? '*' : ' ', sel,
            type_name(d[i].type), d[i].name, pv, d[i].compute_units,
            (double)d[i].global_mem_bytes / (1 << 30), d[i].c_version);
+    /* The GEMM backend is chosen when a context opens ($CLTRAIN_GEMM, runtime/blas.c). */
+    cltrain_context *cx = NULL;
+    if (cltrain_context_create(sel, &cx) == CLTRAIN_OK)
+      printf("          gemm: %s\n", blas_backend_name(cx));
+    else
+      printf("          gemm: none (%s)\n", cltrain_last_error(NULL));
+    cltrain_context_destroy(cx);
   }
   free(d);
   return 0;

@@ -1,11 +1,13 @@
-/* test_gemm.c: SGEMM through the CLBlast wrapper against a double CPU product, at shapes that
- * are not multiples of the tile sizes, with transposes and non-zero offsets; and its errors. */
+/* test_gemm.c: SGEMM through the GEMM wrapper (whichever backend $CLTRAIN_GEMM gives: ctest runs
+ * it with both) against a double CPU product, at shapes that are not multiples of the tile
+ * sizes, with transposes and non-zero offsets; and its errors, the backend choice's among them. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "blas.h"
+#include "gemm_native.h"
 #include "check.h"
 
 static void ref_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
@@ -91,7 +93,8 @@ static void batched(cltrain_context *cx, int m, int n, int k, int extra, size_t 
 
 int main(void) {
   cltrain_context *cx = test_context();
-  printf("CLBlast tuning on this device: %s\n", blas_tuning_name(cx) ? blas_tuning_name(cx) : "defaults");
+  printf("GEMM backend: %s; CLBlast tuning on this device: %s\n", blas_backend_name(cx),
+         blas_tuning_name(cx) ? blas_tuning_name(cx) : "defaults or unused");
   one(cx, 0, 0, 64, 64, 64, 0, 0.0f);
   one(cx, 0, 0, 37, 129, 61, 5, 0.0f);  /* no tile multiple anywhere, offsets */
   one(cx, 0, 0, 1, 1, 1, 1, 1.0f);
@@ -112,21 +115,62 @@ int main(void) {
   /* Tile multiples at an offset, B's rows blas_batched_ld() apart: one CLBlast call. */
   batched_ldb(cx, 64, 128, 32, 0, 96, 3, blas_batched_ld(128));
 
-  /* A CLBlast failure becomes CLTRAIN_ERR_CLBLAST with CLBlast's code in the message. */
   buf small = test_upload(cx, NULL, 4);
-  CHECK_STATUS(blas_sgemm(cx, 0, 0, 4, 4, 4, 1.0f, small, 4, small, 4, 0.0f, small, 4), CLTRAIN_ERR_CLBLAST);
-  CHECK(strstr(cltrain_last_error(cx), "-1011") != NULL && strstr(cltrain_last_error(cx), "SGEMM") != NULL,
-        "message carries CLBlast's status (-1011, matrix A too small): %s", cltrain_last_error(cx));
-  CHECK_STATUS(blas_sgemm(cx, 0, 0, 4, 4, 4, 1.0f, small, 2, small, 4, 0.0f, small, 4), CLTRAIN_ERR_CLBLAST);
+  if (cx->gemm_native) {
+    /* The native kernel would read and write host memory past a too-small buffer, so operands
+     * are checked before it is enqueued, each error naming the operand. */
+    CHECK_STATUS(blas_sgemm(cx, 0, 0, 4, 4, 4, 1.0f, small, 4, small, 4, 0.0f, small, 4), CLTRAIN_ERR_ARG);
+    CHECK(strstr(cltrain_last_error(cx), "matrix A") && strstr(cltrain_last_error(cx), "holds 4"),
+          "message names the operand and its buffer's size: %s", cltrain_last_error(cx));
+    CHECK_STATUS(blas_sgemm(cx, 0, 0, 1, 1, 4, 1.0f, small, 2, small, 1, 0.0f, small, 1), CLTRAIN_ERR_ARG);
+    CHECK(strstr(cltrain_last_error(cx), "leading dimension 2") != NULL, "lda < k: %s", cltrain_last_error(cx));
+    CHECK_STATUS(blas_sgemm_batched(cx, 0, 0, 1, 1, 1, 1.0f, small, 1, 1, small, 1, 1, 0.0f,
+                                    small, 1, 2, 3), CLTRAIN_ERR_ARG);
+    CHECK(strstr(cltrain_last_error(cx), "matrix C") != NULL, "C's last item past the end: %s",
+          cltrain_last_error(cx));
+  } else {
+    /* A CLBlast failure becomes CLTRAIN_ERR_CLBLAST with CLBlast's code in the message. */
+    CHECK_STATUS(blas_sgemm(cx, 0, 0, 4, 4, 4, 1.0f, small, 4, small, 4, 0.0f, small, 4), CLTRAIN_ERR_CLBLAST);
+    CHECK(strstr(cltrain_last_error(cx), "-1011") != NULL && strstr(cltrain_last_error(cx), "SGEMM") != NULL,
+          "message carries CLBlast's status (-1011, matrix A too small): %s", cltrain_last_error(cx));
+    CHECK_STATUS(blas_sgemm(cx, 0, 0, 4, 4, 4, 1.0f, small, 2, small, 4, 0.0f, small, 4), CLTRAIN_ERR_CLBLAST);
+  }
   rt_free(small.mem);
 
-  /* Closing another context clears CLBlast's process-wide cache, tuning included: this context
-   * applies its tuning again before its next GEMM (blas.c), and still computes right. */
+  /* Closing another context clears CLBlast's process-wide cache, tuning included: a CLBlast
+   * context applies its tuning again before its next GEMM (blas.c), and still computes right. */
   unsigned gen = cx->blas_generation;
   cltrain_context_destroy(test_context());
   one(cx, 0, 0, 37, 129, 61, 5, 0.0f);
-  CHECK(cx->blas_generation != gen, "tuning re-applied after another context closed (generation %u, was %u)",
-        cx->blas_generation, gen);
+  if (!cx->gemm_native)
+    CHECK(cx->blas_generation != gen, "tuning re-applied after another context closed (generation %u, was %u)",
+          cx->blas_generation, gen);
+
+  /* $CLTRAIN_GEMM: a bad value, and native where the device cannot run it, fail naming the
+   * value or the device; clblast and auto always open. */
+  const char *saved = getenv("CLTRAIN_GEMM");
+  char *keep = saved ? strdup(saved) : NULL;
+  cltrain_context *other = NULL;
+  char sel[32]; /* cx's own device */
+  snprintf(sel, sizeof sel, "%d:%d", cx->info.platform_index, cx->info.device_index);
+  setenv("CLTRAIN_GEMM", "fast", 1);
+  CHECK_STATUS(cltrain_context_create(sel, &other), CLTRAIN_ERR_ARG);
+  CHECK(strstr(cltrain_last_error(NULL), "'fast'") != NULL, "bad value named: %s", cltrain_last_error(NULL));
+  setenv("CLTRAIN_GEMM", "native", 1);
+  cltrain_status st = cltrain_context_create(sel, &other);
+  if (gemm_native_possible(cx)) {
+    CHECK(st == CLTRAIN_OK && other->gemm_native, "CLTRAIN_GEMM=native opens on '%s'", cx->info.name);
+  } else {
+    CHECK(st == CLTRAIN_ERR_UNSUPPORTED && strstr(cltrain_last_error(NULL), cx->info.name),
+          "CLTRAIN_GEMM=native on a device without native kernels names it: %s", cltrain_last_error(NULL));
+  }
+  cltrain_context_destroy(other), other = NULL;
+  setenv("CLTRAIN_GEMM", "clblast", 1);
+  CHECK_OK(cltrain_context_create(sel, &other));
+  CHECK(other && !other->gemm_native, "CLTRAIN_GEMM=clblast runs CLBlast");
+  cltrain_context_destroy(other);
+  if (keep) setenv("CLTRAIN_GEMM", keep, 1), free(keep);
+  else unsetenv("CLTRAIN_GEMM");
   cltrain_context_destroy(cx);
   return check_done();
 }

@@ -1,4 +1,6 @@
-/* blas.c: CLBlast behind one small wrapper, with a per-device table of Xgemm overrides. */
+/* blas.c: the one GEMM wrapper. CPU devices that run native kernels get OpenBLAS
+ * (gemm_native.c); other devices, or CLTRAIN_GEMM=clblast, get CLBlast with a per-device table
+ * of Xgemm overrides. */
 #include <clblast_c.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -6,6 +8,7 @@
 #include <string.h>
 
 #include "blas.h"
+#include "gemm_native.h"
 
 /* Tuned Xgemm parameters for devices CLBlast's own database does not know well. The PoCL entry
  * is the best of a 20-point sweep on a 2-core AMD EPYC Zen4 (shared/docs/environment.md): it
@@ -46,6 +49,7 @@ static int tuning_enabled(void) {
 }
 
 const char *blas_tuning_name(const cltrain_context *cx) {
+  if (cx->gemm_native) return NULL;
   const gemm_tuning *t = tuning_enabled() ? tuning_for(cx) : NULL;
   return t ? t->name : NULL;
 }
@@ -72,8 +76,39 @@ void blas_release(void) {
   atomic_fetch_add(&blas_generation, 1);
 }
 
+/* The backend $CLTRAIN_GEMM asks for on cx's device: auto (or unset) picks the native one
+ * wherever the device can run it. */
+static cltrain_status choose_backend(cltrain_context *cx) {
+  const char *e = getenv("CLTRAIN_GEMM");
+  int possible = gemm_native_possible(cx);
+  if (!e || !*e || !strcmp(e, "auto")) {
+    cx->gemm_native = possible;
+  } else if (!strcmp(e, "native")) {
+    if (!possible)
+      return rt_fail(cx, CLTRAIN_ERR_UNSUPPORTED,
+                     "CLTRAIN_GEMM=native: device '%s' (%s) cannot run it: native kernels need a "
+                     "CPU device with CL_EXEC_NATIVE_KERNEL; use CLTRAIN_GEMM=clblast or auto",
+                     cx->info.name, cx->info.platform);
+    cx->gemm_native = 1;
+  } else if (!strcmp(e, "clblast")) {
+    cx->gemm_native = 0;
+  } else {
+    return rt_fail(cx, CLTRAIN_ERR_ARG, "CLTRAIN_GEMM='%s': expected clblast, native or auto", e);
+  }
+  return CLTRAIN_OK;
+}
+
+const char *blas_backend_name(const cltrain_context *cx) {
+  return cx->gemm_native ? gemm_native_name() : "CLBlast";
+}
+
 cltrain_status blas_init(cltrain_context *cx) {
   cx->blas_generation = atomic_load(&blas_generation);
+  TRY(choose_backend(cx));
+  if (cx->gemm_native) {
+    gemm_native_init(cx);
+    return CLTRAIN_OK; /* CLBlast never runs on this context: no tuning to apply */
+  }
   const gemm_tuning *t = tuning_for(cx);
   if (!t || !tuning_enabled()) return CLTRAIN_OK;
   const char *names[XGEMM_NPARAMS];
@@ -94,12 +129,6 @@ cltrain_status blas_init(cltrain_context *cx) {
 
 static CLBlastTranspose tr(int t) { return t ? CLBlastTransposeYes : CLBlastTransposeNo; }
 
-/* Summing K products in one float32 accumulator loses accuracy as K grows (relative error
- * ~ sqrt(K) eps): at ResNet's K = 2304..4608 a conv came out 4x less accurate than PyTorch's
- * (8e-7 against 2e-7), enough to flip ReLUs near zero in deep networks. So long sums run in
- * chunks of at most GEMM_K_CHUNK terms, each chunk's partial sum added to C (beta = 1): the
- * error then stays at PyTorch's level for a few extra passes over C. */
-#define GEMM_K_CHUNK 256
 
 /* One CLBlast call: a plain SGEMM when batch is 0, else `batch` of them stride_* apart. */
 static cltrain_status sgemm_once(cltrain_context *cx, int trans_a, int trans_b, size_t m, size_t n,
@@ -146,6 +175,9 @@ cltrain_status blas_sgemm(cltrain_context *cx, int trans_a, int trans_b, size_t 
                           size_t k, float alpha, buf a, size_t lda, buf b, size_t ldb, float beta,
                           buf c, size_t ldc) {
   if (m == 0 || n == 0) return CLTRAIN_OK;
+  if (cx->gemm_native)
+    return gemm_native_sgemm(cx, trans_a, trans_b, m, n, k, alpha, a, lda, 0, b, ldb, 0, beta, c,
+                             ldc, 0, 0);
   return sgemm_chunked(cx, trans_a, trans_b, m, n, k, alpha, a, lda, 0, b, ldb, 0, beta, c, ldc, 0, 0);
 }
 
@@ -164,6 +196,9 @@ cltrain_status blas_sgemm_batched(cltrain_context *cx, int trans_a, int trans_b,
                                   size_t stride_a, buf b, size_t ldb, size_t stride_b, float beta,
                                   buf c, size_t ldc, size_t stride_c, size_t batch) {
   if (m == 0 || n == 0 || batch == 0) return CLTRAIN_OK;
+  if (cx->gemm_native)
+    return gemm_native_sgemm(cx, trans_a, trans_b, m, n, k, alpha, a, lda, stride_a, b, ldb,
+                             stride_b, beta, c, ldc, stride_c, batch);
   if (at_risk(a, trans_a ? k : m, trans_a ? m : k, lda, stride_a, batch) ||
       at_risk(b, trans_b ? n : k, trans_b ? k : n, ldb, stride_b, batch) ||
       at_risk(c, m, n, ldc, stride_c, batch)) {

@@ -49,6 +49,7 @@ struct cltrain_context {
   rt_program *programs; /* linked list: the cache, keyed by source + options (one device) */
   unsigned long program_builds, program_hits;
   unsigned blas_generation; /* blas.c: the CLBlast cache generation its tuning was applied in */
+  int gemm_native;          /* blas.c: 1 when GEMMs run on the host BLAS as native kernels */
   char last_error[8192];
 };
 

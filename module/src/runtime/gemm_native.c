@@ -1,0 +1,163 @@
+/* gemm_native.c: SGEMM for CPU devices through OpenBLAS, run by the device's own queue as a
+ * native kernel (clEnqueueNativeKernel): tensors stay cl_mem, ordering stays the queue's, and
+ * the driver hands the callback the buffers' host addresses. */
+#include <cblas.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "blas.h"
+#include "gemm_native.h"
+
+int gemm_native_possible(const cltrain_context *cx) {
+  cl_device_exec_capabilities caps = 0;
+  if (clGetDeviceInfo(cx->device, CL_DEVICE_EXECUTION_CAPABILITIES, sizeof caps, &caps, NULL) !=
+      CL_SUCCESS)
+    return 0;
+  /* A native kernel runs on the host and reads buffers through host pointers: only a CPU
+   * device shares that memory. */
+  return (caps & CL_EXEC_NATIVE_KERNEL) && cx->info.type == CLTRAIN_DEVICE_CPU;
+}
+
+/* OpenBLAS splits a GEMM over M and N between its threads, never over K, so each element of C
+ * is summed in the same order whatever the thread count; the count is still fixed here (one
+ * thread per compute unit of the device, the cores PoCL's workers use) so that nothing about a
+ * run depends on the environment's OPENBLAS_NUM_THREADS. While the native kernel runs, the
+ * in-order queue gives PoCL's other workers nothing to do, so the two pools take turns on the
+ * cores instead of competing (by design; not yet measured apart on a quiet machine). */
+void gemm_native_init(const cltrain_context *cx) {
+  openblas_set_num_threads(cx->info.compute_units > 0 ? (int)cx->info.compute_units : 1);
+}
+
+const char *gemm_native_name(void) {
+  static char name[96];
+  snprintf(name, sizeof name, "OpenBLAS (%s kernels), native kernel", openblas_get_corename());
+  return name;
+}
+
+/* One GEMM's arguments, on the heap from enqueue to the last of its native kernels. mem[]
+ * receives the host address of each distinct buffer among A, B and C (often one workspace). */
+typedef struct native_gemm {
+  void *mem[3];
+  int a_mem, b_mem, c_mem;    /* entries of mem[] */
+  size_t a_off, b_off, c_off; /* in floats */
+  size_t m, n, k, lda, ldb, ldc, stride_a, stride_b, stride_c, batch;
+  int trans_a, trans_b;
+  float alpha, beta;
+} native_gemm;
+
+/* A native kernel's argument block: which entry of g->mem its one buffer's address goes to, and
+ * whether this is the GEMM's last kernel, which runs it. clEnqueueNativeKernel copies the block
+ * and replaces `mem` (the cl_mem when enqueued) with the buffer's host address.
+ *
+ * Each native kernel carries a single buffer because PoCL 3.1 hands a kernel's buffers to
+ * args_mem_loc in its own order (sorted by object, not in mem_list's order: measured with three
+ * buffers listed 0,3,2 arriving as 0,2,3), which put C's address where B's was expected. With
+ * one buffer per kernel there is nothing to misorder; the addresses are the device's own
+ * memory, which does not move on a CPU device, and the extra kernels cost microseconds. */
+typedef struct native_arg {
+  void *mem;
+  native_gemm *g;
+  int entry, last;
+} native_arg;
+
+/* OpenBLAS's AVX-512 (SkylakeX/Cooperlake) kernels give a row of C a result that depends on
+ * its position and on M, in the last bits: of 5 rows of a 5 x 3 x 512 product (the linear
+ * head's shape) 3 differed from the same rows computed alone (its Haswell kernels: none). Where
+ * rows are samples (the linear layer, m = batch), a sample's logits must not depend on the batch
+ * it came in (test_cache gathers 2 of 5 cached rows and expects them bitwise), so small-m GEMMs
+ * run one row per call. Convolutions (m = output channels, >= 64 in ResNets) are unaffected;
+ * a linear layer fed batches above this size still gets batch-dependent last bits. */
+enum { NATIVE_ROWWISE_MAX_M = 32 };
+
+static void CL_CALLBACK native_gemm_run(void *args) {
+  const native_arg *arg = args;
+  native_gemm *g = arg->g;
+  g->mem[arg->entry] = arg->mem;
+  if (!arg->last) return;
+  const float *a = (const float *)g->mem[g->a_mem] + g->a_off;
+  const float *b = (const float *)g->mem[g->b_mem] + g->b_off;
+  float *c = (float *)g->mem[g->c_mem] + g->c_off;
+  size_t items = g->batch ? g->batch : 1;
+  /* Rows one at a time when there are few of them; see NATIVE_ROWWISE_MAX_M. */
+  size_t rows = g->m <= NATIVE_ROWWISE_MAX_M ? 1 : g->m;
+  size_t a_row = g->trans_a ? 1 : g->lda; /* from one row of op(A) to the next */
+  /* The inner dimension in equal chunks of at most GEMM_K_CHUNK, each added to C (blas.h). */
+  size_t chunks = g->k > GEMM_K_CHUNK ? (g->k + GEMM_K_CHUNK - 1) / GEMM_K_CHUNK : 1;
+  size_t step = (g->k + chunks - 1) / chunks;
+  size_t a_col = g->trans_a ? g->lda : 1, b_row = g->trans_b ? 1 : g->ldb; /* k -> k+1 */
+  for (size_t i = 0; i < items; i++)
+    for (size_t r = 0; r < g->m; r += rows) {
+      size_t k0 = 0;
+      do { /* once when k is 0 (C = beta * C) */
+        size_t kk = g->k - k0 < step ? g->k - k0 : step;
+        cblas_sgemm(CblasRowMajor, g->trans_a ? CblasTrans : CblasNoTrans,
+                    g->trans_b ? CblasTrans : CblasNoTrans, (blasint)rows, (blasint)g->n,
+                    (blasint)kk, g->alpha, a + i * g->stride_a + r * a_row + k0 * a_col,
+                    (blasint)g->lda, b + i * g->stride_b + k0 * b_row, (blasint)g->ldb,
+                    k0 ? 1.0f : g->beta, c + i * g->stride_c + r * g->ldc, (blasint)g->ldc);
+        k0 += step;
+      } while (k0 < g->k);
+    }
+  free(g);
+}
+
+/* CLTRAIN_OK when an operand of `rows` rows of `width` floats, ld apart, `items` of them stride
+ * apart, lies inside x's buffer: a native kernel writing past it would corrupt host memory,
+ * where CLBlast would have returned an error. */
+static cltrain_status check_operand(cltrain_context *cx, const char *name, buf x, size_t rows,
+                                    size_t width, size_t ld, size_t stride, size_t items) {
+  if (!x.mem) return rt_fail(cx, CLTRAIN_ERR_ARG, "SGEMM: matrix %s is not a buffer", name);
+  if (ld < (width ? width : 1))
+    return rt_fail(cx, CLTRAIN_ERR_ARG,
+                   "SGEMM: matrix %s (%zu x %zu) has leading dimension %zu, less than its width",
+                   name, rows, width, ld);
+  size_t bytes = 0;
+  CL_CHECK(cx, clGetMemObjectInfo(x.mem, CL_MEM_SIZE, sizeof bytes, &bytes, NULL));
+  size_t end = rows && width ? x.off + (items - 1) * stride + (rows - 1) * ld + width : x.off;
+  if (end > bytes / sizeof(float))
+    return rt_fail(cx, CLTRAIN_ERR_ARG,
+                   "SGEMM: matrix %s (%zu x %zu, ld %zu, %zu item(s)) at offset %zu needs %zu "
+                   "floats, its buffer holds %zu",
+                   name, rows, width, ld, items, x.off, end, bytes / sizeof(float));
+  return CLTRAIN_OK;
+}
+
+cltrain_status gemm_native_sgemm(cltrain_context *cx, int trans_a, int trans_b, size_t m, size_t n,
+                                 size_t k, float alpha, buf a, size_t lda, size_t stride_a, buf b,
+                                 size_t ldb, size_t stride_b, float beta, buf c, size_t ldc,
+                                 size_t stride_c, size_t batch) {
+  size_t items = batch ? batch : 1;
+  if (m > INT_MAX || n > INT_MAX || k > INT_MAX || lda > INT_MAX || ldb > INT_MAX || ldc > INT_MAX)
+    return rt_fail(cx, CLTRAIN_ERR_ARG, "SGEMM: m=%zu n=%zu k=%zu exceed the BLAS's int sizes", m, n, k);
+  TRY(check_operand(cx, "A", a, trans_a ? k : m, trans_a ? m : k, lda, stride_a, items));
+  TRY(check_operand(cx, "B", b, trans_b ? n : k, trans_b ? k : n, ldb, stride_b, items));
+  TRY(check_operand(cx, "C", c, m, n, ldc, stride_c, items));
+  native_gemm *g = malloc(sizeof *g);
+  if (!g) return rt_fail(cx, CLTRAIN_ERR_OUT_OF_MEMORY, "SGEMM: out of host memory");
+  *g = (native_gemm){{NULL, NULL, NULL}, 0, 0, 0, a.off, b.off, c.off, m, n, k, lda, ldb, ldc,
+                     stride_a, stride_b, stride_c, batch, trans_a, trans_b, alpha, beta};
+  cl_mem mems[3];
+  int nmem = 0;
+  const cl_mem operand[3] = {a.mem, b.mem, c.mem};
+  int *entry[3] = {&g->a_mem, &g->b_mem, &g->c_mem};
+  for (int i = 0; i < 3; i++) {
+    int j = 0;
+    while (j < nmem && mems[j] != operand[i]) j++;
+    if (j == nmem) mems[nmem++] = operand[i];
+    *entry[i] = j;
+  }
+  for (int j = 0; j < nmem; j++) {
+    native_arg arg = {NULL, g, j, j == nmem - 1};
+    const void *loc = &arg.mem;
+    cl_int err = clEnqueueNativeKernel(cx->queue, native_gemm_run, &arg, sizeof arg, 1, &mems[j],
+                                       &loc, 0, NULL, NULL);
+    if (err != CL_SUCCESS) {
+      clFinish(cx->queue); /* the kernels already enqueued write into g */
+      free(g);
+      return rt_cl_fail(cx, err, "clEnqueueNativeKernel", __FILE__, __LINE__);
+    }
+  }
+  return CLTRAIN_OK;
+}

@@ -1,0 +1,31 @@
+/* gemm_native.h: SGEMM on a CPU device through the host's OpenBLAS, enqueued as an OpenCL native
+ * kernel on the context's in-order queue (blas.c chooses it per device). */
+#ifndef CLTRAIN_GEMM_NATIVE_H
+#define CLTRAIN_GEMM_NATIVE_H
+
+#include "runtime.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* 1 when cx's device runs native kernels (CL_EXEC_NATIVE_KERNEL) on the host's memory. */
+int gemm_native_possible(const cltrain_context *cx);
+
+/* Fixes OpenBLAS's thread count for cx's device (process-wide; see gemm_native.c). */
+void gemm_native_init(const cltrain_context *cx);
+
+/* "OpenBLAS 0.3.21 ... (Haswell kernels)": the library and the kernels it picked. */
+const char *gemm_native_name(void);
+
+/* blas_sgemm_batched's contract (batch 0: one plain SGEMM), as one native kernel. The operands'
+ * extents are checked against their buffers first: a bad one is CLTRAIN_ERR_ARG naming it. */
+cltrain_status gemm_native_sgemm(cltrain_context *cx, int trans_a, int trans_b, size_t m, size_t n,
+                                 size_t k, float alpha, buf a, size_t lda, size_t stride_a, buf b,
+                                 size_t ldb, size_t stride_b, float beta, buf c, size_t ldc,
+                                 size_t stride_c, size_t batch);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
