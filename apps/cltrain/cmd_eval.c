@@ -103,17 +103,9 @@ static int parse(int argc, char **argv, eval_args *a) {
     fprintf(stderr, "cltrain eval: --model M.onnx and --data DIR are required\n");
     return 2;
   }
-  char *end;
-  long b = strtol(batch, &end, 10);
-  if (b < 1 || b > 4096 || *end) {
-    fprintf(stderr, "cltrain eval: --batch must be 1..4096, not '%s'\n", batch);
+  long long b, w;
+  if (!cli_int("eval", "--batch", batch, 1, 4096, &b) || !cli_int("eval", "--workers", workers, 0, 256, &w))
     return 2;
-  }
-  long w = strtol(workers, &end, 10);
-  if (w < 0 || w > 256 || *end) {
-    fprintf(stderr, "cltrain eval: --workers must be 0..256, not '%s'\n", workers);
-    return 2;
-  }
   a->batch = (int)b, a->workers = (int)w;
   return 0;
 }

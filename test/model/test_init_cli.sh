@@ -48,6 +48,6 @@ for pat in "^sgd \(momentum\) +11,689,512 params +[0-9.]+ +[0-9.]+ GB/s" \
     fail=$((fail + 1)); echo "FAIL bench ops (rc $ops_rc) lacks /$pat/:"; echo "$ops"
   fi
 done
-expect bench-ops-batch 2 "must be positive" -- "$bin" bench ops --batch 0
+expect bench-ops-batch 2 "--batch wants an integer in 1..4096, got .0." -- "$bin" bench ops --batch 0
 expect bench-ops-unknown 2 "unknown option '--steps'" -- "$bin" bench ops --steps 3
 finish
