@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "atomic_file.h"
 #include "cli.h"
 #include "data.h"
 
@@ -32,19 +33,13 @@ static void csv_field(FILE *f, const char *s) {
   fputc('"', f);
 }
 
-/* Writes path,label,logit0,.. per image to `path` through a temporary file and a rename, so a
- * failure leaves nothing behind. Returns 0, or 1 after printing the error. */
+/* Writes path,label,logit0,.. per image to `path` (atomic_file: a temporary file, fsync, rename),
+ * so a failure leaves nothing behind. Returns 0, or 1 after printing the error. */
 static int dump_logits(const char *path, const imagefolder *f, const float *logits, int k) {
-  size_t len = strlen(path) + 32;
-  char *tmp = malloc(len);
-  if (!tmp) return fprintf(stderr, "cltrain eval: out of memory\n"), 1;
-  snprintf(tmp, len, "%s.tmp%ld", path, (long)getpid());
-  FILE *o = fopen(tmp, "w");
-  if (!o) {
-    fprintf(stderr, "cltrain eval: cannot write '%s': %s\n", tmp, strerror(errno));
-    free(tmp);
-    return 1;
-  }
+  char *text = NULL;
+  size_t len = 0;
+  FILE *o = open_memstream(&text, &len);
+  if (!o) return fprintf(stderr, "cltrain eval: out of memory\n"), 1;
   int n = imagefolder_size(f);
   for (int i = 0; i < n; i++) {
     csv_field(o, imagefolder_path(f, i));
@@ -52,14 +47,11 @@ static int dump_logits(const char *path, const imagefolder *f, const float *logi
     for (int j = 0; j < k; j++) fprintf(o, ",%.9g", logits[(size_t)i * k + j]);
     fputc('\n', o);
   }
-  int err = ferror(o);
-  if (fclose(o) != 0 || err || rename(tmp, path) != 0) {
-    fprintf(stderr, "cltrain eval: cannot write '%s': %s\n", path, strerror(errno));
-    remove(tmp);
-    free(tmp);
-    return 1;
-  }
-  free(tmp);
+  int err = ferror(o) ? ENOMEM : 0;
+  if (fclose(o) != 0 && !err) err = ENOMEM;
+  if (!err) err = atomic_file_write_all(path, text, len);
+  free(text);
+  if (err) return fprintf(stderr, "cltrain eval: cannot write '%s': %s\n", path, strerror(err)), 1;
   return 0;
 }
 
