@@ -34,7 +34,8 @@ trace, path = open(sys.argv[1]).read().splitlines(), sys.argv[2]
 folder, tmp_re = os.path.dirname(path), re.escape(path) + r"\.tmp\.[A-Za-z0-9]{6}"
 ren = [i for i, l in enumerate(trace) if re.search(r'rename(at2?)?\(.*"(' + tmp_re + r')".*"' + re.escape(path) + r'".*= 0', l)]
 if not ren:
-    sys.exit(print("  no rename of a temporary file to", path))
+    print("  no rename of a temporary file to", path)
+    sys.exit(1)
 r = ren[-1]
 tmp = re.search('"(' + tmp_re + ')"', trace[r]).group(1)
 data = [i for i, l in enumerate(trace[:r]) if re.search(r"f(data)?sync\(\d+<" + re.escape(tmp) + r">\) = 0", l)]
