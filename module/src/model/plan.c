@@ -91,7 +91,7 @@ cltrain_status model_plan(cltrain_model *m, int n, int backward, const batch_buf
   int nn = g->n, lowest = backward ? model_lowest_trainable(m) : nn;
   int *root = malloc(sizeof(int) * nn), *last = malloc(sizeof(int) * nn);
   unsigned char *keep = calloc((size_t)nn, 1);
-  pool_sim p = {malloc(sizeof(size_t) * 4 * nn), calloc((size_t)4 * nn, 1), 0, 4 * nn};
+  pool_sim p = {calloc((size_t)4 * nn, sizeof(size_t)), calloc((size_t)4 * nn, 1), 0, 4 * nn};
   int *ybuf = malloc(sizeof(int) * nn), *dybuf = malloc(sizeof(int) * nn);
   if (!root || !last || !keep || !p.bytes || !p.busy || !ybuf || !dybuf) {
     free(root), free(last), free(keep), free(p.bytes), free(p.busy), free(ybuf), free(dybuf);
