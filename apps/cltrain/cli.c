@@ -85,7 +85,8 @@ int cli_int(const char *cmd, const char *flag, const char *s, long long lo, long
 int cli_u64(const char *cmd, const char *flag, const char *s, unsigned long long *out) {
   char *end;
   errno = 0;
-  unsigned long long v = isdigit((unsigned char)*s) ? strtoull(s, &end, 10) : 0;
+  int base = s[0] == '0' && (s[1] == 'x' || s[1] == 'X') ? 16 : 10; /* seeds may be hex: 0x2a */
+  unsigned long long v = isdigit((unsigned char)*s) ? strtoull(s, &end, base) : 0;
   if (!isdigit((unsigned char)*s) || errno || *end) {
     fprintf(stderr, "cltrain %s: %s wants an unsigned integer, got '%s'\n", cmd, flag, s);
     return 0;

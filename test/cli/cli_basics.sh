@@ -50,7 +50,7 @@ expect num-init-seed 2 "init: --seed wants an unsigned integer, got '$big'" -- "
 expect num-predict-top 2 "predict: --top wants an integer >= 1, got '1x'" -- "$bin" predict --model m.onnx --top 1x a.jpg
 expect num-train-epochs 2 "train: --epochs wants an integer >= 0, got '12abc'" -- "$bin" train --model m.onnx --data d --out o.onnx --epochs 12abc
 expect num-train-lr 2 "train: --lr wants a number, got '1e999'" -- "$bin" train --model m.onnx --data d --out o.onnx --lr 1e999
-expect num-train-seed 2 "train: --seed wants an unsigned integer, got '0x10'" -- "$bin" train --model m.onnx --data d --out o.onnx --seed 0x10
+expect num-train-seed 2 "train: --seed wants an unsigned integer, got '0x1g'" -- "$bin" train --model m.onnx --data d --out o.onnx --seed 0x1g
 # No OpenCL platform at all: an empty vendors folder for the ICD loader.
 empty=$(mktemp -d)
 expect no-platform 1 "no OpenCL platform found" -- env OCL_ICD_VENDORS="$empty" "$bin" devices
