@@ -140,11 +140,11 @@ int cmd_bench_ops(int argc, char **argv) {
     return 2;
   }
   if (bad) return 2;
-  int n = atoi(s_batch), reps = atoi(s_rep);
-  if (n < 1 || n > 4096 || reps < 1) {
-    fprintf(stderr, "cltrain bench ops: --batch and --repeats must be positive integers\n");
+  long long n_ll, reps_ll;
+  if (!cli_int("bench ops", "--batch", s_batch, 1, 4096, &n_ll) ||
+      !cli_int("bench ops", "--repeats", s_rep, 1, 1000000, &reps_ll))
     return 2;
-  }
+  int n = (int)n_ll, reps = (int)reps_ll;
   if (cli_parse_only) return 0;
   cltrain_context *cx = NULL;
   cltrain_status st = cltrain_context_create(device, &cx);

@@ -1,6 +1,11 @@
 /* cli.c: the cltrain command-line tool's subcommand dispatch (cli_main) and shared helpers;
  * main.c only calls cli_main, so that the fuzz target (test/fuzz/fuzz_cli_args.c) can link the rest. */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -54,6 +59,51 @@ int cli_flag(int argc, char **argv, int *i, const char *name, const char **val, 
     return 1;
   }
   *val = argv[++*i];
+  return 1;
+}
+
+/* Numbers: strtoll/strtoull/strtod accept leading blanks and a sign; these want the whole text
+ * to be the number, so "12abc", "", " 5" and "1e999" are refused. */
+int cli_int(const char *cmd, const char *flag, const char *s, long long lo, long long hi, long long *out) {
+  char *end;
+  errno = 0;
+  long long v = *s && !isspace((unsigned char)*s) ? strtoll(s, &end, 10) : 0;
+  int junk = !*s || isspace((unsigned char)*s) || errno || *end;
+  if (!junk && v >= lo && v <= hi) {
+    *out = v;
+    return 1;
+  }
+  if (hi == INT_MAX && (junk || v < lo)) /* an open range: what `train` has always said */
+    fprintf(stderr, "cltrain %s: %s wants an integer >= %lld, got '%s'\n", cmd, flag, lo, s);
+  else if (hi == INT_MAX)
+    fprintf(stderr, "cltrain %s: %s wants an integer <= %lld, got '%s'\n", cmd, flag, hi, s);
+  else
+    fprintf(stderr, "cltrain %s: %s wants an integer in %lld..%lld, got '%s'\n", cmd, flag, lo, hi, s);
+  return 0;
+}
+
+int cli_u64(const char *cmd, const char *flag, const char *s, unsigned long long *out) {
+  char *end;
+  errno = 0;
+  int base = s[0] == '0' && (s[1] == 'x' || s[1] == 'X') ? 16 : 10; /* seeds may be hex: 0x2a */
+  unsigned long long v = isdigit((unsigned char)*s) ? strtoull(s, &end, base) : 0;
+  if (!isdigit((unsigned char)*s) || errno || *end) {
+    fprintf(stderr, "cltrain %s: %s wants an unsigned integer, got '%s'\n", cmd, flag, s);
+    return 0;
+  }
+  *out = v;
+  return 1;
+}
+
+int cli_number(const char *cmd, const char *flag, const char *s, double *out) {
+  char *end;
+  errno = 0;
+  double v = *s && !isspace((unsigned char)*s) ? strtod(s, &end) : 0;
+  if (!*s || isspace((unsigned char)*s) || errno || *end || !isfinite(v)) {
+    fprintf(stderr, "cltrain %s: %s wants a number, got '%s'\n", cmd, flag, s);
+    return 0;
+  }
+  *out = v;
   return 1;
 }
 

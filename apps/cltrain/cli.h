@@ -29,4 +29,12 @@ int cli_fail(const cltrain_context *cx, cltrain_status st);
  * *i advances; a missing value prints an error and sets *bad. */
 int cli_flag(int argc, char **argv, int *i, const char *name, const char **val, int *bad);
 
+/* The one number parser of every command's flags: the whole of s must be a base-10 integer in
+ * [lo, hi] (cli_int), an unsigned 64-bit integer (cli_u64) or a finite number (cli_number).
+ * Otherwise it prints "cltrain CMD: FLAG wants ..., got 'S'" and returns 0 (trailing junk as in
+ * "12abc", overflow and out-of-range values alike). */
+int cli_int(const char *cmd, const char *flag, const char *s, long long lo, long long hi, long long *out);
+int cli_u64(const char *cmd, const char *flag, const char *s, unsigned long long *out);
+int cli_number(const char *cmd, const char *flag, const char *s, double *out);
+
 #endif

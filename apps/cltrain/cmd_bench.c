@@ -54,12 +54,8 @@ static void print_profile(int steps, double step_total) {
 }
 
 static int parse_int(const char *s, const char *flag, int lo, int *out) {
-  char *end;
-  long v = strtol(s, &end, 10);
-  if (*end || !*s || v < lo || v > 1 << 20) {
-    fprintf(stderr, "cltrain bench: %s '%s' must be an integer >= %d\n", flag, s, lo);
-    return 0;
-  }
+  long long v;
+  if (!cli_int("bench", flag, s, lo, 1 << 20, &v)) return 0;
   *out = (int)v;
   return 1;
 }

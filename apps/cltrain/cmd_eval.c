@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "atomic_file.h"
 #include "cli.h"
 #include "data.h"
 
@@ -32,19 +33,13 @@ static void csv_field(FILE *f, const char *s) {
   fputc('"', f);
 }
 
-/* Writes path,label,logit0,.. per image to `path` through a temporary file and a rename, so a
- * failure leaves nothing behind. Returns 0, or 1 after printing the error. */
+/* Writes path,label,logit0,.. per image to `path` (atomic_file: a temporary file, fsync, rename),
+ * so a failure leaves nothing behind. Returns 0, or 1 after printing the error. */
 static int dump_logits(const char *path, const imagefolder *f, const float *logits, int k) {
-  size_t len = strlen(path) + 32;
-  char *tmp = malloc(len);
-  if (!tmp) return fprintf(stderr, "cltrain eval: out of memory\n"), 1;
-  snprintf(tmp, len, "%s.tmp%ld", path, (long)getpid());
-  FILE *o = fopen(tmp, "w");
-  if (!o) {
-    fprintf(stderr, "cltrain eval: cannot write '%s': %s\n", tmp, strerror(errno));
-    free(tmp);
-    return 1;
-  }
+  char *text = NULL;
+  size_t len = 0;
+  FILE *o = open_memstream(&text, &len);
+  if (!o) return fprintf(stderr, "cltrain eval: out of memory\n"), 1;
   int n = imagefolder_size(f);
   for (int i = 0; i < n; i++) {
     csv_field(o, imagefolder_path(f, i));
@@ -52,14 +47,11 @@ static int dump_logits(const char *path, const imagefolder *f, const float *logi
     for (int j = 0; j < k; j++) fprintf(o, ",%.9g", logits[(size_t)i * k + j]);
     fputc('\n', o);
   }
-  int err = ferror(o);
-  if (fclose(o) != 0 || err || rename(tmp, path) != 0) {
-    fprintf(stderr, "cltrain eval: cannot write '%s': %s\n", path, strerror(errno));
-    remove(tmp);
-    free(tmp);
-    return 1;
-  }
-  free(tmp);
+  int err = ferror(o) ? ENOMEM : 0;
+  if (fclose(o) != 0 && !err) err = ENOMEM;
+  if (!err) err = atomic_file_write_all(path, text, len);
+  free(text);
+  if (err) return fprintf(stderr, "cltrain eval: cannot write '%s': %s\n", path, strerror(err)), 1;
   return 0;
 }
 
@@ -103,17 +95,9 @@ static int parse(int argc, char **argv, eval_args *a) {
     fprintf(stderr, "cltrain eval: --model M.onnx and --data DIR are required\n");
     return 2;
   }
-  char *end;
-  long b = strtol(batch, &end, 10);
-  if (b < 1 || b > 4096 || *end) {
-    fprintf(stderr, "cltrain eval: --batch must be 1..4096, not '%s'\n", batch);
+  long long b, w;
+  if (!cli_int("eval", "--batch", batch, 1, 4096, &b) || !cli_int("eval", "--workers", workers, 0, 256, &w))
     return 2;
-  }
-  long w = strtol(workers, &end, 10);
-  if (w < 0 || w > 256 || *end) {
-    fprintf(stderr, "cltrain eval: --workers must be 0..256, not '%s'\n", workers);
-    return 2;
-  }
   a->batch = (int)b, a->workers = (int)w;
   return 0;
 }

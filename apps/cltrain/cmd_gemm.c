@@ -84,6 +84,23 @@ static int run_shape(cltrain_context *cx, int m, int n, int k, int reps, double 
   return rc;
 }
 
+/* "M,N,K" into mnk, each through cli_int (which prints what is wrong with it). */
+static int parse_shape(const char *v, int mnk[3]) {
+  char part[3][32];
+  const char *p = v;
+  for (int k = 0; k < 3; k++) {
+    const char *end = k < 2 ? strchr(p, ',') : p + strlen(p);
+    if (!end || end - p >= (long)sizeof part[k]) return 0;
+    memcpy(part[k], p, (size_t)(end - p));
+    part[k][end - p] = 0;
+    long long x;
+    if (!cli_int("gemm-check", "--shape", part[k], 1, 65536, &x)) return 0;
+    mnk[k] = (int)x;
+    p = end + 1;
+  }
+  return 1;
+}
+
 int cmd_gemm(int argc, char **argv) {
   const char *device = NULL, *v = NULL;
   int reps = 5, bad = 0, shapes[16][3], nshapes = 0;
@@ -98,13 +115,13 @@ int cmd_gemm(int argc, char **argv) {
     } else if (cli_flag(argc, argv, &i, "--device", &v, &bad)) {
       device = v;
     } else if (cli_flag(argc, argv, &i, "--reps", &v, &bad)) {
-      if (!bad) reps = atoi(v);
+      long long r;
+      if (!bad && !cli_int("gemm-check", "--reps", v, 1, 1000000, &r)) return 2;
+      if (!bad) reps = (int)r;
     } else if (cli_flag(argc, argv, &i, "--shape", &v, &bad)) {
       if (bad) return 2;
-      if (nshapes == 16 || sscanf(v, "%d,%d,%d", &shapes[nshapes][0], &shapes[nshapes][1],
-                                  &shapes[nshapes][2]) != 3 ||
-          shapes[nshapes][0] < 1 || shapes[nshapes][1] < 1 || shapes[nshapes][2] < 1) {
-        fprintf(stderr, "cltrain gemm-check: bad --shape '%s' (want M,N,K, each >= 1)\n", v);
+      if (nshapes == 16 || !parse_shape(v, shapes[nshapes])) {
+        fprintf(stderr, "cltrain gemm-check: bad --shape '%s' (want M,N,K, each 1..65536, at most 16 shapes)\n", v);
         return 2;
       }
       nshapes++;

@@ -31,22 +31,12 @@ int cmd_init(int argc, char **argv) {
     fprintf(stderr, "cltrain init: --classes N and --out M.onnx are required\n");
     return 2;
   }
-  char *end;
-  errno = 0;
-  long n = strtol(classes, &end, 10);
-  if (*end || errno || n < 1 || n > 1000000) {
-    fprintf(stderr, "cltrain init: --classes '%s' is not a number of classes >= 1\n", classes);
-    return 2;
-  }
-  errno = 0;
-  unsigned long long s = strtoull(seed, &end, 10);
-  if (*end || !*seed || *seed == '-' || errno) {
-    fprintf(stderr, "cltrain init: --seed '%s' is not a non-negative integer\n", seed);
-    return 2;
-  }
+  long long n;
+  unsigned long long s;
+  if (!cli_int("init", "--classes", classes, 1, 1000000, &n) || !cli_u64("init", "--seed", seed, &s)) return 2;
   if (cli_parse_only) return 0;
   cltrain_status st = cltrain_resnet_onnx(arch, (int)n, (uint64_t)s, out);
   if (st != CLTRAIN_OK) return cli_fail(NULL, st);
-  printf("wrote %s: %s, %ld classes, seed %llu\n", out, arch, n, s);
+  printf("wrote %s: %s, %lld classes, seed %llu\n", out, arch, n, s);
   return 0;
 }

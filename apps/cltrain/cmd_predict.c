@@ -1,5 +1,6 @@
 /* cmd_predict.c: `cltrain predict`, each image's top-k classes with softmax probabilities, and
  * optionally a picture grid of the images with their predicted labels. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,14 +131,9 @@ int cmd_predict(int argc, char **argv) {
     fprintf(stderr, "cltrain predict: give --labels or --data, not both\n");
     bad = 1;
   }
-  long topk = 0;
+  long long topk = 0;
   if (!bad && top) {
-    char *end;
-    topk = strtol(top, &end, 10);
-    if (topk < 1 || *end) {
-      fprintf(stderr, "cltrain predict: --top must be a positive integer, not '%s'\n", top);
-      bad = 1;
-    }
+    if (!cli_int("predict", "--top", top, 1, INT_MAX, &topk)) bad = 1;
   }
   if (bad) return free(images), 2;
   if (cli_parse_only) return free(images), 0;

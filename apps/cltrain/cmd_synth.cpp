@@ -96,6 +96,13 @@ bool make_dir(const std::string &d) {
   return mkdir(d.c_str(), 0755) == 0 || errno == EEXIST;
 }
 
+bool synth_int(const char *flag, const char *v, int lo, int hi, int *out) {
+  long long x;
+  if (!cli_int("synth", flag, v, lo, hi, &x)) return false;
+  *out = (int)x;
+  return true;
+}
+
 }  // namespace
 
 extern "C" int cmd_synth(int argc, char **argv) {
@@ -112,10 +119,10 @@ extern "C" int cmd_synth(int argc, char **argv) {
       return 0;
     } else if (cli_flag(argc, argv, &i, "--out", &v, &bad) && !bad) out = v;
     else if (cli_flag(argc, argv, &i, "--set", &v, &bad) && !bad) set = v;
-    else if (cli_flag(argc, argv, &i, "--train", &v, &bad) && !bad) ntrain = atoi(v);
-    else if (cli_flag(argc, argv, &i, "--val", &v, &bad) && !bad) nval = atoi(v);
-    else if (cli_flag(argc, argv, &i, "--size", &v, &bad) && !bad) size = atoi(v);
-    else if (cli_flag(argc, argv, &i, "--seed", &v, &bad) && !bad) seed = strtoull(v, nullptr, 10);
+    else if (cli_flag(argc, argv, &i, "--train", &v, &bad) && !bad) bad = !synth_int("--train", v, 1, 100000, &ntrain);
+    else if (cli_flag(argc, argv, &i, "--val", &v, &bad) && !bad) bad = !synth_int("--val", v, 1, 100000, &nval);
+    else if (cli_flag(argc, argv, &i, "--size", &v, &bad) && !bad) bad = !synth_int("--size", v, 16, 1024, &size);
+    else if (cli_flag(argc, argv, &i, "--seed", &v, &bad) && !bad) bad = !cli_u64("synth", "--seed", v, &seed);
     else if (!bad) {
       fprintf(stderr, "cltrain synth: unknown option '%s'\n", argv[i]);
       return 2;

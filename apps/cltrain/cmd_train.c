@@ -49,32 +49,10 @@ static void usage(FILE *f) {
 }
 
 static int parse_int(const char *flag, const char *s, long long lo, long long *out) {
-  char *end;
-  errno = 0;
-  long long v = strtoll(s, &end, 10);
-  if (errno || end == s || *end || v < lo) {
-    fprintf(stderr, "cltrain train: %s wants an integer >= %lld, got '%s'\n", flag, lo, s);
-    return 0;
-  }
-  if (v > INT_MAX) { /* the options are ints: 4294967297 must not wrap to 1 */
-    fprintf(stderr, "cltrain train: %s wants an integer <= %d, got '%s'\n", flag, INT_MAX, s);
-    return 0;
-  }
-  *out = v;
-  return 1;
+  return cli_int("train", flag, s, lo, INT_MAX, out); /* the options are ints: 4294967297 must not wrap */
 }
 
-static int parse_double(const char *flag, const char *s, double *out) {
-  char *end;
-  errno = 0;
-  double v = strtod(s, &end);
-  if (errno || end == s || *end || !isfinite(v)) {
-    fprintf(stderr, "cltrain train: %s wants a number, got '%s'\n", flag, s);
-    return 0;
-  }
-  *out = v;
-  return 1;
-}
+static int parse_double(const char *flag, const char *s, double *out) { return cli_number("train", flag, s, out); }
 
 typedef struct printer {
   int tty;
@@ -183,13 +161,8 @@ int cmd_train(int argc, char **argv) {
     NUM_FLAG("--backbone-lr-mult", o.sgd.backbone_lr_mult)
     NUM_FLAG("--gamma", o.gamma)
     if (cli_flag(argc, argv, &i, "--seed", &v, &bad)) {
-      char *end;
-      errno = 0;
-      unsigned long long s = bad ? 0 : strtoull(v, &end, 0);
-      if (!bad && (errno || end == v || *end || v[0] == '-')) {
-        fprintf(stderr, "cltrain train: --seed wants an unsigned integer, got '%s'\n", v);
-        return 2;
-      }
+      unsigned long long s = 0;
+      if (!bad && !cli_u64("train", "--seed", v, &s)) return 2;
       o.seed = s;
       continue;
     }

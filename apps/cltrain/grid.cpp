@@ -1,7 +1,7 @@
 // grid.cpp: draws `cltrain predict --grid`: each input image as a thumbnail with its predicted
 // label and probability under it, as the tutorial's visualize_model() shows them.
 #include <cstdio>
-#include <fstream>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -10,6 +10,7 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "atomic_file.h"
 #include "grid.h"
 
 namespace {
@@ -49,20 +50,8 @@ int write(const char *out, const char *const *paths, const char *const *captions
   } catch (const cv::Exception &e) {
     return *err = "cannot encode '" + path + "' as " + ext + ": " + e.what(), 1;
   }
-  std::string tmp = path + ".tmp" + std::to_string((long)getpid());
-  {
-    std::ofstream f(tmp, std::ios::binary);
-    f.write(reinterpret_cast<const char *>(bytes.data()), (std::streamsize)bytes.size());
-    f.close();
-    if (!f) {
-      std::remove(tmp.c_str());
-      return *err = "cannot write '" + tmp + "'", 1;
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    return *err = "cannot rename '" + tmp + "' to '" + path + "'", 1;
-  }
+  if (int e = atomic_file_write_all(path.c_str(), bytes.data(), bytes.size()))
+    return *err = "cannot write '" + path + "': " + std::strerror(e), 1;
   return 0;
 }
 

@@ -115,8 +115,15 @@ row no-such-device        1 "no OpenCL device matches 'nosuch'; the devices are:
   "${TRAIN[@]}" "${OUT[@]}" --device nosuch
 # 8 images of 8192x8192: the first conv's output alone is 32 GiB. The memory check must refuse it
 # before any buffer is made (PoCL would accept the buffers and the kernel OOM killer end the run).
-row batch-too-large       1 "CLTRAIN_ERR_OUT_OF_MEMORY.*a batch of 8 images of 8192x8192 needs .* GiB on device '.*', which has .*try a smaller --batch" -- \
+# The memory checks, against a fake small device (CLTRAIN_DEVICE_LIMITS), so that the case
+# does not depend on this machine's memory: all buffers over the device's memory, then one
+# buffer over its largest allocation; both refused before any buffer is made.
+CLTRAIN_DEVICE_LIMITS=mem=2G,alloc=1G \
+row batch-too-large       1 "CLTRAIN_ERR_OUT_OF_MEMORY.*a batch of 8 images of 8192x8192 needs .* GiB on device '.*', which has 2.00 GiB .*try a smaller --batch" -- \
   "${TRAIN[@]}" "${OUT[@]}" --batch 8 --image-size 8192
+CLTRAIN_DEVICE_LIMITS=alloc=64M \
+row buffer-too-large      1 "CLTRAIN_ERR_OUT_OF_MEMORY.*a batch of 2 images of 1024x1024 .*largest buffer: [^,]+, 0\.[0-9]+ GiB; the device allows 0.06 GiB per buffer.*try a smaller --batch" -- \
+  "${TRAIN[@]}" "${OUT[@]}" --batch 2 --image-size 1024
 # --lr 1e38 overflows the logits in the second step (--lr 1e9 with --freeze all only grows them
 # to ~1e12, a finite loss).
 row nan-loss              1 "CLTRAIN_ERR_NUMERIC.*epoch 1, step 2: the training loss is -?(nan|inf).*smaller --lr" -- \

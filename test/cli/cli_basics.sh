@@ -29,6 +29,28 @@ fi
 expect synth-bad-set 2 "--set a\|b" -- "$bin" synth --out "$tmp/s3" --set c
 expect synth-unwritable 1 "cannot create" -- "$bin" synth --out /proc/nope/x
 rm -rf "$tmp"
+# One strict number parser for every command (cli_int/cli_u64/cli_number in cli.c): trailing
+# junk, overflow, an empty value and out-of-range values are usage errors naming the flag;
+# none of these reach a device or a file.
+big=99999999999999999999
+expect num-gemm-reps 2 "gemm-check: --reps wants an integer in 1\.\.1000000, got '12abc'" -- "$bin" gemm-check --reps 12abc
+expect num-gemm-shape 2 "gemm-check: --shape wants an integer in 1\.\.65536, got '3x'" -- "$bin" gemm-check --shape 1,2,3x
+expect num-gemm-shape-big 2 "--shape wants an integer in 1\.\.65536, got '$big'" -- "$bin" gemm-check --shape 1,$big,3
+expect num-synth-train 2 "synth: --train wants an integer in 1\.\.100000, got '12abc'" -- "$bin" synth --out /nonexistent --train 12abc
+expect num-synth-val 2 "synth: --val wants an integer in 1\.\.100000, got ''" -- "$bin" synth --out /nonexistent --val=
+expect num-synth-size 2 "synth: --size wants an integer in 16\.\.1024, got '$big'" -- "$bin" synth --out /nonexistent --size $big
+expect num-synth-seed 2 "synth: --seed wants an unsigned integer, got '-1'" -- "$bin" synth --out /nonexistent --seed -1
+expect num-bench-ops-batch 2 "bench ops: --batch wants an integer in 1\.\.4096, got '12abc'" -- "$bin" bench ops --batch 12abc
+expect num-bench-ops-repeats 2 "bench ops: --repeats wants an integer in 1\.\.1000000, got ' 5'" -- "$bin" bench ops --repeats " 5"
+expect num-bench-steps 2 "bench: --steps wants an integer in 1\.\.1048576, got '3x'" -- "$bin" bench --steps 3x
+expect num-eval-batch 2 "eval: --batch wants an integer in 1\.\.4096, got '12abc'" -- "$bin" eval --model m.onnx --data d --batch 12abc
+expect num-eval-workers 2 "eval: --workers wants an integer in 0\.\.256, got '$big'" -- "$bin" eval --model m.onnx --data d --workers $big
+expect num-init-classes 2 "init: --classes wants an integer in 1\.\.1000000, got '2x'" -- "$bin" init --classes 2x --out /nonexistent/m.onnx
+expect num-init-seed 2 "init: --seed wants an unsigned integer, got '$big'" -- "$bin" init --classes 2 --seed $big --out /nonexistent/m.onnx
+expect num-predict-top 2 "predict: --top wants an integer >= 1, got '1x'" -- "$bin" predict --model m.onnx --top 1x a.jpg
+expect num-train-epochs 2 "train: --epochs wants an integer >= 0, got '12abc'" -- "$bin" train --model m.onnx --data d --out o.onnx --epochs 12abc
+expect num-train-lr 2 "train: --lr wants a number, got '1e999'" -- "$bin" train --model m.onnx --data d --out o.onnx --lr 1e999
+expect num-train-seed 2 "train: --seed wants an unsigned integer, got '0x1g'" -- "$bin" train --model m.onnx --data d --out o.onnx --seed 0x1g
 # No OpenCL platform at all: an empty vendors folder for the ICD loader.
 empty=$(mktemp -d)
 expect no-platform 1 "no OpenCL platform found" -- env OCL_ICD_VENDORS="$empty" "$bin" devices

@@ -221,29 +221,22 @@ static void test_bad_files(void) {
   CHECK_STATUS(transform_image(NULL, NULL, &t, NULL, &x), CLTRAIN_ERR_ARG);
 }
 
-/* Real photos (the first and last 4 hymenoptera val images): the same tolerances as above. */
-static void test_hymenoptera(void) {
-  char file[4096], val[4096];
-  snprintf(file, sizeof file, "%s/data_hymenoptera_eval.ref", getenv("CLTRAIN_REF_DIR"));
-  snprintf(val, sizeof val, "%s/../shared/data/hymenoptera/val", getenv("CLTRAIN_SOURCE_DIR"));
-  FILE *fp = fopen(file, "rb");
+/* Photo-like JPEGs (8 of imagefolder/photos: progressive, grayscale, an EXIF orientation tag, a
+ * name with spaces and brackets): the same tolerances as above. */
+static void test_photos(void) {
   imagefolder *f = NULL;
-  if (!fp || imagefolder_open(NULL, val, &f) != CLTRAIN_OK) {
-    printf("SKIP hymenoptera: %s\n", fp ? cltrain_last_error(NULL) : "no reference (data set missing at gen_refs time)");
-    if (fp) fclose(fp);
-    return;
-  }
-  fclose(fp);
-  ref_set *ref = ref_load("data_hymenoptera_eval");
+  if (!CHECK_OK(imagefolder_open(NULL, refpath("photos"), &f))) return;
+  ref_set *ref = ref_load("data_photos_eval");
   size_t k;
   const int *index = ref_i32(ref, "index", &k);
   const float *x_cv = ref_f32(ref, "x_cv", NULL), *x_pil = ref_f32(ref, "x_pil", NULL);
   transform_params t = transform_eval_defaults();
   float *out = malloc(IMG * sizeof(float));
   double worst = 0;
+  CHECK(k == 8, "8 photos in the reference (%zu)", k);
   for (size_t c = 0; c < k; c++) {
     char what[200];
-    snprintf(what, sizeof what, "eval hymenoptera %s", imagefolder_path(f, index[c]));
+    snprintf(what, sizeof what, "eval photo %s", imagefolder_path(f, index[c]));
     if (!CHECK_OK(transform_image(NULL, sample_path(f, index[c]), &t, NULL, out))) continue;
     CHECK_REL(what, out, x_cv + c * IMG, IMG, 1e-6);
     double p = rel_l2(out, x_pil + c * IMG, IMG);
@@ -251,7 +244,7 @@ static void test_hymenoptera(void) {
     CHECK(p < 5e-2, "%s vs PIL %.3e < 5e-2", what, p);
     worst = p > worst ? p : worst;
   }
-  printf("hymenoptera eval: worst vs PIL rel L2 %.2e over %zu photos\n", worst, k);
+  printf("photos eval: worst vs PIL rel L2 %.2e over %zu photos\n", worst, k);
   free(out);
   ref_free(ref);
   imagefolder_close(f);
@@ -262,6 +255,6 @@ int main(void) {
   test_augment_fixed();
   test_crop_boxes();
   test_bad_files();
-  test_hymenoptera();
+  test_photos();
   return check_done();
 }

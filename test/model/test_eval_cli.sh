@@ -123,7 +123,7 @@ expect eval-corrupt-image 1 "eval_bad_folder/dog/broken\.jpg" -- "$bin" eval --m
 expect eval-missing-data 1 "image folder '$work/nodir'" -- "$bin" eval --model "$model" --data "$work/nodir"
 expect eval-unknown-option 2 "unknown option '--bogus'" -- "$bin" eval --model "$model" --data "$data" --bogus
 expect eval-no-data 2 "--model M.onnx and --data DIR are required" -- "$bin" eval --model "$model"
-expect eval-bad-batch 2 "--batch must be 1\.\.4096, not '0'" -- "$bin" eval --model "$model" --data "$data" --batch 0
+expect eval-bad-batch 2 "--batch wants an integer in 1\.\.4096, got '0'" -- "$bin" eval --model "$model" --data "$data" --batch 0
 expect eval-unwritable-dump 1 "cannot write '$work/nodir/x\.csv" -- "$bin" eval --model "$model" --data "$data" --dump-logits "$work/nodir/x.csv"
 expect eval-help 0 "usage: cltrain eval" -- "$bin" eval --help
 expect predict-missing-model 1 "nope\.onnx" -- "$bin" predict --model "$ref/nope.onnx" "${images[0]}"
@@ -133,7 +133,7 @@ expect predict-class-mismatch 1 "has 1000 classes but the data '.*eval_folder' h
   -- "$bin" predict --model "$ref/resnet18_bn_op13.onnx" --data "$data" "${images[0]}"
 expect predict-labels-count 2 "--labels names 3 classes, the model '.*' has 2" -- "$bin" predict --model "$model" --labels a,b,c "${images[0]}"
 expect predict-labels-and-data 2 "--labels or --data, not both" -- "$bin" predict --model "$model" --labels a,b --data "$data" "${images[0]}"
-expect predict-bad-top 2 "--top must be a positive integer, not '0'" -- "$bin" predict --model "$model" --top 0 "${images[0]}"
+expect predict-bad-top 2 "--top wants an integer >= 1, got '0'" -- "$bin" predict --model "$model" --top 0 "${images[0]}"
 expect predict-no-image 2 "at least one IMAGE" -- "$bin" predict --model "$model"
 expect predict-unknown-option 2 "unknown option '--bogus'" -- "$bin" predict --model "$model" --bogus "${images[0]}"
 expect predict-grid-bad-format 1 "cannot encode '$work/g\.xyz'" -- "$bin" predict --model "$model" --grid "$work/g.xyz" "${images[0]}"

@@ -14,10 +14,10 @@ expect init-r34 0 "resnet34, 1000 classes" -- "$bin" init --arch resnet34 --clas
 expect init-r34-info 0 "parameters: 21,797,672 trainable" -- "$bin" info --model "$tmp/r34.onnx"
 expect init-help 0 "usage: cltrain init" -- "$bin" init --help
 expect init-bad-arch 1 "unknown architecture 'vgg16'" -- "$bin" init --arch vgg16 --classes 2 --out "$tmp/x.onnx"
-expect init-classes-0 2 "--classes '0'" -- "$bin" init --classes 0 --out "$tmp/x.onnx"
-expect init-classes-nan 2 "--classes 'two'" -- "$bin" init --classes two --out "$tmp/x.onnx"
+expect init-classes-0 2 "--classes wants an integer in 1..1000000, got '0'" -- "$bin" init --classes 0 --out "$tmp/x.onnx"
+expect init-classes-nan 2 "--classes wants an integer in 1..1000000, got 'two'" -- "$bin" init --classes two --out "$tmp/x.onnx"
 expect init-no-out 2 "--out M.onnx are required" -- "$bin" init --classes 2
-expect init-bad-seed 2 "--seed '-1'" -- "$bin" init --classes 2 --out "$tmp/x.onnx" --seed -1
+expect init-bad-seed 2 "--seed wants an unsigned integer, got '-1'" -- "$bin" init --classes 2 --out "$tmp/x.onnx" --seed -1
 expect init-unknown 2 "unknown option '--layers'" -- "$bin" init --layers 3
 expect init-unwritable 1 "CLTRAIN_ERR_IO.*|cannot write $tmp/no/x\.onnx" -- "$bin" init --classes 2 --out "$tmp/no/x.onnx"
 if [ -e "$tmp/x.onnx" ]; then fail=$((fail + 1)); echo "FAIL a failed init left $tmp/x.onnx"; else pass=$((pass + 1)); fi
@@ -34,7 +34,7 @@ fi
 expect bench-help 0 "RESULT train_img_s" -- "$bin" bench --help
 expect bench-both 2 "give --arch or --model" -- "$bin" bench --arch resnet18 --model "$tmp/r18.onnx"
 expect bench-infer-flags 2 "exclude each other" -- "$bin" bench --infer --no-infer
-expect bench-batch-0 2 "--batch '0'" -- "$bin" bench --batch 0
+expect bench-batch-0 2 "bench: --batch wants an integer in 1..1048576, got '0'" -- "$bin" bench --batch 0
 expect bench-bad-arch 1 "unknown architecture 'resnet5'" -- "$bin" bench --arch resnet5
 expect bench-bad-freeze 1 "CLTRAIN_ERR_ARG" -- "$bin" bench --freeze nosuchlayer --steps 1 --warmup 0 --batch 1
 expect bench-missing-model 1 "nope\.onnx" -- "$bin" bench --model "$tmp/nope.onnx"
@@ -48,6 +48,6 @@ for pat in "^sgd \(momentum\) +11,689,512 params +[0-9.]+ +[0-9.]+ GB/s" \
     fail=$((fail + 1)); echo "FAIL bench ops (rc $ops_rc) lacks /$pat/:"; echo "$ops"
   fi
 done
-expect bench-ops-batch 2 "must be positive" -- "$bin" bench ops --batch 0
+expect bench-ops-batch 2 "--batch wants an integer in 1..4096, got .0." -- "$bin" bench ops --batch 0
 expect bench-ops-unknown 2 "unknown option '--steps'" -- "$bin" bench ops --steps 3
 finish

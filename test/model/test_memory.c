@@ -52,5 +52,30 @@ int main(void) {
         bytes[3]);
   cltrain_model_destroy(m);
   cltrain_context_destroy(cx);
+
+  /* A fake small device (CLTRAIN_DEVICE_LIMITS): the check comes before any buffer is made, for
+   * the total (plan) and for one buffer over the largest allocation (at 1024x1024, the conv workspace
+   * or an activation buffer, whichever is larger: the message names it). */
+  setenv("CLTRAIN_DEVICE_LIMITS", "mem=400M,alloc=64M", 1);
+  cx = test_context();
+  if (CHECK_OK(cltrain_model_load_onnx(cx, path, &m))) {
+    long live = cltrain_debug_live_objects();
+    CHECK_STATUS(model_reserve(m, 64, 1), CLTRAIN_ERR_OUT_OF_MEMORY);
+    msg = cltrain_last_error(cx);
+    CHECK(strstr(msg, "which has 0.39 GiB") && strstr(msg, "a batch of 64"), "over the fake 400 MiB: %s", msg);
+    CHECK(cltrain_debug_live_objects() == live, "no buffer made before the refusal (%ld -> %ld objects)", live,
+          cltrain_debug_live_objects());
+    CHECK_OK(cltrain_model_set_input_size(m, 1024, 1024));
+    CHECK_STATUS(model_reserve(m, 1, 0), CLTRAIN_ERR_OUT_OF_MEMORY);
+    msg = cltrain_last_error(cx);
+    CHECK(strstr(msg, "largest buffer: ") && strstr(msg, "allows 0.06 GiB per buffer"),
+          "one buffer over the fake 64 MiB allocation, named: %s", msg);
+    CHECK(cltrain_debug_live_objects() == live, "no buffer made before that refusal either");
+    CHECK_OK(cltrain_model_set_input_size(m, 224, 224));
+    CHECK_OK(model_reserve(m, 2, 1)); /* a batch that fits */
+    cltrain_model_destroy(m);
+  }
+  cltrain_context_destroy(cx);
+  unsetenv("CLTRAIN_DEVICE_LIMITS");
   return check_done();
 }

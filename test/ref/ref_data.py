@@ -161,13 +161,43 @@ def generate(w):
            boxes=np.array([p[1:5] for p in picks]), flips=np.array([p[5] for p in picks]),
            x_cv=np.stack(a_cv), x_pil=np.stack(a_pil))
 
-    # Real photos, when the tutorial's data set is beside the repository: the first 8 val images.
-    from pathlib import Path
+    # Photo-like JPEGs in the shape of the tutorial's data set (which a user's clone lacks):
+    # camera sizes, progressive and baseline, a grayscale JPEG, an EXIF orientation tag (which,
+    # like torchvision, cltrain ignores), names with spaces and brackets, one .jpeg.
+    photos = root / "photos"
+    write_photos(photos, rng)
+    pds = datasets.ImageFolder(str(photos))
+    # the first 4 (brackets, progressive, grayscale), the EXIF-tagged ant and the last 3 bees
+    picks = pds.samples[:4] + [s for s in pds.samples if s[0].endswith("ants_05.jpg")] + pds.samples[-3:]
+    w.case("data_photos_eval", x_cv=np.stack([cv2_eval(p) for p, _ in picks]),
+           x_pil=torch.stack([pil_tf(pds.loader(p)) for p, _ in picks]).numpy(),
+           index=np.array([pds.samples.index(s) for s in picks]))
 
-    hym = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "hymenoptera" / "val"
-    if hym.is_dir():
-        hds = datasets.ImageFolder(str(hym))
-        picks = hds.samples[:4] + hds.samples[-4:]  # ants and bees
-        w.case("data_hymenoptera_eval", x_cv=np.stack([cv2_eval(p) for p, _ in picks]),
-               x_pil=torch.stack([pil_tf(hds.loader(p)) for p, _ in picks]).numpy(),
-               index=np.array([hds.samples.index(s) for s in picks]))
+
+PHOTO_SIZES = [(333, 500), (500, 375), (375, 500), (500, 333), (331, 499), (450, 600), (240, 320), (517, 333)]
+
+
+def write_photos(root, rng):
+    """photos/{ants,bees}: 11 ants and 13 bees (24 JPEGs) of PHOTO_SIZES, see generate()."""
+    from PIL import Image
+
+    for cls, count in (("ants", 11), ("bees", 13)):
+        (root / cls).mkdir(parents=True)
+        for i in range(count):
+            h, w = PHOTO_SIZES[(i + len(cls)) % len(PHOTO_SIZES)]
+            img = smooth_image(rng, h, w)
+            name = f"{cls}_{i:02d}.jpg"
+            params = [cv2.IMWRITE_JPEG_QUALITY, 90]
+            if i == 1:
+                name = f"{cls} photo (2).jpg"
+            if i == 2:
+                params += [cv2.IMWRITE_JPEG_PROGRESSIVE, 1]
+            if i == 3:
+                img = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)  # a one-channel JPEG
+            if i == 4 and cls == "ants":
+                name = f"{cls}_{i:02d}.jpeg"
+            assert cv2.imwrite(str(root / cls / name), img, params), name
+            if i == 5:  # an EXIF orientation tag (rotate 90), written by PIL
+                exif = Image.Exif()
+                exif[274] = 6
+                Image.fromarray(img[..., ::-1].copy()).save(root / cls / name, quality=90, exif=exif.tobytes())

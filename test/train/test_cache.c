@@ -8,6 +8,7 @@
  * refusals of a forced cache, and that a later call with another frozen set computes its own
  * features. Data: the refs' imagefolder/good (3 classes, 14 images of many formats) as train
  * and val, at 112x112 to keep the runs short. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,10 +117,44 @@ static void check_module(cltrain_context *cx) {
   cltrain_model_destroy(m);
 }
 
+/* A fake small device (CLTRAIN_DEVICE_LIMITS mem=200M,alloc=48M): the device budget is the
+ * smaller of a quarter of its memory and its largest allocation (48 MiB), so a cache of 30000 images of 512 floats (58.6 MiB) goes to host memory; a
+ * caller that offers more than the device allows in one buffer is refused, naming the cache. */
+static void check_limits(void) {
+  setenv("CLTRAIN_DEVICE_LIMITS", "mem=200M,alloc=48M", 1);
+  cltrain_context *cx = test_context();
+  cltrain_model *m = NULL;
+  cltrain_head_options h = {3, NULL, 0, 0.0f, 2};
+  if (CHECK_OK(cltrain_model_load_onnx(cx, model, &m))) {
+    CHECK_OK(cltrain_model_set_input_size(m, 64, 64));
+    CHECK_OK(cltrain_model_replace_head(m, &h));
+    CHECK_OK(cltrain_model_freeze(m, "all"));
+    const char *why = "";
+    int node = feature_cache_node(m, &why);
+    feature_cache *c = NULL;
+    size_t budget = feature_cache_device_budget(cx);
+    CHECK(budget == 48u << 20, "device budget is the fake 48 MiB allocation: %zu", budget);
+    if (CHECK_OK(feature_cache_create(cx, m, node, 30000, budget, (size_t)1 << 30, &c)))
+      CHECK(!feature_cache_on_device(c), "58.6 MiB over the device budget: in host memory");
+    feature_cache_destroy(c);
+    c = NULL;
+    long live = cltrain_debug_live_objects();
+    CHECK_STATUS(feature_cache_create(cx, m, node, 30000, SIZE_MAX, 0, &c), CLTRAIN_ERR_OUT_OF_MEMORY);
+    const char *msg = cltrain_last_error(cx);
+    CHECK(c == NULL && strstr(msg, "the feature cache") && strstr(msg, "(48.0 MiB)") &&
+              cltrain_debug_live_objects() == live,
+          "over the fake 48 MiB allocation, refused by name before clCreateBuffer: %s", msg);
+    cltrain_model_destroy(m);
+  }
+  cltrain_context_destroy(cx);
+  unsetenv("CLTRAIN_DEVICE_LIMITS");
+}
+
 int main(void) {
   test_train_folder("cltrain_test_cache", tmpdir, sizeof tmpdir, model, sizeof model);
   cltrain_context *cx = test_context();
   check_module(cx);
+  check_limits();
 
   cltrain_train_options o;
   cltrain_train_result res;

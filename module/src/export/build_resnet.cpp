@@ -5,7 +5,6 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <string>
 #include <vector>
 
@@ -16,6 +15,7 @@
 #include <opencv2/dnn.hpp>
 
 #include "opencv2/cltrain.h"
+#include "atomic_file.h"
 #include "rng.h"
 #include "runtime.h"
 
@@ -204,27 +204,22 @@ void build(const char *arch, int num_classes, uint64_t seed, const char *path) {
   } catch (const std::exception &e) {
     fail(CLTRAIN_ERR_INTERNAL, std::string("cltrain_resnet_onnx: onnx::checker rejects the graph: ") + e.what());
   }
-  std::string tmp = std::string(path) + ".tmp" + std::to_string((long)getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) fail(CLTRAIN_ERR_IO, std::string("cltrain_resnet_onnx: cannot write ") + path);
-    if (!model.SerializeToOstream(&out) || !out.flush()) {
-      out.close();
-      std::remove(tmp.c_str());
-      fail(CLTRAIN_ERR_IO, std::string("cltrain_resnet_onnx: writing ") + path + " failed (disk full?)");
-    }
-  }
+  std::string bytes;
+  if (!model.SerializeToString(&bytes)) fail(CLTRAIN_ERR_INTERNAL, "cltrain_resnet_onnx: the model does not serialise");
+  atomic_file f;
+  if (int e = atomic_file_open(&f, path))
+    fail(CLTRAIN_ERR_IO, std::string("cltrain_resnet_onnx: cannot write ") + path + ": " + strerror(e));
+  if (int e = atomic_file_write(&f, bytes.data(), bytes.size()))
+    fail(CLTRAIN_ERR_IO, std::string("cltrain_resnet_onnx: writing ") + path + " failed: " + strerror(e));
   try { /* the file is only useful if cv::dnn reads it */
-    cv::dnn::Net net = cv::dnn::readNetFromONNX(tmp);
+    cv::dnn::Net net = cv::dnn::readNetFromONNX(f.tmp);
     if (net.empty()) fail(CLTRAIN_ERR_INTERNAL, "cltrain_resnet_onnx: cv::dnn read an empty net");
   } catch (...) {
-    std::remove(tmp.c_str());
+    atomic_file_abort(&f);
     throw;
   }
-  if (std::rename(tmp.c_str(), path) != 0) {
-    std::remove(tmp.c_str());
-    fail(CLTRAIN_ERR_IO, std::string("cltrain_resnet_onnx: cannot rename the finished file to ") + path);
-  }
+  if (int e = atomic_file_commit(&f))
+    fail(CLTRAIN_ERR_IO, std::string("cltrain_resnet_onnx: cannot put the finished file in place as ") + path + ": " + strerror(e));
 }
 
 }  // namespace

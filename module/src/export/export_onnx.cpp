@@ -20,6 +20,7 @@
 #include <opencv2/dnn.hpp>
 
 #include "model.h"
+#include "atomic_file.h"
 #include "rng.h"
 
 namespace {
@@ -264,34 +265,29 @@ void export_model(cltrain_model *m, const char *path, const char *const *names, 
     fail(CLTRAIN_ERR_INTERNAL, std::string("export: onnx::checker rejects the graph: ") + e.what());
   }
 
-  std::string tmp = std::string(path) + ".tmp" + std::to_string((long)getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) fail(CLTRAIN_ERR_IO, "export: cannot write to folder " + dir_of(path) + " (for " + path + ")");
-    if (!model.SerializeToOstream(&out) || !out.flush()) {
-      out.close();
-      std::remove(tmp.c_str());
-      fail(CLTRAIN_ERR_IO, std::string("export: writing ") + path + " failed (disk full?)");
-    }
-  }
+  std::string bytes;
+  if (!model.SerializeToString(&bytes)) fail(CLTRAIN_ERR_INTERNAL, "export: the model does not serialise");
+  atomic_file f;
+  if (int e = atomic_file_open(&f, path))
+    fail(CLTRAIN_ERR_IO, "export: cannot write to folder " + dir_of(path) + " (for " + path + "): " + strerror(e));
+  if (int e = atomic_file_write(&f, bytes.data(), bytes.size()))
+    fail(CLTRAIN_ERR_IO, std::string("export: writing ") + path + " failed: " + strerror(e));
   double err;
   try {
-    err = verify(m, tmp);
+    err = verify(m, f.tmp);
   } catch (...) {
-    std::remove(tmp.c_str());
+    atomic_file_abort(&f);
     throw;
   }
   /* Both sides run float32 on the same weights: ~1e-7 apart (environment.md); 1e-5 catches any
    * weight, layout or head mistake. */
   if (!(err <= 1e-5)) {
-    std::remove(tmp.c_str());
+    atomic_file_abort(&f);
     fail(CLTRAIN_ERR_INTERNAL, "export verification failed: cv::dnn's logits differ from cltrain's by " +
                                    std::to_string(err) + " (relative L2); no file written");
   }
-  if (std::rename(tmp.c_str(), path) != 0) {
-    std::remove(tmp.c_str());
-    fail(CLTRAIN_ERR_IO, std::string("export: cannot rename the finished file to ") + path);
-  }
+  if (int e = atomic_file_commit(&f))
+    fail(CLTRAIN_ERR_IO, std::string("export: cannot put the finished file in place as ") + path + ": " + strerror(e));
   m->last_export_error = err;
 }
 

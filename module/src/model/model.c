@@ -201,9 +201,9 @@ cltrain_status model_rebuild(cltrain_model *m) {
   m->has_momentum = calloc((size_t)m->ntensors + 1, 1);
   if (!m->has_momentum) return rt_fail(cx, CLTRAIN_ERR_OUT_OF_MEMORY, "out of host memory");
   size_t bytes = m->g.nparams * sizeof(float);
-  TRY(rt_alloc(cx, bytes, &m->params));
-  TRY(rt_alloc(cx, bytes, &m->grads));
-  TRY(rt_alloc(cx, bytes, &m->momentum));
+  TRY(rt_alloc_named(cx, "the parameter block", bytes, &m->params));
+  TRY(rt_alloc_named(cx, "the gradient block", bytes, &m->grads));
+  TRY(rt_alloc_named(cx, "the momentum block", bytes, &m->momentum));
   TRY(rt_write(cx, P(m, 0), m->g.params, bytes));
   TRY(rt_fill(cx, G(m, 0), 0.0f, m->g.nparams));
   return rt_fill(cx, (buf){m->momentum, 0}, 0.0f, m->g.nparams);
@@ -278,27 +278,35 @@ cltrain_status model_reserve(cltrain_model *m, int n, int backward) {
   if (n < m->cap) n = m->cap;
   free_batch_buffers(m);
   find_fusions(m);
+  /* Every buffer is sized first and checked by model_plan before the first is made: a batch
+   * too large for the device fails with its sizes named, not in some clCreateBuffer. */
+  batch_buf *extra = malloc(sizeof *extra * ((size_t)m->g.n + 4));
+  if (!extra) return rt_fail(m->cx, CLTRAIN_ERR_OUT_OF_MEMORY, "out of host memory planning buffers");
+  int ne = 0;
   size_t work = 1;
   for (int i = 0; i < m->g.n; i++) {
     const graph_node *nd = &m->g.nodes[i];
     if (nd->op == NODE_BN) {
-      TRY(alloc_counted(m, 2 * (size_t)nd->c * sizeof(float), &m->aux[i]));
+      extra[ne++] = (batch_buf){"the BN statistics of", i, 2 * (size_t)nd->c * sizeof(float), &m->aux[i]};
       batchnorm_shape s = bn_shape(nd, n);
       size_t wf = batchnorm_workspace_floats(&s);
       if (wf > work) work = wf;
     } else if (nd->op == NODE_MAXPOOL) {
-      TRY(alloc_counted(m, (size_t)n * node_size(nd) * sizeof(int), &m->aux[i]));
+      extra[ne++] = (batch_buf){"the max-pool indices of", i, (size_t)n * node_size(nd) * sizeof(int), &m->aux[i]};
     } else if (nd->op == NODE_CONV) {
       conv2d_shape s = conv_shape(m, nd, n);
       size_t wf = conv2d_workspace_floats(&s);
       if (wf > work) work = wf;
     }
   }
-  TRY(model_plan(m, n, backward));
-  TRY(alloc_counted(m, work * sizeof(float), &m->work));
-  TRY(alloc_counted(m, (size_t)n * sizeof(int), &m->labels));
-  TRY(alloc_counted(m, (size_t)n * sizeof(int), &m->argmax));
-  TRY(alloc_counted(m, sizeof(float), &m->loss));
+  extra[ne++] = (batch_buf){"the workspace", -1, work * sizeof(float), &m->work};
+  extra[ne++] = (batch_buf){"the labels", -1, (size_t)n * sizeof(int), &m->labels};
+  extra[ne++] = (batch_buf){"the predictions", -1, (size_t)n * sizeof(int), &m->argmax};
+  extra[ne++] = (batch_buf){"the loss", -1, sizeof(float), &m->loss};
+  cltrain_status st = model_plan(m, n, backward, extra, ne);
+  for (int k = 0; k < ne && st == CLTRAIN_OK; k++) st = alloc_counted(m, extra[k].bytes, extra[k].dst);
+  free(extra);
+  TRY(st);
   m->cap = n;
   m->planned_backward = backward;
   return CLTRAIN_OK;

@@ -74,8 +74,19 @@ void model_set_fusion(cltrain_model *m, int on);
  * fused into the BN before it (set by the plan). */
 int model_is_view(const cltrain_model *m, int i);
 
-/* plan.c: lays out pool/ybuf/dybuf for batch n (the pool must be empty). */
-cltrain_status model_plan(cltrain_model *m, int n, int backward);
+/* A device buffer of a batch besides the activation pool (BN statistics, pooling indices, the
+ * shared workspace, labels), sized before any buffer is made so that one check sees them all. */
+typedef struct batch_buf {
+  const char *what; /* "the workspace", "the max-pool indices of", ... */
+  int node;         /* the node it belongs to, or -1 */
+  size_t bytes;
+  cl_mem *dst;      /* where model_reserve puts it once the check has passed */
+} batch_buf;
+
+/* plan.c: lays out pool/ybuf/dybuf for batch n (the pool must be empty), checks that it and the
+ * `nextra` other buffers fit the device (memory and largest allocation), and only then
+ * allocates the pool. */
+cltrain_status model_plan(cltrain_model *m, int n, int backward, const batch_buf *extra, int nextra);
 int model_has_params(const graph_node *nd);
 int model_lowest_trainable(const cltrain_model *m); /* g.n when nothing trains */
 

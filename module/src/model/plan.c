@@ -4,6 +4,7 @@
  * trains); every other buffer returns to a pool once its last reader has run, and gradient
  * buffers live only from their first writer to their reader. The plan is made by simulating
  * the forward and backward timeline with a best-fit free list of device buffers. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -57,32 +58,40 @@ static int backward_reads_input(const cltrain_model *m, int j, int lowest) {
   }
 }
 
-/* CLTRAIN_ERR_OUT_OF_MEMORY, naming the device, the batch and the sizes, when the planned
- * buffers (with the parameter, gradient and momentum blocks and the buffers already counted in
- * act_bytes) exceed the device's global memory, or one of them its largest allocation. */
-static cltrain_status check_fits(cltrain_model *m, int n, const size_t *bytes, int count) {
+/* CLTRAIN_ERR_OUT_OF_MEMORY, naming the device, the batch, the sizes and the largest buffer,
+ * when the planned pool and the other batch buffers (with the parameter, gradient and momentum
+ * blocks) exceed the device's global memory, or one buffer its largest allocation. */
+static cltrain_status check_fits(cltrain_model *m, int n, const size_t *bytes, int count,
+                                 const batch_buf *extra, int nextra) {
   const cltrain_device_info *d = &m->cx->info;
   const double gib = 1024.0 * 1024.0 * 1024.0;
-  size_t total = 3 * m->g.nparams * sizeof(float) + m->act_bytes, largest = 0;
+  size_t total = 3 * m->g.nparams * sizeof(float), largest = 0;
+  char what[256] = "";
   for (int i = 0; i < count; i++) {
     total += bytes[i];
-    if (bytes[i] > largest) largest = bytes[i];
+    if (bytes[i] > largest) largest = bytes[i], snprintf(what, sizeof what, "activation buffer %d of %d", i, count);
+  }
+  for (int k = 0; k < nextra; k++) {
+    total += extra[k].bytes;
+    if (extra[k].bytes > largest)
+      largest = extra[k].bytes, snprintf(what, sizeof what, "%s%s%s", extra[k].what, extra[k].node >= 0 ? " " : "",
+                                         extra[k].node >= 0 ? m->g.nodes[extra[k].node].name : "");
   }
   if (total <= d->global_mem_bytes && largest <= d->max_alloc_bytes) return CLTRAIN_OK;
   return rt_fail(m->cx, CLTRAIN_ERR_OUT_OF_MEMORY,
                  "a batch of %d images of %dx%d needs %.2f GiB on device '%s', which has %.2f GiB (largest "
-                 "buffer %.2f GiB, the device allows %.2f GiB): try a smaller --batch or --image-size",
-                 n, m->g.in_h, m->g.in_w, total / gib, d->name, d->global_mem_bytes / gib, largest / gib,
-                 d->max_alloc_bytes / gib);
+                 "buffer: %s, %.2f GiB; the device allows %.2f GiB per buffer): try a smaller --batch or "
+                 "--image-size", n, m->g.in_h, m->g.in_w, total / gib, d->name, d->global_mem_bytes / gib, what,
+                 largest / gib, d->max_alloc_bytes / gib);
 }
 
-cltrain_status model_plan(cltrain_model *m, int n, int backward) {
+cltrain_status model_plan(cltrain_model *m, int n, int backward, const batch_buf *extra, int nextra) {
   cltrain_context *cx = m->cx;
   const graph_desc *g = &m->g;
   int nn = g->n, lowest = backward ? model_lowest_trainable(m) : nn;
   int *root = malloc(sizeof(int) * nn), *last = malloc(sizeof(int) * nn);
   unsigned char *keep = calloc((size_t)nn, 1);
-  pool_sim p = {malloc(sizeof(size_t) * 4 * nn), calloc((size_t)4 * nn, 1), 0, 4 * nn};
+  pool_sim p = {calloc((size_t)4 * nn, sizeof(size_t)), calloc((size_t)4 * nn, 1), 0, 4 * nn};
   int *ybuf = malloc(sizeof(int) * nn), *dybuf = malloc(sizeof(int) * nn);
   if (!root || !last || !keep || !p.bytes || !p.busy || !ybuf || !dybuf) {
     free(root), free(last), free(keep), free(p.bytes), free(p.busy), free(ybuf), free(dybuf);
@@ -142,9 +151,9 @@ cltrain_status model_plan(cltrain_model *m, int n, int backward) {
 
   /* Make it real, unless the device cannot hold it: PoCL and some drivers accept any
    * clCreateBuffer and fail (or the OS kills the process) only when the memory is touched. */
-  cltrain_status st = check_fits(m, n, p.bytes, p.n);
+  cltrain_status st = check_fits(m, n, p.bytes, p.n, extra, nextra);
   for (int i = 0; i < p.n && st == CLTRAIN_OK; i++, m->npool++) {
-    st = rt_alloc(cx, p.bytes[i], &m->pool[i]);
+    st = rt_alloc_named(cx, "an activation buffer", p.bytes[i], &m->pool[i]);
     m->act_bytes += p.bytes[i];
   }
   if (st == CLTRAIN_OK) {

@@ -354,6 +354,15 @@ cltrain_status cltrain_context_finish(cltrain_context *cx) {
 /* ---- buffers ---- */
 
 cltrain_status rt_alloc(cltrain_context *cx, size_t bytes, cl_mem *out) {
+  return rt_alloc_named(cx, "a buffer", bytes, out);
+}
+
+cltrain_status rt_alloc_named(cltrain_context *cx, const char *what, size_t bytes, cl_mem *out) {
+  if (bytes > cx->info.max_alloc_bytes) {
+    *out = NULL;
+    return rt_fail(cx, CLTRAIN_ERR_OUT_OF_MEMORY, "%s of %zu bytes (%.1f MiB) is more than device '%s' allows in "
+                   "one buffer (%.1f MiB)", what, bytes, bytes / 1048576.0, cx->info.name, cx->info.max_alloc_bytes / 1048576.0);
+  }
   cl_int err;
   *out = clCreateBuffer(cx->ctx, CL_MEM_READ_WRITE, bytes ? bytes : 4, NULL, &err);
   if (err != CL_SUCCESS) {

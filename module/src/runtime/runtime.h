@@ -96,6 +96,10 @@ void rt_count_live(int delta);
 /* ---- buffers ---- */
 
 cltrain_status rt_alloc(cltrain_context *cx, size_t bytes, cl_mem *out);
+/* rt_alloc, refusing a buffer over the device's largest allocation (cx->info.max_alloc_bytes,
+ * lowered by CLTRAIN_DEVICE_LIMITS) with CLTRAIN_ERR_OUT_OF_MEMORY naming `what`, before
+ * clCreateBuffer sees it (drivers differ: an error, or a failure only when it is touched). */
+cltrain_status rt_alloc_named(cltrain_context *cx, const char *what, size_t bytes, cl_mem *out);
 void rt_free(cl_mem m); /* accepts NULL */
 cltrain_status rt_write(cltrain_context *cx, buf dst, const void *src, size_t bytes);
 /* Enqueues the write and returns: src must stay valid until the queue has finished it (a later

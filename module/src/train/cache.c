@@ -73,7 +73,7 @@ cltrain_status feature_cache_create(cltrain_context *cx, const cltrain_model *m,
   cltrain_status st = CLTRAIN_OK;
   c->have = calloc((size_t)nimages, 1);
   if (!c->have) st = rt_fail(cx, CLTRAIN_ERR_OUT_OF_MEMORY, "out of host memory");
-  else if (bytes <= device_budget) st = rt_alloc(cx, bytes, &c->dev);
+  else if (bytes <= device_budget) st = rt_alloc_named(cx, "the feature cache", bytes, &c->dev);
   else if (bytes > host_budget || !(c->host = malloc(bytes)))
     st = rt_fail(cx, CLTRAIN_ERR_OUT_OF_MEMORY,
                  "feature cache: %d images of %zu floats at '%s' take %.1f MiB, more than the device "

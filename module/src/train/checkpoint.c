@@ -2,7 +2,6 @@
  * file that holds it (magic, version, CRC-32), and atomic file writes. */
 #include <errno.h>
 #include <fcntl.h>
-#include <glob.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "atomic_file.h"
 #include "train_internal.h"
 
 static const char MAGIC[8] = {'C', 'L', 'T', 'R', 'C', 'K', 'P', 'T'};
@@ -96,59 +96,23 @@ int test_hook_at(const char *var, long long n) {
   return e && *e && atoll(e) == n;
 }
 
-static int write_all(int fd, const char *p, size_t left) {
-  while (left) {
-    ssize_t w = write(fd, p, left);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return errno ? errno : EIO;
-    p += w, left -= (size_t)w;
-  }
-  return 0;
-}
-
 cltrain_status atomic_write(cltrain_context *cx, const char *path, const void *data, size_t bytes) {
   static long long writes; /* for the test hook; only the training loop's thread writes */
-  size_t len = strlen(path);
-  char *tmp = malloc(len + 16);
-  if (!tmp) return rt_fail(cx, CLTRAIN_ERR_OUT_OF_MEMORY, "out of host memory");
-  snprintf(tmp, len + 16, "%s.tmp.XXXXXX", path);
-  int fd = mkstemp(tmp);
-  if (fd < 0) {
-    cltrain_status st = rt_fail(cx, CLTRAIN_ERR_IO, "cannot create a file next to '%s': %s", path, strerror(errno));
-    free(tmp);
-    return st;
-  }
-  fchmod(fd, 0644);
+  atomic_file f;
+  int err = atomic_file_open(&f, path);
+  if (err) return rt_fail(cx, CLTRAIN_ERR_IO, "cannot create a file next to '%s': %s", path, strerror(err));
   /* Test hook: a crash halfway through writing the temporary file, before fsync and rename. */
   if (test_hook_at("CLTRAIN_TEST_KILL_IN_WRITE", ++writes)) {
-    write_all(fd, data, bytes / 2);
+    atomic_file_write(&f, data, bytes / 2);
     raise(SIGKILL);
   }
-  int err = write_all(fd, data, bytes);
-  if (!err && fsync(fd) != 0) err = errno;
-  if (close(fd) != 0 && !err) err = errno;
-  if (!err && rename(tmp, path) != 0) err = errno;
-  if (err) {
-    unlink(tmp);
-    free(tmp);
-    return rt_fail(cx, CLTRAIN_ERR_IO, "cannot write '%s': %s", path, strerror(err));
-  }
-  free(tmp);
+  err = atomic_file_write(&f, data, bytes);
+  if (!err) err = atomic_file_commit(&f);
+  if (err) return rt_fail(cx, CLTRAIN_ERR_IO, "cannot write '%s': %s", path, strerror(err));
   return CLTRAIN_OK;
 }
 
-void remove_stale_temps(const char *path) {
-  size_t len = strlen(path);
-  char *pattern = malloc(len + 16);
-  if (!pattern) return;
-  snprintf(pattern, len + 16, "%s.tmp.??????", path);
-  glob_t g;
-  if (glob(pattern, GLOB_NOSORT, NULL, &g) == 0) {
-    for (size_t i = 0; i < g.gl_pathc; i++) unlink(g.gl_pathv[i]);
-    globfree(&g);
-  }
-  free(pattern);
-}
+void remove_stale_temps(const char *path) { atomic_file_remove_stale(path); }
 
 cltrain_status check_writable(cltrain_context *cx, const char *path, const char *what) {
   const char *slash = strrchr(path, '/');

@@ -393,6 +393,7 @@ static cltrain_status train_body(run *r, imagefolder **tf, imagefolder **vf, clt
   if (o->checkpoint) remove_stale_temps(o->checkpoint);
   if (o->log_csv) remove_stale_temps(o->log_csv);
   if (o->plot_png) remove_stale_temps(o->plot_png);
+  if (o->out_path) remove_stale_temps(o->out_path);
   double train_secs = 0, wait_secs = 0;
   int stop = o->max_steps >= 0 && r->st.steps >= o->max_steps;
   for (int epoch = r->st.epochs_done; epoch < o->epochs && !stop; epoch++) {
