@@ -16,6 +16,7 @@
 #include "loss.h"
 #include "pool.h"
 #include "relu.h"
+#include "sgd.h"
 
 #define BN_MOMENTUM 0.1f /* PyTorch's BatchNorm2d default; ONNX exports do not carry it */
 
@@ -276,6 +277,8 @@ void model_set_fusion(cltrain_model *m, int on) {
   m->no_fusion = !on;
 }
 
+static void prebuild_programs(cltrain_model *m, int n, int backward);
+
 cltrain_status model_reserve(cltrain_model *m, int n, int backward) {
   if (n <= m->cap && (m->planned_backward || !backward)) return CLTRAIN_OK;
   if (n < m->cap) n = m->cap;
@@ -304,6 +307,7 @@ cltrain_status model_reserve(cltrain_model *m, int n, int backward) {
   TRY(alloc_counted(m, sizeof(float), &m->loss));
   m->cap = n;
   m->planned_backward = backward;
+  prebuild_programs(m, n, backward);
   return CLTRAIN_OK;
 }
 
@@ -510,6 +514,46 @@ cltrain_status model_backward_device(cltrain_model *m, int n) {
   }
   free(written);
   return st;
+}
+
+/* Whether node i's op calls the GEMM (CLBlast), which the walk below must not reach. */
+static int walk_skips(const cltrain_model *m, int i) {
+  node_op op = m->g.nodes[i].op;
+  return op == NODE_CONV || op == NODE_LINEAR;
+}
+
+/* Starts compiling, on other cores, the OpenCL programs that a step at batch n will use
+ * (runtime.h, rt_record_begin): the executor walks the pass with nothing enqueued, so every op
+ * asks for the programs (and -D variants) it would ask for in the step. The GEMM ops are not
+ * walked: their programs are named here, and whatever is missed is built when the step
+ * reaches it. */
+static void prebuild_programs(cltrain_model *m, int n, int backward) {
+  cltrain_context *cx = m->cx;
+  if (!rt_record_begin(cx)) return;
+  rt_prebuild_note(cx, "conv2d.cl", "");
+  rt_prebuild_note(cx, "linear.cl", "");
+  for (int i = 0; i < m->g.n; i++)
+    if (!walk_skips(m, i)) (void)forward_node(m, i, n);
+  unsigned char *written = backward ? calloc((size_t)m->g.n, 1) : NULL;
+  if (written) {
+    int k = m->g.nodes[m->g.output].out_features;
+    cross_entropy_shape cs = {n, k, 0.0f};
+    buf lg = Y(m, m->g.output), labels = {m->labels, 0};
+    sgd_params h = {0.001f, 0.9f, 0.0f, 0.0f, 0};
+    (void)rt_fill(cx, G(m, 0), 0.0f, 1);
+    (void)cross_entropy_forward(cx, (buf){m->loss, 0}, (buf){m->argmax, 0}, lg, labels, &cs);
+    (void)cross_entropy_backward(cx, DY(m, m->g.output), lg, labels, 1.0f, &cs);
+    written[root_of(m, m->g.output)] = 1;
+    m->lowest_trainable = model_lowest_trainable(m);
+    for (int i = m->g.n - 1; i > 0; i--) {
+      int acc;
+      if (!walk_skips(m, i)) (void)backward_node(m, i, n, written);
+      else if (written[root_of(m, i)]) (void)grad_target(m, m->g.nodes[i].inputs[0], written, &acc);
+    }
+    (void)sgd_update(cx, P(m, 0), (buf){m->momentum, 0}, G(m, 0), 1, &h, 1);
+  }
+  free(written);
+  rt_record_end(cx);
 }
 
 /* ---- host entry points ---- */

@@ -28,6 +28,7 @@ static inline buf buf_at(buf b, size_t off) {
 }
 
 typedef struct rt_program rt_program; /* one built program, in the context's cache */
+typedef struct rt_prebuild rt_prebuild; /* program.c: programs being built ahead, or NULL */
 
 struct cltrain_context {
   cl_platform_id platform;
@@ -37,6 +38,7 @@ struct cltrain_context {
   cltrain_device_info info;
   rt_program *programs; /* linked list: the cache, keyed by source + options (one device) */
   unsigned long program_builds, program_hits;
+  rt_prebuild *prebuild; /* only this struct is shared with helper threads, under its lock */
   unsigned blas_generation; /* blas.c: the CLBlast cache generation its tuning was applied in */
   char last_error[8192];
 };
@@ -100,6 +102,17 @@ const char *rt_kernel_source(const char *name);
  * A failed build returns CLTRAIN_ERR_BUILD with the compiler log in the message. */
 cltrain_status rt_build(cltrain_context *cx, const char *source_name, const char *source,
                         const char *options, rt_program **out);
+
+/* Prebuilding (PoCL only; CLTRAIN_PREBUILD=0 turns it off). Between rt_record_begin (1 when
+ * recording started) and rt_record_end nothing is enqueued: cx->queue is NULL, rt_kernel notes
+ * the program and returns a call that rt_run ignores, and other enqueues fail (so don't call
+ * CLBlast then: it prints its errors).
+ * rt_record_end starts building the noted programs on helper threads; rt_build waits for one
+ * being built. rt_prebuild_stats: programs noted and built by helpers in the last round. */
+int rt_record_begin(cltrain_context *cx);
+void rt_record_end(cltrain_context *cx);
+void rt_prebuild_note(cltrain_context *cx, const char *file, const char *options); /* while recording */
+void rt_prebuild_stats(const cltrain_context *cx, int *noted, unsigned long *built);
 
 /* A kernel launch being prepared: rt_kernel() finds the kernel, arg_*() set its arguments in
  * order and remember the first failure, and rt_run() enqueues it (or reports that failure). */
