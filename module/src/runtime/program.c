@@ -1,6 +1,7 @@
 /* program.c: building OpenCL programs once per (source, options, device), launching their
  * kernels with checked arguments, and prebuilding a model's programs on background threads. */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -173,6 +174,10 @@ void arg_buf(rt_call *c, buf b) {
   arg_int(c, (int)b.off);
 }
 
+static atomic_ulong launches; /* every kernel rt_run enqueued, process-wide */
+
+unsigned long rt_launch_count(void) { return atomic_load(&launches); }
+
 cltrain_status rt_run(rt_call *c, cl_uint dims, const size_t *global, const size_t *local) {
   if (c->err != CL_SUCCESS)
     return rt_fail(c->cx, CLTRAIN_ERR_OPENCL, "clSetKernelArg for kernel %s: %s", c->name,
@@ -190,6 +195,7 @@ cltrain_status rt_run(rt_call *c, cl_uint dims, const size_t *global, const size
     snprintf(what, sizeof what, "clEnqueueNDRangeKernel(%s)", c->name);
     return rt_cl_fail(c->cx, err, what, __FILE__, __LINE__);
   }
+  atomic_fetch_add(&launches, 1);
   return CLTRAIN_OK;
 }
 

@@ -135,6 +135,9 @@ void arg_uint(rt_call *c, unsigned v);
 /* Enqueues over `dims` dimensions; `local` may be NULL. Global sizes are rounded up to a
  * multiple of local sizes, so kernels must bound-check. Nothing is waited for. */
 cltrain_status rt_run(rt_call *c, cl_uint dims, const size_t *global, const size_t *local);
+/* Kernels rt_run has enqueued in this process (cltrain's own; CLBlast's are not counted:
+ * scripts/count-launches counts every launch). */
+unsigned long rt_launch_count(void);
 
 /* ---- small buffer kernels (kernels/util.cl) ---- */
 
