@@ -13,6 +13,7 @@ CLTRAIN_FROZEN_BN_EVAL. Plain PyTorch (requires_grad=False only) would keep them
 """
 import argparse
 import os
+import resource
 import statistics
 import time
 
@@ -92,7 +93,9 @@ def main():
             times.append(time.perf_counter() - t0)
     if not a.no_infer:
         infer_img_s = a.batch / statistics.median(times[a.warmup:])
-    print(f"RESULT train_img_s={train_img_s:.3f} infer_img_s={infer_img_s:.3f} threads={a.threads} batch={a.batch} device={a.device}")
+    # The process's peak resident memory (KiB on Linux): one regime per process, as cltrain bench
+    peak_rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    print(f"RESULT train_img_s={train_img_s:.3f} infer_img_s={infer_img_s:.3f} threads={a.threads} batch={a.batch} device={a.device} peak_rss_mib={peak_rss_mib:.1f}")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "blas.h"
@@ -21,6 +22,21 @@ static double now_s(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
   return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* The process's peak resident memory in MiB: VmHWM where /proc has it, else ru_maxrss. */
+static double peak_rss_mib(void) {
+  FILE *f = fopen("/proc/self/status", "r");
+  char line[256];
+  long kib = -1;
+  while (f && fgets(line, sizeof line, f))
+    if (!strncmp(line, "VmHWM:", 6)) kib = strtol(line + 6, NULL, 10);
+  if (f) fclose(f);
+  if (kib < 0) {
+    struct rusage ru;
+    kib = getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss : 0; /* KiB on Linux and the BSDs */
+  }
+  return (double)kib / 1024.0;
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -97,7 +113,7 @@ int cmd_bench(int argc, char **argv) {
              "Times training steps (loss_grad + SGD step, images uploaded every step) after W\n"
              "warm-up steps on seeded synthetic data, then eval-mode inference, and prints the\n"
              "images/s of the median step, the device memory and a machine-readable line\n"
-             "  RESULT train_img_s=... infer_img_s=... device_mib=...\n"
+             "  RESULT train_img_s=... infer_img_s=... device_mib=... peak_rss_mib=... launches_per_step=...\n"
              "Defaults: --arch resnet18 (fresh weights), batch 16, 10 steps, 2 warm-up, 2 classes,\n"
              "freeze none. --infer times inference only (train_img_s=0), --no-infer training only.\n"
              "--cache times the training steps of `cltrain train`'s cached epochs (2+) instead: the\n"
@@ -198,13 +214,14 @@ int cmd_bench(int argc, char **argv) {
   printf("load: %.2f s\n", t_load);
   if (cache && !infer_only && (st = fill_cache(cx, m, images, labels, batch, &fc, &rows)) != CLTRAIN_OK) goto fail;
 
-  double train_img_s = 0, infer_img_s = 0, first_step = 0;
+  double train_img_s = 0, infer_img_s = 0, first_step = 0, launches = 0;
   cltrain_sgd_options so = cltrain_sgd_defaults();
   if (!infer_only) {
     if ((st = cltrain_model_set_train(m, 1)) != CLTRAIN_OK) goto fail;
     double step_total = 0;
+    unsigned long launches0 = rt_launch_count();
     for (int k = 0; k < warmup + steps; k++) {
-      if (k == warmup) model_profile_reset();
+      if (k == warmup) model_profile_reset(), launches0 = rt_launch_count();
       double t0 = now_s();
       float loss;
       if (fc) { /* a random batch of cached rows, as a shuffled epoch takes them */
@@ -225,6 +242,8 @@ int cmd_bench(int argc, char **argv) {
     train_img_s = batch / med;
     printf("train%s: first step %.3f s, median step %.3f s: %.2f images/s\n", fc ? " (cached features)" : "",
            first_step, med, train_img_s);
+    launches = (double)(rt_launch_count() - launches0) / steps;
+    printf("kernel launches per step: %.0f of cltrain's own (CLBlast's: scripts/count-launches)\n", launches);
   }
   if ((st = cltrain_model_set_train(m, 0)) != CLTRAIN_OK) goto fail;
   double infer_total = 0;
@@ -243,9 +262,11 @@ int cmd_bench(int argc, char **argv) {
   }
   if ((st = cltrain_model_get_info(m, &info)) != CLTRAIN_OK) goto fail;
   double mib = (double)info.device_bytes / (1024.0 * 1024.0);
-  printf("device memory: %.1f MiB\n", mib);
-  printf("RESULT train_img_s=%.3f infer_img_s=%.3f device_mib=%.1f first_step_s=%.3f batch=%d\n",
-         train_img_s, infer_img_s, mib, first_step, batch);
+  double rss = peak_rss_mib();
+  printf("device memory: %.1f MiB; peak RSS of the process: %.1f MiB\n", mib, rss);
+  printf("RESULT train_img_s=%.3f infer_img_s=%.3f device_mib=%.1f first_step_s=%.3f batch=%d "
+         "peak_rss_mib=%.1f launches_per_step=%.0f\n",
+         train_img_s, infer_img_s, mib, first_step, batch, rss, launches);
   rc = 0;
   goto done;
 fail:

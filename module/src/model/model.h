@@ -48,6 +48,7 @@ struct cltrain_model {
   int frozen_bn;         /* cltrain_frozen_bn */
   cl_mem momentum;       /* SGD momentum buffers, laid out as params */
   unsigned char *has_momentum; /* per tensor: its buffer holds a value (torch creates it lazily) */
+  unsigned char *grad_live;    /* per node: a step may have written its gradient since it was zeroed */
   uint64_t dropout_seed, dropout_step;
   int lowest_trainable; /* node index where backward stops (set per backward pass) */
   /* export (export/export_onnx.cpp) */

@@ -28,6 +28,7 @@ static inline buf buf_at(buf b, size_t off) {
 }
 
 typedef struct rt_program rt_program; /* one built program, in the context's cache */
+typedef struct rt_prebuild rt_prebuild; /* program.c: programs being built ahead, or NULL */
 
 /* What the device allows, queried when the context opens. Kernels and launches read these and
  * never assume PoCL's generous values. CLTRAIN_DEVICE_LIMITS can lower them (context.c), so
@@ -48,6 +49,7 @@ struct cltrain_context {
   rt_limits limits;
   rt_program *programs; /* linked list: the cache, keyed by source + options (one device) */
   unsigned long program_builds, program_hits;
+  rt_prebuild *prebuild; /* only this struct is shared with helper threads, under its lock */
   unsigned blas_generation; /* blas.c: the CLBlast cache generation its tuning was applied in */
   int gemm_native;          /* blas.c: 1 when GEMMs run on the host BLAS as native kernels */
   char last_error[8192];
@@ -117,6 +119,17 @@ const char *rt_kernel_source(const char *name);
 cltrain_status rt_build(cltrain_context *cx, const char *source_name, const char *source,
                         const char *options, rt_program **out);
 
+/* Prebuilding (PoCL only; CLTRAIN_PREBUILD=0 turns it off). Between rt_record_begin (1 when
+ * recording started) and rt_record_end nothing is enqueued: cx->queue is NULL, rt_kernel notes
+ * the program and returns a call that rt_run ignores, and other enqueues fail (so don't call
+ * CLBlast then: it prints its errors).
+ * rt_record_end starts building the noted programs on helper threads; rt_build waits for one
+ * being built. rt_prebuild_stats: programs noted and built by helpers in the last round. */
+int rt_record_begin(cltrain_context *cx);
+void rt_record_end(cltrain_context *cx);
+void rt_prebuild_note(cltrain_context *cx, const char *file, const char *options); /* while recording */
+void rt_prebuild_stats(const cltrain_context *cx, int *noted, unsigned long *built);
+
 /* A kernel launch being prepared: rt_kernel() finds the kernel, arg_*() set its arguments in
  * order and remember the first failure, and rt_run() enqueues it (or reports that failure). */
 typedef struct rt_call {
@@ -138,6 +151,9 @@ void arg_uint(rt_call *c, unsigned v);
 /* Enqueues over `dims` dimensions; `local` may be NULL. Global sizes are rounded up to a
  * multiple of local sizes, so kernels must bound-check. Nothing is waited for. */
 cltrain_status rt_run(rt_call *c, cl_uint dims, const size_t *global, const size_t *local);
+/* Kernels rt_run has enqueued in this process (cltrain's own; CLBlast's are not counted:
+ * scripts/count-launches counts every launch). */
+unsigned long rt_launch_count(void);
 
 /* ---- small buffer kernels (kernels/util.cl) ---- */
 
