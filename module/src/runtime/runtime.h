@@ -134,6 +134,22 @@ void arg_uint(rt_call *c, unsigned v);
  * multiple of local sizes, so kernels must bound-check. Nothing is waited for. */
 cltrain_status rt_run(rt_call *c, cl_uint dims, const size_t *global, const size_t *local);
 
+/* ---- explicit work-group sizes (util.c) ----
+ * Launches name their local size instead of leaving it to the driver (which picks badly for
+ * sizes with factors of 7 or a prime), within CL_KERNEL_WORK_GROUP_SIZE and limits.max_work_group. */
+
+/* The width of a work-group reduction tree (a power of 2, at most 256) that fits the device's
+ * work-group and local-memory limits. Kernels receive it as -DWG=... */
+size_t rt_reduce_width(const cltrain_context *cx);
+/* A local size for c's kernel: a power-of-2 multiple of its preferred work-group multiple, at
+ * most `want`, CL_KERNEL_WORK_GROUP_SIZE and limits.max_work_group. */
+size_t rt_local_size(rt_call *c, size_t want);
+/* Enqueues n work-items in one dimension, in work-groups of rt_local_size(c, 256). */
+cltrain_status rt_run_items(rt_call *c, size_t n);
+/* Enqueues `groups` work-groups of exactly `width` items (a kernel built with -DWG=width);
+ * fails naming the kernel if the device cannot run groups that wide for it. */
+cltrain_status rt_run_groups(rt_call *c, size_t groups, size_t width);
+
 /* ---- small buffer kernels (kernels/util.cl) ---- */
 
 /* y[0..n) = value */
