@@ -146,9 +146,10 @@ size_t rt_reduce_width(const cltrain_context *cx);
 size_t rt_local_size(rt_call *c, size_t want);
 /* Enqueues n work-items in one dimension, in work-groups of rt_local_size(c, 256). */
 cltrain_status rt_run_items(rt_call *c, size_t n);
-/* Enqueues `groups` work-groups of exactly `width` items (a kernel built with -DWG=width);
- * fails naming the kernel if the device cannot run groups that wide for it. */
-cltrain_status rt_run_groups(rt_call *c, size_t groups, size_t width);
+/* Enqueues a 3-D range (groups * width, dim1, dim2) in work-groups of (width, 1, 1), for kernels
+ * that reduce over a work-group of exactly `width` items; fails naming the kernel if the device
+ * cannot run groups that wide for it. dim1 and dim2 should stay within 65535 (GPU limits). */
+cltrain_status rt_run_groups(rt_call *c, size_t width, size_t groups, size_t dim1, size_t dim2);
 
 /* ---- small buffer kernels (kernels/util.cl) ---- */
 

@@ -36,7 +36,7 @@ cltrain_status rt_run_items(rt_call *c, size_t n) {
   return rt_run(c, 1, &n, &l);
 }
 
-cltrain_status rt_run_groups(rt_call *c, size_t groups, size_t width) {
+cltrain_status rt_run_groups(rt_call *c, size_t width, size_t groups, size_t dim1, size_t dim2) {
   size_t kernel_max = 0;
   if (clGetKernelWorkGroupInfo(c->kernel, c->cx->device, CL_KERNEL_WORK_GROUP_SIZE,
                                sizeof kernel_max, &kernel_max, NULL) == CL_SUCCESS &&
@@ -44,8 +44,8 @@ cltrain_status rt_run_groups(rt_call *c, size_t groups, size_t width) {
     return rt_fail(c->cx, CLTRAIN_ERR_OPENCL,
                    "kernel %s needs work-groups of %zu items, the device allows %zu for it",
                    c->name, width, kernel_max);
-  size_t g = groups * width;
-  return rt_run(c, 1, &g, &width);
+  size_t g[3] = {groups * width, dim1, dim2}, l[3] = {width, 1, 1};
+  return rt_run(c, 3, g, l);
 }
 
 cltrain_status rt_fill(cltrain_context *cx, buf y, float value, size_t n) {
