@@ -9,6 +9,14 @@
  * result is bitwise repeatable. The sums use 16 lanes in a fixed order: accurate, and a form that
  * vectorises without reassociation. */
 
+/* Rounding: batchnorm.c builds this file with -cl-fp32-correctly-rounded-divide-sqrt where the
+ * device supports it. A GPU otherwise gives 2.5-ulp divisions and 3-ulp square roots, and the
+ * mean (s / M) and 1/sqrt(var + eps) of a channel scale every value after them: train-mode BN
+ * amplifies such per-channel errors through a network (the trajectory tests were calibrated on
+ * PoCL, whose division and sqrt are IEEE), and the cost is a few scalars per channel.
+ * FP_CONTRACT stays at its default (on): clang contracts a*b+c into an FMA on PoCL's AVX-512 as
+ * a GPU does, so contraction is what the tests were calibrated with. */
+
 #ifndef TRAIN
 #define TRAIN 1 /* backward: 1 uses batch statistics (dx depends on the sums), 0 is an affine map */
 #endif

@@ -1,4 +1,5 @@
-/* linear.cl: the bias parts of the fully connected layer (the products are CLBlast SGEMMs). */
+/* linear.cl: the bias parts of the fully connected layer (the products are CLBlast SGEMMs). Sums
+ * only: no product to contract, no division. */
 
 /* y (N,OUT) += b (OUT) broadcast over rows; one work-item per element of y, in order. */
 __kernel void linear_forward_bias(__global float *y, int y_off, __global const float *b, int b_off,

@@ -1,4 +1,6 @@
-/* pool.cl: max, average and global average 2-D pooling, forward and backward (gathers, no atomics). */
+/* pool.cl: max, average and global average 2-D pooling, forward and backward (gathers, no atomics).
+ * Rounding: max pooling is exact; the averages divide by a window size once per output, so a
+ * GPU's 2.5-ulp division stays far inside the pool tests' tolerances: default build flags. */
 
 /* Window geometry comes from -D options (one build per geometry; ResNet has one or two). */
 #ifndef KH

@@ -96,36 +96,37 @@ static cltrain_status forward(cltrain_context *cx, const char *op, buf y, buf sa
 
   int N = s->n, HW = s->h * s->w, Q = pieces(s), P = N * Q, M = N * HW, chunk = BN_CHUNK;
   buf stats = buf_present(saved) ? saved : split(workspace, s).stats;
+  const char *options = rt_exact_div_sqrt(cx); /* why: kernels/batchnorm.cl's header */
   rt_call k;
   if (training) {
     bn_work w = split(workspace, s);
-    TRY(rt_kernel(cx, "batchnorm.cl", "", "batchnorm_forward_partial_sum", &k));
+    TRY(rt_kernel(cx, "batchnorm.cl", options, "batchnorm_forward_partial_sum", &k));
     arg_buf(&k, w.part_a), arg_buf(&k, x);
     arg_int(&k, N), arg_int(&k, s->c), arg_int(&k, HW), arg_int(&k, Q), arg_int(&k, chunk);
     TRY(run_pieces(&k, Q, C, N));
 
-    TRY(rt_kernel(cx, "batchnorm.cl", "", "batchnorm_forward_mean", &k));
+    TRY(rt_kernel(cx, "batchnorm.cl", options, "batchnorm_forward_mean", &k));
     arg_buf(&k, saved), arg_buf(&k, w.part_a);
     arg_int(&k, s->c), arg_int(&k, P), arg_int(&k, M);
     TRY(rt_run_items(&k, C));
 
-    TRY(rt_kernel(cx, "batchnorm.cl", "", "batchnorm_forward_partial_sqdev", &k));
+    TRY(rt_kernel(cx, "batchnorm.cl", options, "batchnorm_forward_partial_sqdev", &k));
     arg_buf(&k, w.part_b), arg_buf(&k, x), arg_buf(&k, saved);
     arg_int(&k, N), arg_int(&k, s->c), arg_int(&k, HW), arg_int(&k, Q), arg_int(&k, chunk);
     TRY(run_pieces(&k, Q, C, N));
 
-    TRY(rt_kernel(cx, "batchnorm.cl", "", "batchnorm_forward_finish", &k));
+    TRY(rt_kernel(cx, "batchnorm.cl", options, "batchnorm_forward_finish", &k));
     arg_buf(&k, saved), arg_buf(&k, running_mean), arg_buf(&k, running_var), arg_buf(&k, w.part_b);
     arg_int(&k, s->c), arg_int(&k, P), arg_int(&k, M);
     arg_float(&k, s->eps), arg_float(&k, s->momentum);
     TRY(rt_run_items(&k, C));
   } else {
-    TRY(rt_kernel(cx, "batchnorm.cl", "", "batchnorm_forward_eval_stats", &k));
+    TRY(rt_kernel(cx, "batchnorm.cl", options, "batchnorm_forward_eval_stats", &k));
     arg_buf(&k, stats), arg_buf(&k, running_mean), arg_buf(&k, running_var);
     arg_int(&k, s->c), arg_float(&k, s->eps);
     TRY(rt_run_items(&k, C));
   }
-  TRY(rt_kernel(cx, "batchnorm.cl", "", "batchnorm_forward", &k));
+  TRY(rt_kernel(cx, "batchnorm.cl", options, "batchnorm_forward", &k));
   arg_buf(&k, y), arg_buf(&k, x), arg_buf(&k, stats), arg_buf(&k, gamma), arg_buf(&k, beta);
   arg_int(&k, N), arg_int(&k, s->c), arg_int(&k, HW), arg_int(&k, Q), arg_int(&k, chunk);
   arg_int(&k, relu);
@@ -160,9 +161,9 @@ static cltrain_status backward(cltrain_context *cx, const char *op, buf dx, buf 
   buf any = saved;
   buf y_arg = relu ? y : any, x_arg = buf_present(x) ? x : any;
   bn_work w = sums ? split(workspace, s) : (bn_work){any, any, any, any};
-  char options[64];
-  snprintf(options, sizeof options, "-DTRAIN=%d -DACCUMULATE=%d", training ? 1 : 0,
-           accumulate_dx == OP_ACCUMULATE);
+  char options[128];
+  snprintf(options, sizeof options, "-DTRAIN=%d -DACCUMULATE=%d %s", training ? 1 : 0,
+           accumulate_dx == OP_ACCUMULATE, rt_exact_div_sqrt(cx));
   rt_call k;
   if (sums) {
     TRY(rt_kernel(cx, "batchnorm.cl", options, "batchnorm_backward_partial", &k));

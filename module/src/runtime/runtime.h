@@ -141,6 +141,10 @@ cltrain_status rt_run(rt_call *c, cl_uint dims, const size_t *global, const size
 /* The width of a work-group reduction tree (a power of 2, at most 256) that fits the device's
  * work-group and local-memory limits. Kernels receive it as -DWG=... */
 size_t rt_reduce_width(const cltrain_context *cx);
+/* "-cl-fp32-correctly-rounded-divide-sqrt" where the device supports it, else "" (OpenCL 1.2
+ * leaves the option undefined elsewhere): for kernels whose few divisions and square roots
+ * scale everything after them (BN's mean and 1/sqrt(var + eps)). */
+const char *rt_exact_div_sqrt(const cltrain_context *cx);
 /* A local size for c's kernel: a power-of-2 multiple of its preferred work-group multiple, at
  * most `want`, CL_KERNEL_WORK_GROUP_SIZE and limits.max_work_group. */
 size_t rt_local_size(rt_call *c, size_t want);

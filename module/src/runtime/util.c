@@ -13,6 +13,13 @@ size_t rt_reduce_width(const cltrain_context *cx) {
   return w;
 }
 
+const char *rt_exact_div_sqrt(const cltrain_context *cx) {
+  cl_device_fp_config fp = 0;
+  if (clGetDeviceInfo(cx->device, CL_DEVICE_SINGLE_FP_CONFIG, sizeof fp, &fp, NULL) != CL_SUCCESS)
+    return "";
+  return (fp & CL_FP_CORRECTLY_ROUNDED_DIVIDE_SQRT) ? "-cl-fp32-correctly-rounded-divide-sqrt" : "";
+}
+
 size_t rt_local_size(rt_call *c, size_t want) {
   size_t kernel_max = 0, multiple = 0;
   cl_device_id dev = c->cx->device;
