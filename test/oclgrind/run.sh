@@ -11,7 +11,9 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 # --uniform-writes: also report two work-items writing the same value to one address (still a
 # race on a GPU). Kernels build as cltrain builds them; Oclgrind caches nothing between runs.
-oclgrind --check-api --data-races --uniform-writes --log "$log" "$@"
+# $OCLGRIND_EXTRA: more oclgrind options (train_step.sh: a device memory the size of a model's).
+# shellcheck disable=SC2086
+oclgrind --check-api --data-races --uniform-writes ${OCLGRIND_EXTRA:-} --log "$log" "$@"
 rc=$?
 if [ -s "$log" ]; then
   echo "FAIL: oclgrind reported (full log below)"
