@@ -157,22 +157,31 @@ __kernel void conv2d_backward_sum_parts(__global float *dw, int dw_off, __global
   dw[dw_off + (size_t)ki * crs + i] += sum;
 }
 
-/* db (K) += sum of dy (N,K,P) over images and pixels. One work-item per channel sums in a
- * fixed order with compensated (Kahan) summation: a plain float sum over N*P terms of mixed
- * sign would lose about sqrt(N*P) ulps. Global (K). */
+/* db (K) += sum of dy (N,K,P) over images and pixels. One work-group per channel: item l of
+ * the group's L (a power of 2, at most 256) sums pixels l, l + L, ... of each image in turn
+ * (neighbouring items read neighbouring floats) with compensated (Kahan) summation, then the
+ * group adds its items' sums as a fixed tree: deterministic for one L, and accurate (a plain
+ * float sum over N*P terms of mixed sign would lose about sqrt(N*P) ulps). Kahan's corrections
+ * have no product for FP_CONTRACT to fuse, so the default contraction is safe here. */
 __kernel void conv2d_backward_bias(__global float *db, int db_off, __global const float *dy,
                                    int dy_off, int n, int k, int p) {
-  int ki = get_global_id(0);
-  if (ki >= k) return;
+  __local float t[256];
+  int ki = get_group_id(0), l = get_local_id(0), L = get_local_size(0);
   float sum = 0.0f, comp = 0.0f;
   for (int img = 0; img < n; img++) {
     __global const float *src = dy + dy_off + ((size_t)img * k + ki) * p;
-    for (int i = 0; i < p; i++) {
-      float t = src[i] - comp;
-      float u = sum + t;
-      comp = (u - sum) - t;
+    for (int i = l; i < p; i += L) {
+      float t1 = src[i] - comp;
+      float u = sum + t1;
+      comp = (u - sum) - t1;
       sum = u;
     }
   }
-  db[db_off + ki] += sum;
+  t[l] = sum;
+  barrier(CLK_LOCAL_MEM_FENCE);
+  for (int s = L / 2; s > 0; s >>= 1) {
+    if (l < s) t[l] += t[l + s];
+    barrier(CLK_LOCAL_MEM_FENCE);
+  }
+  if (l == 0) db[db_off + ki] += t[0];
 }

@@ -1,4 +1,5 @@
-/* eltwise.cl: elementwise joins: add (the residual join), forward and backward. */
+/* eltwise.cl: elementwise joins: add (the residual join), forward and backward. One rounding per
+ * element and no product: FP_CONTRACT and division flags change nothing. */
 
 #ifndef ACC_A
 #define ACC_A 0

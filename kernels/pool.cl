@@ -1,4 +1,6 @@
-/* pool.cl: max, average and global average 2-D pooling, forward and backward (gathers, no atomics). */
+/* pool.cl: max, average and global average 2-D pooling, forward and backward (gathers, no atomics).
+ * Rounding: max pooling is exact; the averages divide by a window size once per output, so a
+ * GPU's 2.5-ulp division stays far inside the pool tests' tolerances: default build flags. */
 
 /* Window geometry comes from -D options (one build per geometry; ResNet has one or two). */
 #ifndef KH
@@ -69,15 +71,16 @@ static float8 window_lanes(__global const float *p) {
 #endif
 }
 
-/* Global size (OH, N*C): one work-item per output row. The row's interior windows (no bound
+/* Global size (OH, C, N): one work-item per output row (C and N apart: GPUs may stop at 65535 in
+ * dimensions 1 and 2). The row's interior windows (no bound
  * checks) go 8 at a time as float8 lanes with selects, which PoCL's compiler would not vectorise
  * on its own (about 2x), loaded as whole vectors for strides 1 and 2 (4x over a gather of 8
  * floats); edge windows take the checked path. Same scan and rule as above. */
 __kernel void maxpool2d_forward(__global float *restrict y, int y_off, __global int *restrict idx,
                                 int idx_off, __global const float *restrict x, int x_off, int H,
-                                int W, int OH, int OW, int NC) {
-  int oh = get_global_id(0), nc = get_global_id(1);
-  if (oh >= OH || nc >= NC) return;
+                                int W, int OH, int OW, int C) {
+  int oh = get_global_id(0), c = get_global_id(1), nc = get_global_id(2) * C + c;
+  if (oh >= OH || c >= C) return;
   int h0 = oh * SH - PH;
   __global const float *xp = x + x_off + (size_t)nc * H * W;
   size_t row = ((size_t)nc * OH + oh) * OW;
@@ -122,16 +125,16 @@ __kernel void maxpool2d_forward(__global float *restrict y, int y_off, __global 
   for (ow = hi; ow < OW; ow++) max_window_checked(xp, H, W, h0, ow * SW - PW, yp + ow, ip + ow);
 }
 
-/* Global size (H, N*C), one work-item per input row. Each input sums, in (oh, ow) order, the
+/* Global size (H, C, N), one work-item per input row. Each input sums, in (oh, ow) order, the
  * gradients of the outputs that chose it: the same additions in the same order as PyTorch's
  * scatter into zeros. Inputs go 8 at a time as int8/float8 lanes (a non-covering or unchosen
  * output adds 0.0f, which leaves a sum unchanged), the row's remainder one at a time. */
 __kernel void maxpool2d_backward_input(__global float *restrict dx, int dx_off,
                                        __global const float *restrict dy, int dy_off,
                                        __global const int *restrict idx, int idx_off, int H, int W,
-                                       int OH, int OW, int NC) {
-  int ih = get_global_id(0), nc = get_global_id(1);
-  if (ih >= H || nc >= NC) return;
+                                       int OH, int OW, int C) {
+  int ih = get_global_id(0), c = get_global_id(1), nc = get_global_id(2) * C + c;
+  if (ih >= H || c >= C) return;
   int oh0 = FIRST_COVER(ih, KH, SH, PH), oh1 = LAST_COVER(ih, SH, PH, OH);
   __global const float *dyp = dy + dy_off + (size_t)nc * OH * OW;
   __global const int *ip = idx + idx_off + (size_t)nc * OH * OW;
@@ -178,11 +181,12 @@ __kernel void maxpool2d_backward_input(__global float *restrict dx, int dx_off,
   }
 }
 
-/* Global size (OW, OH, N*C). count_include_pad: the divisor is always KH*KW. */
+/* Global size (OW, OH, N*C) folded into one dimension (N*C may pass 65535), one work-item per
+ * output. count_include_pad: the divisor is always KH*KW. */
 __kernel void avgpool2d_forward(__global float *y, int y_off, __global const float *x, int x_off,
                                 int H, int W, int OH, int OW, int NC) {
-  int ow = get_global_id(0), oh = get_global_id(1), nc = get_global_id(2);
-  if (ow >= OW || oh >= OH || nc >= NC) return;
+  int e = get_global_id(0), nc = e / (OH * OW), oh = e / OW - nc * OH, ow = e % OW;
+  if (nc >= NC) return;
   int h0 = oh * SH - PH, w0 = ow * SW - PW;
   __global const float *xp = x + x_off + (size_t)nc * H * W;
   float s = 0.0f;
@@ -194,14 +198,15 @@ __kernel void avgpool2d_forward(__global float *y, int y_off, __global const flo
       if (iw >= 0 && iw < W) s += xp[ih * W + iw];
     }
   }
-  y[y_off + (size_t)nc * OH * OW + (size_t)oh * OW + ow] = s / (float)(KH * KW);
+  y[y_off + e] = s / (float)(KH * KW);
 }
 
-/* Global size (W, H, N*C): each input gathers dy / (KH*KW) from the outputs covering it. */
+/* One work-item per input (1-D, as avgpool2d_forward): each gathers dy / (KH*KW) from the
+ * outputs covering it. */
 __kernel void avgpool2d_backward_input(__global float *dx, int dx_off, __global const float *dy,
                                        int dy_off, int H, int W, int OH, int OW, int NC) {
-  int iw = get_global_id(0), ih = get_global_id(1), nc = get_global_id(2);
-  if (iw >= W || ih >= H || nc >= NC) return;
+  int e = get_global_id(0), nc = e / (H * W), ih = e / W - nc * H, iw = e % W;
+  if (nc >= NC) return;
   int oh0 = FIRST_COVER(ih, KH, SH, PH), oh1 = LAST_COVER(ih, SH, PH, OH);
   int ow0 = FIRST_COVER(iw, KW, SW, PW), ow1 = LAST_COVER(iw, SW, PW, OW);
   __global const float *dyp = dy + dy_off + (size_t)nc * OH * OW;
@@ -215,7 +220,6 @@ __kernel void avgpool2d_backward_input(__global float *dx, int dx_off, __global 
       s += dyp[oh * OW + ow] / (float)(KH * KW);
     }
   }
-  size_t e = (size_t)nc * H * W + (size_t)ih * W + iw;
 #if ACCUMULATE
   dx[dx_off + e] += s;
 #else

@@ -1,5 +1,7 @@
 /* sgd.cl: one step of torch.optim.SGD (momentum, dampening, weight decay, Nesterov) on a flat
- * block of parameters, one work-item per element. */
+ * block of parameters, one work-item per element. FP_CONTRACT stays on (default): PoCL's clang
+ * already fuses m*b + (1-d)*g and p - lr*d into FMAs on AVX-512, as a GPU does, so the
+ * trajectory tests' calibration holds; no division or sqrt here. */
 
 /* d = g + wd p;  with momentum: m = first ? d : momentum m + (1 - dampening) d,
  * d = nesterov ? d + momentum m : m;  then p -= lr d. m is not touched when momentum is 0. */

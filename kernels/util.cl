@@ -1,4 +1,6 @@
-/* util.cl: small buffer kernels (fill, copy, scaled add) used across ops. */
+/* util.cl: small buffer kernels (fill, copy, scaled add) used across ops, one work-item per float
+ * (axpy's alpha*x + y may become an FMA on a GPU, FP_CONTRACT's default: one rounding fewer,
+ * within every tolerance that checks it). */
 
 __kernel void fill(__global float *y, int y_off, float value, int n) {
   int i = get_global_id(0);

@@ -1,22 +1,58 @@
-/* cmd_devices.c: `cltrain devices`, the list of OpenCL devices. */
+/* cmd_devices.c: `cltrain devices`, the list of OpenCL devices; with --verbose, per device the
+ * limits cltrain's launches respect, the extensions that matter and the GEMM tuning applied. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "blas.h"
 #include "cli.h"
+#include "runtime.h"
 
 static const char *type_name(cltrain_device_type t) {
   return t == CLTRAIN_DEVICE_GPU ? "GPU" : t == CLTRAIN_DEVICE_CPU ? "CPU"
          : t == CLTRAIN_DEVICE_ACCELERATOR ? "ACCEL" : "OTHER";
 }
 
+/* Opens device `sel` and prints what its launches depend on (the values cx->limits holds, so
+ * CLTRAIN_DEVICE_LIMITS shows here too). A device that cannot be opened is named, not fatal. */
+static void print_details(const char *sel) {
+  cltrain_context *cx = NULL;
+  if (cltrain_context_create(sel, &cx) != CLTRAIN_OK) {
+    printf("        cannot open: %s\n", cltrain_last_error(NULL));
+    return;
+  }
+  char ext[8192] = "";
+  clGetDeviceInfo(cx->device, CL_DEVICE_EXTENSIONS, sizeof ext - 1, ext, NULL);
+  size_t wi[3] = {0, 0, 0};
+  clGetDeviceInfo(cx->device, CL_DEVICE_MAX_WORK_ITEM_SIZES, sizeof wi, wi, NULL);
+  const char *tuning = blas_tuning_name(cx);
+  printf("        work-group <= %zu items (per dimension %zu x %zu x %zu), local memory %zu KiB, "
+         "largest buffer %.2f GiB\n",
+         cx->limits.max_work_group, wi[0], wi[1], wi[2], cx->limits.local_mem_bytes >> 10,
+         (double)cx->info.max_alloc_bytes / (1 << 30));
+  printf("        fp64 %s, fp16 %s, subgroups %s, native kernels %s\n",
+         cx->limits.fp64 ? "yes" : "no", strstr(ext, "cl_khr_fp16") ? "yes" : "no",
+         strstr(ext, "cl_khr_subgroups") || strstr(ext, "cl_intel_subgroups") ? "yes" : "no",
+         cx->limits.native_kernels ? "yes" : "no");
+  printf("        reductions in work-groups of %zu; GEMM parameters: %s\n", rt_reduce_width(cx),
+         tuning ? tuning : "CLBlast's defaults (no tuning entry for this device)");
+  cltrain_context_destroy(cx);
+}
+
 int cmd_devices(int argc, char **argv) {
+  int verbose = 0;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--help")) {
-      printf("usage: cltrain devices\n\nLists every OpenCL device; '*' marks the one chosen when no "
-             "--device or $CLTRAIN_DEVICE is given.\n");
+      printf("usage: cltrain devices [--verbose]\n\nLists every OpenCL device; '*' marks the one "
+             "chosen when no --device or $CLTRAIN_DEVICE is given. --verbose opens each device and\n"
+             "adds the limits cltrain's kernels respect (work-group size, local memory, largest\n"
+             "buffer), the extensions that matter (fp64, fp16, subgroups) and which GEMM parameters\n"
+             "apply (a tuning entry of this device, or CLBlast's defaults).\n");
       return 0;
+    }
+    if (!strcmp(argv[i], "--verbose")) {
+      verbose = 1;
+      continue;
     }
     fprintf(stderr, "cltrain devices: unknown option '%s'\n", argv[i]);
     return 2;
@@ -48,6 +84,7 @@ int cmd_devices(int argc, char **argv) {
     else
       printf("          gemm: none (%s)\n", cltrain_last_error(NULL));
     cltrain_context_destroy(cx);
+    if (verbose) print_details(sel);
   }
   free(d);
   return 0;

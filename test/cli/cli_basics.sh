@@ -10,6 +10,10 @@ expect unknown-command 2 "unknown command 'frobnicate'" -- "$bin" frobnicate
 expect devices 0 "^\* .*pthread|^\*.*CPU" -- "$bin" devices
 expect devices-pocl 0 "Portable Computing Language" -- "$bin" devices
 expect devices-bad-option 2 "unknown option" -- "$bin" devices --bogus
+# --verbose: the limits a small GPU would have, as CLTRAIN_DEVICE_LIMITS sets them, and the GEMM line
+expect devices-verbose 0 "work-group <= 64 items.*local memory 16 KiB" -- env CLTRAIN_DEVICE_LIMITS=wg=64,local=16K,fp64=0 "$bin" devices --verbose
+expect devices-verbose-fp64 0 "fp64 no, fp16 (yes|no), subgroups" -- env CLTRAIN_DEVICE_LIMITS=fp64=0 "$bin" devices --verbose
+expect devices-verbose-gemm 0 "GEMM parameters: " -- "$bin" devices --verbose
 expect gemm-bad-device 1 "no OpenCL device matches 'no-such-gpu'.*" -- "$bin" gemm-check --device no-such-gpu
 expect gemm-bad-device-lists 1 "pthread" -- "$bin" gemm-check --device no-such-gpu
 expect gemm-env-device 1 "CLTRAIN_DEVICE" -- env CLTRAIN_DEVICE=zzz "$bin" gemm-check

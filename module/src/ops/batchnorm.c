@@ -12,6 +12,22 @@ enum { BN_CHUNK = 1024 };
 
 static int pieces(const batchnorm_shape *s) { return (s->h * s->w + BN_CHUNK - 1) / BN_CHUNK; }
 
+/* The smallest power of 2 >= n, at most cap. */
+static size_t fit(size_t n, size_t cap) {
+  size_t w = 1;
+  while (w < n && w < cap) w *= 2;
+  return w;
+}
+
+/* Launches a kernel over pieces (Q, C, N) with an explicit local size: a plane's pieces (all of
+ * them, so that no work-item idles: Q is 13 at 112x112) times channels, up to 64 work-items
+ * within the kernel's and the device's limits. */
+static cltrain_status run_pieces(rt_call *k, int Q, size_t C, int N) {
+  size_t total = rt_local_size(k, 64), lq = (size_t)Q < total ? (size_t)Q : total;
+  size_t l[3] = {lq, fit(C, total / lq), 1}, g[3] = {(size_t)Q, C, (size_t)N};
+  return rt_run(k, 3, g, l);
+}
+
 cltrain_status batchnorm_check_shape(cltrain_context *cx, const batchnorm_shape *s, int training) {
   if (!s) return rt_fail(cx, CLTRAIN_ERR_ARG, "batchnorm: shape is NULL");
   if (s->n <= 0 || s->c <= 0 || s->h <= 0 || s->w <= 0)
@@ -25,6 +41,10 @@ cltrain_status batchnorm_check_shape(cltrain_context *cx, const batchnorm_shape 
   if (!(s->momentum >= 0 && s->momentum <= 1))
     return rt_fail(cx, CLTRAIN_ERR_ARG, "batchnorm: momentum must be in [0,1], got %g",
                    s->momentum);
+  if (s->n > 65535 || s->c > 65535)
+    return rt_fail(cx, CLTRAIN_ERR_ARG,
+                   "batchnorm: batch %d and channels %d must be at most 65535 (a GPU's launch limit)",
+                   s->n, s->c);
   if (training && (long)s->n * s->h * s->w < 2)
     return rt_fail(cx, CLTRAIN_ERR_ARG,
                    "batchnorm: training needs more than 1 value per channel, got (%d,%d,%d,%d)",
@@ -75,42 +95,42 @@ static cltrain_status forward(cltrain_context *cx, const char *op, buf y, buf sa
     TRY(need(cx, op, "workspace", workspace, batchnorm_workspace_floats(s)));
 
   int N = s->n, HW = s->h * s->w, Q = pieces(s), P = N * Q, M = N * HW, chunk = BN_CHUNK;
-  size_t planes[2] = {(size_t)Q, C * N}, channels[1] = {C};
   buf stats = buf_present(saved) ? saved : split(workspace, s).stats;
+  const char *options = rt_exact_div_sqrt(cx); /* why: kernels/batchnorm.cl's header */
   rt_call k;
   if (training) {
     bn_work w = split(workspace, s);
-    TRY(rt_kernel(cx, "batchnorm.cl", "", "batchnorm_forward_partial_sum", &k));
+    TRY(rt_kernel(cx, "batchnorm.cl", options, "batchnorm_forward_partial_sum", &k));
     arg_buf(&k, w.part_a), arg_buf(&k, x);
     arg_int(&k, N), arg_int(&k, s->c), arg_int(&k, HW), arg_int(&k, Q), arg_int(&k, chunk);
-    TRY(rt_run(&k, 2, planes, NULL));
+    TRY(run_pieces(&k, Q, C, N));
 
-    TRY(rt_kernel(cx, "batchnorm.cl", "", "batchnorm_forward_mean", &k));
+    TRY(rt_kernel(cx, "batchnorm.cl", options, "batchnorm_forward_mean", &k));
     arg_buf(&k, saved), arg_buf(&k, w.part_a);
     arg_int(&k, s->c), arg_int(&k, P), arg_int(&k, M);
-    TRY(rt_run(&k, 1, channels, NULL));
+    TRY(rt_run_items(&k, C));
 
-    TRY(rt_kernel(cx, "batchnorm.cl", "", "batchnorm_forward_partial_sqdev", &k));
+    TRY(rt_kernel(cx, "batchnorm.cl", options, "batchnorm_forward_partial_sqdev", &k));
     arg_buf(&k, w.part_b), arg_buf(&k, x), arg_buf(&k, saved);
     arg_int(&k, N), arg_int(&k, s->c), arg_int(&k, HW), arg_int(&k, Q), arg_int(&k, chunk);
-    TRY(rt_run(&k, 2, planes, NULL));
+    TRY(run_pieces(&k, Q, C, N));
 
-    TRY(rt_kernel(cx, "batchnorm.cl", "", "batchnorm_forward_finish", &k));
+    TRY(rt_kernel(cx, "batchnorm.cl", options, "batchnorm_forward_finish", &k));
     arg_buf(&k, saved), arg_buf(&k, running_mean), arg_buf(&k, running_var), arg_buf(&k, w.part_b);
     arg_int(&k, s->c), arg_int(&k, P), arg_int(&k, M);
     arg_float(&k, s->eps), arg_float(&k, s->momentum);
-    TRY(rt_run(&k, 1, channels, NULL));
+    TRY(rt_run_items(&k, C));
   } else {
-    TRY(rt_kernel(cx, "batchnorm.cl", "", "batchnorm_forward_eval_stats", &k));
+    TRY(rt_kernel(cx, "batchnorm.cl", options, "batchnorm_forward_eval_stats", &k));
     arg_buf(&k, stats), arg_buf(&k, running_mean), arg_buf(&k, running_var);
     arg_int(&k, s->c), arg_float(&k, s->eps);
-    TRY(rt_run(&k, 1, channels, NULL));
+    TRY(rt_run_items(&k, C));
   }
-  TRY(rt_kernel(cx, "batchnorm.cl", "", "batchnorm_forward", &k));
+  TRY(rt_kernel(cx, "batchnorm.cl", options, "batchnorm_forward", &k));
   arg_buf(&k, y), arg_buf(&k, x), arg_buf(&k, stats), arg_buf(&k, gamma), arg_buf(&k, beta);
   arg_int(&k, N), arg_int(&k, s->c), arg_int(&k, HW), arg_int(&k, Q), arg_int(&k, chunk);
   arg_int(&k, relu);
-  return rt_run(&k, 2, planes, NULL);
+  return run_pieces(&k, Q, C, N);
 }
 
 static cltrain_status backward(cltrain_context *cx, const char *op, buf dx, buf dgamma, buf dbeta,
@@ -137,14 +157,13 @@ static cltrain_status backward(cltrain_context *cx, const char *op, buf dx, buf 
                    op, accumulate_dx);
 
   int N = s->n, HW = s->h * s->w, Q = pieces(s), P = N * Q, M = N * HW, chunk = BN_CHUNK;
-  size_t planes[2] = {(size_t)Q, C * N}, channels[1] = {C};
   /* Arguments a kernel does not read (absent or unused buffers) get a present stand-in. */
   buf any = saved;
   buf y_arg = relu ? y : any, x_arg = buf_present(x) ? x : any;
   bn_work w = sums ? split(workspace, s) : (bn_work){any, any, any, any};
-  char options[64];
-  snprintf(options, sizeof options, "-DTRAIN=%d -DACCUMULATE=%d", training ? 1 : 0,
-           accumulate_dx == OP_ACCUMULATE);
+  char options[128];
+  snprintf(options, sizeof options, "-DTRAIN=%d -DACCUMULATE=%d %s", training ? 1 : 0,
+           accumulate_dx == OP_ACCUMULATE, rt_exact_div_sqrt(cx));
   rt_call k;
   if (sums) {
     TRY(rt_kernel(cx, "batchnorm.cl", options, "batchnorm_backward_partial", &k));
@@ -152,13 +171,13 @@ static cltrain_status backward(cltrain_context *cx, const char *op, buf dx, buf 
     arg_buf(&k, x_arg), arg_buf(&k, saved);
     arg_int(&k, N), arg_int(&k, s->c), arg_int(&k, HW), arg_int(&k, Q), arg_int(&k, chunk);
     arg_int(&k, relu != 0);
-    TRY(rt_run(&k, 2, planes, NULL));
+    TRY(run_pieces(&k, Q, C, N));
 
     TRY(rt_kernel(cx, "batchnorm.cl", options, "batchnorm_backward_params", &k));
     arg_buf(&k, w.sums), arg_buf(&k, want_dg ? dgamma : any), arg_buf(&k, want_db ? dbeta : any);
     arg_buf(&k, w.part_a), arg_buf(&k, w.part_b), arg_buf(&k, saved);
     arg_int(&k, s->c), arg_int(&k, P), arg_int(&k, want_dg), arg_int(&k, want_db);
-    TRY(rt_run(&k, 1, channels, NULL));
+    TRY(rt_run_items(&k, C));
   }
   if (!want_dx) return CLTRAIN_OK;
   TRY(rt_kernel(cx, "batchnorm.cl", options, "batchnorm_backward_data", &k));
@@ -166,7 +185,7 @@ static cltrain_status backward(cltrain_context *cx, const char *op, buf dx, buf 
   arg_buf(&k, gamma), arg_buf(&k, w.sums);
   arg_int(&k, N), arg_int(&k, s->c), arg_int(&k, HW), arg_int(&k, Q), arg_int(&k, chunk);
   arg_int(&k, M), arg_int(&k, relu != 0);
-  return rt_run(&k, 2, planes, NULL);
+  return run_pieces(&k, Q, C, N);
 }
 
 cltrain_status batchnorm_forward(cltrain_context *cx, buf y, buf saved, buf running_mean,

@@ -331,8 +331,11 @@ cltrain_status conv2d_backward(cltrain_context *cx, buf dx, buf dw, buf db, buf 
     TRY(rt_kernel(cx, FILE_CL, "", "conv2d_backward_bias", &call));
     arg_buf(&call, db), arg_buf(&call, dy);
     arg_int(&call, s->n), arg_int(&call, s->k), arg_int(&call, (int)p);
-    size_t gb[1] = {(size_t)s->k};
-    TRY(rt_run(&call, 1, gb, NULL));
+    /* One work-group per channel, as wide as a plane up to the reduction width (<= 256, the
+     * kernel's local array). */
+    size_t width = 1, cap = rt_reduce_width(cx);
+    while (width < p && width < cap) width *= 2;
+    TRY(rt_run_groups(&call, width, (size_t)s->k, 1, 1));
   }
   if (!buf_present(dx) && !buf_present(dw)) return CLTRAIN_OK;
   conv2d_shape d;

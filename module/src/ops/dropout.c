@@ -24,8 +24,7 @@ static cltrain_status launch(cltrain_context *cx, const char *kernel, const char
   arg_uint(&k, (unsigned)a->seed), arg_uint(&k, (unsigned)(a->seed >> 32));
   arg_uint(&k, (unsigned)a->offset), arg_uint(&k, (unsigned)(a->offset >> 32));
   arg_float(&k, a->p), arg_float(&k, 1.0f / (1.0f - a->p)), arg_int(&k, nblocks);
-  size_t global[1] = {(size_t)nblocks};
-  return rt_run(&k, 1, global, NULL);
+  return rt_run_items(&k, (size_t)nblocks);
 }
 
 cltrain_status dropout_forward(cltrain_context *cx, buf y, buf x, const dropout_args *a) {

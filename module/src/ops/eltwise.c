@@ -17,8 +17,7 @@ cltrain_status add_forward(cltrain_context *cx, buf y, buf a, buf b, size_t n) {
   rt_call k;
   TRY(rt_kernel(cx, "eltwise.cl", "", "add_forward", &k));
   arg_buf(&k, y), arg_buf(&k, a), arg_buf(&k, b), arg_int(&k, (int)n);
-  size_t global[1] = {n};
-  return rt_run(&k, 1, global, NULL);
+  return rt_run_items(&k, n);
 }
 
 cltrain_status add_backward(cltrain_context *cx, buf da, buf db, buf dy, size_t n, int accumulate_a,
@@ -41,6 +40,5 @@ cltrain_status add_backward(cltrain_context *cx, buf da, buf db, buf dy, size_t 
     arg_buf(&k, has_a ? da : db);
   }
   arg_buf(&k, dy), arg_int(&k, (int)n);
-  size_t global[1] = {n};
-  return rt_run(&k, 1, global, NULL);
+  return rt_run_items(&k, n);
 }

@@ -32,8 +32,7 @@ cltrain_status linear_forward(cltrain_context *cx, buf y, buf x, buf w, buf b,
     rt_call call;
     TRY(rt_kernel(cx, FILE_CL, "", "linear_forward_bias", &call));
     arg_buf(&call, y), arg_buf(&call, b), arg_int(&call, s->n), arg_int(&call, s->out);
-    size_t g[2] = {(size_t)s->out, (size_t)s->n};
-    TRY(rt_run(&call, 2, g, NULL));
+    TRY(rt_run_items(&call, (size_t)s->out * s->n)); /* 1-D: a batch may pass 65535 rows */
   }
   return CLTRAIN_OK;
 }
@@ -58,8 +57,7 @@ cltrain_status linear_backward(cltrain_context *cx, buf dx, buf dw, buf db, buf 
     rt_call call;
     TRY(rt_kernel(cx, FILE_CL, "", "linear_backward_bias", &call));
     arg_buf(&call, db), arg_buf(&call, dy), arg_int(&call, s->n), arg_int(&call, s->out);
-    size_t g[1] = {(size_t)s->out};
-    TRY(rt_run(&call, 1, g, NULL));
+    TRY(rt_run_items(&call, (size_t)s->out));
   }
   return CLTRAIN_OK;
 }

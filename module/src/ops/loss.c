@@ -50,8 +50,7 @@ cltrain_status cross_entropy_forward(cltrain_context *cx, buf loss, buf argmax, 
   arg_buf(&call, loss), arg_buf(&call, argmax), arg_int(&call, buf_present(argmax));
   arg_buf(&call, logits), arg_buf(&call, labels);
   arg_int(&call, s->n), arg_int(&call, s->k), arg_float(&call, s->label_smoothing);
-  size_t g[1] = {FORWARD_WG}, l[1] = {FORWARD_WG};
-  return rt_run(&call, 1, g, l);
+  return rt_run_groups(&call, FORWARD_WG, 1, 1, 1); /* names the kernel if 64 is too wide */
 }
 
 cltrain_status cross_entropy_backward(cltrain_context *cx, buf dlogits, buf logits, buf labels,
@@ -65,6 +64,5 @@ cltrain_status cross_entropy_backward(cltrain_context *cx, buf dlogits, buf logi
   arg_buf(&call, dlogits), arg_buf(&call, logits), arg_buf(&call, labels);
   arg_int(&call, s->n), arg_int(&call, s->k), arg_float(&call, s->label_smoothing);
   arg_float(&call, dloss / (float)s->n);
-  size_t g[1] = {(size_t)s->n};
-  return rt_run(&call, 1, g, NULL);
+  return rt_run_items(&call, (size_t)s->n);
 }

@@ -21,6 +21,9 @@ static cltrain_status check_input(cltrain_context *cx, const pool2d_shape *s) {
   if (s->n <= 0 || s->c <= 0 || s->h <= 0 || s->w <= 0)
     return rt_fail(cx, CLTRAIN_ERR_ARG, "pooling: input (%d,%d,%d,%d) has a non-positive size", s->n,
                    s->c, s->h, s->w);
+  if (s->n > 65535 || s->c > 65535)
+    return rt_fail(cx, CLTRAIN_ERR_ARG, "pooling: batch %d and channels %d must be at most 65535 "
+                   "(a GPU's launch limit)", s->n, s->c);
   if (too_big((long long)s->n * s->c * s->h * s->w))
     return rt_fail(cx, CLTRAIN_ERR_ARG, "pooling: input (%d,%d,%d,%d) exceeds 2^31 elements", s->n,
                    s->c, s->h, s->w);
@@ -50,6 +53,16 @@ static cltrain_status need(cltrain_context *cx, buf b, const char *op, const cha
   return CLTRAIN_OK;
 }
 
+/* Launches a max-pool kernel over (rows, C, N), one work-item per row, with an explicit local
+ * size: the rows of a plane times channels, up to 64 work-items. */
+static cltrain_status run_rows(rt_call *k, int rows, const pool2d_shape *s) {
+  size_t total = rt_local_size(k, 64), lr = (size_t)rows < total ? (size_t)rows : total;
+  size_t lc = 1;
+  while (lc * 2 * lr <= total && lc < (size_t)s->c) lc *= 2;
+  size_t g[3] = {(size_t)rows, (size_t)s->c, (size_t)s->n}, l[3] = {lr, lc, 1};
+  return rt_run(k, 3, g, l);
+}
+
 static void window_options(char *opt, size_t cap, const pool2d_shape *s, int accumulate) {
   snprintf(opt, cap, "-DKH=%d -DKW=%d -DSH=%d -DSW=%d -DPH=%d -DPW=%d -DACCUMULATE=%d", s->kh, s->kw,
            s->sh, s->sw, s->ph, s->pw, accumulate == OP_ACCUMULATE);
@@ -65,9 +78,8 @@ cltrain_status maxpool2d_forward(cltrain_context *cx, buf y, buf idx, buf x, con
   rt_call k;
   TRY(rt_kernel(cx, "pool.cl", opt, "maxpool2d_forward", &k));
   arg_buf(&k, y), arg_buf(&k, idx), arg_buf(&k, x);
-  arg_int(&k, s->h), arg_int(&k, s->w), arg_int(&k, s->oh), arg_int(&k, s->ow), arg_int(&k, s->n * s->c);
-  size_t global[2] = {(size_t)s->oh, (size_t)s->n * s->c}; /* one work-item per output row */
-  return rt_run(&k, 2, global, NULL);
+  arg_int(&k, s->h), arg_int(&k, s->w), arg_int(&k, s->oh), arg_int(&k, s->ow), arg_int(&k, s->c);
+  return run_rows(&k, s->oh, s); /* one work-item per output row */
 }
 
 cltrain_status maxpool2d_backward(cltrain_context *cx, buf dx, buf dy, buf idx, const pool2d_shape *s,
@@ -81,9 +93,8 @@ cltrain_status maxpool2d_backward(cltrain_context *cx, buf dx, buf dy, buf idx, 
   rt_call k;
   TRY(rt_kernel(cx, "pool.cl", opt, "maxpool2d_backward_input", &k));
   arg_buf(&k, dx), arg_buf(&k, dy), arg_buf(&k, idx);
-  arg_int(&k, s->h), arg_int(&k, s->w), arg_int(&k, s->oh), arg_int(&k, s->ow), arg_int(&k, s->n * s->c);
-  size_t global[2] = {(size_t)s->h, (size_t)s->n * s->c}; /* one work-item per input row */
-  return rt_run(&k, 2, global, NULL);
+  arg_int(&k, s->h), arg_int(&k, s->w), arg_int(&k, s->oh), arg_int(&k, s->ow), arg_int(&k, s->c);
+  return run_rows(&k, s->h, s); /* one work-item per input row */
 }
 
 cltrain_status avgpool2d_forward(cltrain_context *cx, buf y, buf x, const pool2d_shape *s) {
@@ -96,8 +107,7 @@ cltrain_status avgpool2d_forward(cltrain_context *cx, buf y, buf x, const pool2d
   TRY(rt_kernel(cx, "pool.cl", opt, "avgpool2d_forward", &k));
   arg_buf(&k, y), arg_buf(&k, x);
   arg_int(&k, s->h), arg_int(&k, s->w), arg_int(&k, s->oh), arg_int(&k, s->ow), arg_int(&k, s->n * s->c);
-  size_t global[3] = {(size_t)s->ow, (size_t)s->oh, (size_t)s->n * s->c};
-  return rt_run(&k, 3, global, NULL);
+  return rt_run_items(&k, (size_t)s->n * s->c * s->oh * s->ow);
 }
 
 cltrain_status avgpool2d_backward(cltrain_context *cx, buf dx, buf dy, const pool2d_shape *s,
@@ -111,8 +121,7 @@ cltrain_status avgpool2d_backward(cltrain_context *cx, buf dx, buf dy, const poo
   TRY(rt_kernel(cx, "pool.cl", opt, "avgpool2d_backward_input", &k));
   arg_buf(&k, dx), arg_buf(&k, dy);
   arg_int(&k, s->h), arg_int(&k, s->w), arg_int(&k, s->oh), arg_int(&k, s->ow), arg_int(&k, s->n * s->c);
-  size_t global[3] = {(size_t)s->w, (size_t)s->h, (size_t)s->n * s->c};
-  return rt_run(&k, 3, global, NULL);
+  return rt_run_items(&k, (size_t)s->n * s->c * s->h * s->w);
 }
 
 cltrain_status global_avgpool_forward(cltrain_context *cx, buf y, buf x, const pool2d_shape *s) {
@@ -123,8 +132,7 @@ cltrain_status global_avgpool_forward(cltrain_context *cx, buf y, buf x, const p
   TRY(rt_kernel(cx, "pool.cl", "", "global_avgpool_forward", &k));
   arg_buf(&k, y), arg_buf(&k, x);
   arg_int(&k, s->h * s->w), arg_int(&k, s->n * s->c);
-  size_t global[1] = {(size_t)s->n * s->c};
-  return rt_run(&k, 1, global, NULL);
+  return rt_run_items(&k, (size_t)s->n * s->c);
 }
 
 cltrain_status global_avgpool_backward(cltrain_context *cx, buf dx, buf dy, const pool2d_shape *s,
@@ -138,6 +146,5 @@ cltrain_status global_avgpool_backward(cltrain_context *cx, buf dx, buf dy, cons
   int total = s->n * s->c * s->h * s->w;
   arg_buf(&k, dx), arg_buf(&k, dy);
   arg_int(&k, s->h * s->w), arg_int(&k, total);
-  size_t global[1] = {(size_t)total};
-  return rt_run(&k, 1, global, NULL);
+  return rt_run_items(&k, (size_t)total);
 }

@@ -1,11 +1,7 @@
-/* relu.c: ReLU on the device (kernels/activation.cl). */
+/* relu.c: ReLU on the device (kernels/activation.cl), one work-item per element. */
 #include "relu.h"
 
 #include <limits.h>
-
-/* Floats one work-item maps: a contiguous run the compiler vectorises, and enough work-items to
- * keep every core busy on the smallest ResNet activation (2x512x7x7 = 196 work-items). */
-enum { RELU_CHUNK = 256 };
 
 static cltrain_status need(cltrain_context *cx, const char *op, const char *name, buf b, size_t n) {
   if (!buf_present(b)) return rt_fail(cx, CLTRAIN_ERR_ARG, "%s: %s is NULL", op, name);
@@ -20,9 +16,8 @@ cltrain_status relu_forward(cltrain_context *cx, buf y, buf x, size_t n) {
   TRY(need(cx, "relu_forward", "x", x, n));
   rt_call k;
   TRY(rt_kernel(cx, "activation.cl", "", "relu_forward", &k));
-  arg_buf(&k, y), arg_buf(&k, x), arg_int(&k, (int)n), arg_int(&k, RELU_CHUNK);
-  size_t global[1] = {(n + RELU_CHUNK - 1) / RELU_CHUNK};
-  return rt_run(&k, 1, global, NULL);
+  arg_buf(&k, y), arg_buf(&k, x), arg_int(&k, (int)n);
+  return rt_run_items(&k, n);
 }
 
 cltrain_status relu_backward(cltrain_context *cx, buf dx, buf dy, buf y, int accumulate_dx,
@@ -38,7 +33,6 @@ cltrain_status relu_backward(cltrain_context *cx, buf dx, buf dy, buf y, int acc
   rt_call k;
   TRY(rt_kernel(cx, "activation.cl", accumulate_dx ? "-DACCUMULATE=1" : "-DACCUMULATE=0",
                 "relu_backward_data", &k));
-  arg_buf(&k, dx), arg_buf(&k, dy), arg_buf(&k, y), arg_int(&k, (int)n), arg_int(&k, RELU_CHUNK);
-  size_t global[1] = {(n + RELU_CHUNK - 1) / RELU_CHUNK};
-  return rt_run(&k, 1, global, NULL);
+  arg_buf(&k, dx), arg_buf(&k, dy), arg_buf(&k, y), arg_int(&k, (int)n);
+  return rt_run_items(&k, n);
 }

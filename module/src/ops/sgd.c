@@ -39,6 +39,5 @@ cltrain_status sgd_update(cltrain_context *cx, buf p, buf m, buf g, size_t n, co
   arg_int(&call, (int)n), arg_float(&call, h->lr), arg_float(&call, h->momentum);
   arg_float(&call, h->dampening), arg_float(&call, h->weight_decay);
   arg_int(&call, h->nesterov ? 1 : 0), arg_int(&call, first ? 1 : 0);
-  size_t global[1] = {n};
-  return rt_run(&call, 1, global, NULL);
+  return rt_run_items(&call, n);
 }

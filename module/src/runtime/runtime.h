@@ -155,6 +155,27 @@ cltrain_status rt_run(rt_call *c, cl_uint dims, const size_t *global, const size
  * scripts/count-launches counts every launch). */
 unsigned long rt_launch_count(void);
 
+/* ---- explicit work-group sizes (util.c) ----
+ * Launches name their local size instead of leaving it to the driver (which picks badly for
+ * sizes with factors of 7 or a prime), within CL_KERNEL_WORK_GROUP_SIZE and limits.max_work_group. */
+
+/* The width of a work-group reduction tree (a power of 2, at most 256) that fits the device's
+ * work-group and local-memory limits. Kernels receive it as -DWG=... */
+size_t rt_reduce_width(const cltrain_context *cx);
+/* "-cl-fp32-correctly-rounded-divide-sqrt" where the device supports it, else "" (OpenCL 1.2
+ * leaves the option undefined elsewhere): for kernels whose few divisions and square roots
+ * scale everything after them (BN's mean and 1/sqrt(var + eps)). */
+const char *rt_exact_div_sqrt(const cltrain_context *cx);
+/* A local size for c's kernel: a power-of-2 multiple of its preferred work-group multiple, at
+ * most `want`, CL_KERNEL_WORK_GROUP_SIZE and limits.max_work_group. */
+size_t rt_local_size(rt_call *c, size_t want);
+/* Enqueues n work-items in one dimension, in work-groups of rt_local_size(c, 256). */
+cltrain_status rt_run_items(rt_call *c, size_t n);
+/* Enqueues a 3-D range (groups * width, dim1, dim2) in work-groups of (width, 1, 1), for kernels
+ * that reduce over a work-group of exactly `width` items; fails naming the kernel if the device
+ * cannot run groups that wide for it. dim1 and dim2 should stay within 65535 (GPU limits). */
+cltrain_status rt_run_groups(rt_call *c, size_t width, size_t groups, size_t dim1, size_t dim2);
+
 /* ---- small buffer kernels (kernels/util.cl) ---- */
 
 /* y[0..n) = value */

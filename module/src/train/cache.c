@@ -94,6 +94,18 @@ int feature_cache_has(const feature_cache *c, int index) {
   return index >= 0 && index < c->nimages && c->have[index];
 }
 
+cltrain_status feature_rows_move(cltrain_context *cx, buf y, cl_mem cache, cl_mem idx_mem,
+                                 const int32_t *idx, size_t row, int n, int store) {
+  TRY(rt_write(cx, (buf){idx_mem, 0}, idx, (size_t)n * sizeof(int32_t)));
+  rt_call k;
+  TRY(rt_kernel(cx, "cache.cl", "", store ? "cache_scatter" : "cache_gather", &k));
+  if (store) arg_mem(&k, cache), arg_mem(&k, idx_mem), arg_buf(&k, y);
+  else arg_buf(&k, y), arg_mem(&k, cache), arg_mem(&k, idx_mem);
+  arg_int(&k, (int)row), arg_int(&k, n);
+  /* One work-item per float of the batch, in one dimension (a batch could pass 65535 rows). */
+  return rt_run_items(&k, row * (size_t)n);
+}
+
 /* Moves rows idx[0..n) between the cache and the batch buffer y: store 1 into the cache, 0
  * out of it. */
 static cltrain_status move_rows(feature_cache *c, buf y, const int32_t *idx, int n, int store) {
@@ -104,14 +116,7 @@ static cltrain_status move_rows(feature_cache *c, buf y, const int32_t *idx, int
       TRY(rt_alloc(cx, (size_t)n * sizeof(int32_t), &c->idx));
       c->idx_cap = n;
     }
-    TRY(rt_write(cx, (buf){c->idx, 0}, idx, (size_t)n * sizeof(int32_t)));
-    rt_call k;
-    TRY(rt_kernel(cx, "cache.cl", "", store ? "cache_scatter" : "cache_gather", &k));
-    if (store) arg_mem(&k, c->dev), arg_mem(&k, c->idx), arg_buf(&k, y);
-    else arg_buf(&k, y), arg_mem(&k, c->dev), arg_mem(&k, c->idx);
-    arg_int(&k, (int)c->row), arg_int(&k, n);
-    size_t g[2] = {c->row, (size_t)n}, l[2] = {64, 1};
-    return rt_run(&k, 2, g, l);
+    return feature_rows_move(cx, y, c->dev, c->idx, idx, c->row, n, store);
   }
   if (n > c->stage_cap) {
     float *s = realloc(c->stage, (size_t)n * c->row * sizeof(float));

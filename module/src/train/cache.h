@@ -48,6 +48,11 @@ int feature_cache_has(const feature_cache *c, int index); /* row `index` has bee
 cltrain_status feature_cache_loss_grad(feature_cache *c, cltrain_model *m, const float *images,
                                        const int32_t *idx, const int *labels, int n, float *loss, float *logits);
 
+/* The device row moves (kernels/cache.cl), for the cache and for tests: writes idx[0..n) into
+ * idx_mem (n ints), then store 1 copies batch row b of y (n rows of `row` floats) to row idx[b]
+ * of `cache`, store 0 copies cache row idx[b] to batch row b. */
+cltrain_status feature_rows_move(cltrain_context *cx, buf y, cl_mem cache, cl_mem idx_mem,
+                                 const int32_t *idx, size_t row, int n, int store);
 /* The same for an inference pass (cltrain_model_forward): logits (n, classes) on the host. */
 cltrain_status feature_cache_forward(feature_cache *c, cltrain_model *m, const float *images,
                                      const int32_t *idx, int n, float *logits);

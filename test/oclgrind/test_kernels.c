@@ -1,0 +1,313 @@
+/* test_kernels.c: every kernel in kernels/, driven through the ops' C entry points at small
+ * odd shapes (batch 1-2, channels that are no tile multiple, stride 2 with padding) with every
+ * buffer at an odd offset, against the C references (module/src/ops/<op>_ref.c). run.sh runs it
+ * under `oclgrind --check-api --data-races` and fails on any report; it also runs on PoCL. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "batchnorm.h"
+#include "check.h"
+#include "cache.h"
+#include "conv2d.h"
+#include "dropout.h"
+#include "eltwise.h"
+#include "linear.h"
+#include "loss.h"
+#include "pool.h"
+#include "relu.h"
+#include "sgd.h"
+
+/* The device and C reference sum the same terms in different orders and precisions (float with
+ * trees and GEMM tiles against double): at these sizes (at most a few hundred terms per sum)
+ * float32 rounding stays near 1e-6 relative; 1e-5 leaves room without hiding a wrong index,
+ * which errs by O(1). Exact ops (ReLU, max-pool, copies, dropout masks) are compared bitwise. */
+static const double TOL = 1e-5;
+
+static cltrain_context *cx;
+static unsigned next_off = 3; /* offsets 3, 5, 7, 3, ...: every buffer starts at an odd float */
+
+/* A fresh device buffer of n floats (never reused, for oclgrind's --uninitialized mode) at an
+ * odd offset, holding host (or uninitialised when host is NULL). */
+static buf up(const float *host, size_t n) {
+  size_t off = next_off;
+  next_off = next_off == 7 ? 3 : next_off + 2;
+  buf b = buf_at(test_upload(cx, NULL, n + off), off);
+  if (host) CHECK_OK(rt_write(cx, b, host, n * sizeof(float)));
+  return b;
+}
+
+static float *rnd(size_t n, uint64_t seed, float lo, float hi) {
+  float *x = malloc(n * sizeof(float));
+  fill_uniform(x, n, seed, lo, hi);
+  return x;
+}
+
+static void same(const char *what, buf b, const float *ref, size_t n, double tol) {
+  float *got = test_download(cx, b, n);
+  if (tol == 0) CHECK(!memcmp(got, ref, n * sizeof(float)), "%s: bitwise equal to the reference", what);
+  else CHECK_REL(what, got, ref, n, tol);
+  free(got);
+}
+
+static void release(buf b) { rt_free(b.mem); }
+
+static void conv(const char *name, conv2d_shape s, int accumulate) {
+  int oh = conv2d_out_h(&s), ow = conv2d_out_w(&s);
+  size_t nx = (size_t)s.n * s.c * s.h * s.w, nw = (size_t)s.k * s.c * s.r * s.s,
+         ny = (size_t)s.n * s.k * oh * ow;
+  float *x = rnd(nx, 1, -1, 1), *w = rnd(nw, 2, -1, 1), *b = rnd(s.k, 3, -1, 1),
+        *dy = rnd(ny, 4, -1, 1), *dx = rnd(nx, 5, -1, 1), *dw = rnd(nw, 6, -1, 1),
+        *db = rnd(s.k, 7, -1, 1), *y = malloc(ny * sizeof(float));
+  buf bx = up(x, nx), bw = up(w, nw), bb = up(b, s.k), by = up(NULL, ny), bdy = up(dy, ny),
+      bdx = up(dx, nx), bdw = up(dw, nw), bdb = up(db, s.k), ws = up(NULL, conv2d_workspace_floats(&s));
+  CHECK_OK(conv2d_forward(cx, by, bx, bw, bb, ws, &s));
+  CHECK_OK(conv2d_backward(cx, bdx, bdw, bdb, bdy, bx, bw, ws, accumulate, &s));
+  CHECK_OK(conv2d_forward_ref(y, x, w, b, &s));
+  CHECK_OK(conv2d_backward_ref(dx, dw, db, dy, x, w, accumulate, &s));
+  char what[96];
+  snprintf(what, sizeof what, "%s y", name), same(what, by, y, ny, TOL);
+  snprintf(what, sizeof what, "%s dx", name), same(what, bdx, dx, nx, TOL);
+  snprintf(what, sizeof what, "%s dw", name), same(what, bdw, dw, nw, TOL);
+  snprintf(what, sizeof what, "%s db", name), same(what, bdb, db, s.k, TOL);
+  free(x), free(w), free(b), free(dy), free(dx), free(dw), free(db), free(y);
+  release(bx), release(bw), release(bb), release(by), release(bdy), release(bdx), release(bdw);
+  release(bdb), release(ws);
+}
+
+static void convs(void) {
+  /* stride 2 with padding, channels no tile multiple: im2col/col2im and the GEMM routings */
+  conv("conv 3x3/2 p1", (conv2d_shape){2, 3, 7, 9, 5, 3, 3, 2, 2, 1, 1, 1, 1}, OP_OVERWRITE);
+  /* stride 1 (the data gradient as a forward convolution), accumulating dx */
+  conv("conv 3x3/1 p1 acc", (conv2d_shape){1, 5, 6, 5, 3, 3, 3, 1, 1, 1, 1, 1, 1}, OP_ACCUMULATE);
+  /* 1x1 stride 2 (the downsample), a rectangular 7x7/2 stem-like kernel, a dilated one */
+  conv("conv 1x1/2", (conv2d_shape){2, 5, 7, 6, 3, 1, 1, 2, 2, 0, 0, 1, 1}, OP_OVERWRITE);
+  conv("conv 7x5/2 p3,2", (conv2d_shape){1, 3, 11, 10, 4, 7, 5, 2, 2, 3, 2, 1, 1}, OP_OVERWRITE);
+  conv("conv 3x3 dil2", (conv2d_shape){1, 2, 8, 7, 3, 3, 3, 1, 1, 2, 2, 2, 2}, OP_OVERWRITE);
+  /* Winograd, on every 3x3 stride-1 convolution */
+  setenv("CLTRAIN_CONV_WINOGRAD", "all", 1);
+  conv("winograd 3x3/1 p1", (conv2d_shape){2, 3, 7, 5, 5, 3, 3, 1, 1, 1, 1, 1, 1}, OP_OVERWRITE);
+  conv("winograd 3x3/1 p0 acc", (conv2d_shape){1, 5, 6, 6, 3, 3, 3, 1, 1, 0, 0, 1, 1}, OP_ACCUMULATE);
+  unsetenv("CLTRAIN_CONV_WINOGRAD");
+}
+
+static void linears(void) {
+  linear_shape s = {2, 7, 5};
+  size_t nx = 14, nw = 35, ny = 10;
+  float *x = rnd(nx, 11, -1, 1), *w = rnd(nw, 12, -1, 1), *b = rnd(5, 13, -1, 1),
+        *dy = rnd(ny, 14, -1, 1), *dx = rnd(nx, 15, -1, 1), *dw = rnd(nw, 16, -1, 1),
+        *db = rnd(5, 17, -1, 1), y[10];
+  buf bx = up(x, nx), bw = up(w, nw), bb = up(b, 5), by = up(NULL, ny), bdy = up(dy, ny),
+      bdx = up(dx, nx), bdw = up(dw, nw), bdb = up(db, 5);
+  /* forward: x·Wᵀ (NT); dx = dy·W (NN), accumulated; dw += dyᵀ·x (TN) */
+  CHECK_OK(linear_forward(cx, by, bx, bw, bb, &s));
+  CHECK_OK(linear_backward(cx, bdx, bdw, bdb, bdy, bx, bw, OP_ACCUMULATE, &s));
+  CHECK_OK(linear_forward_ref(y, x, w, b, &s));
+  CHECK_OK(linear_backward_ref(dx, dw, db, dy, x, w, OP_ACCUMULATE, &s));
+  same("linear y", by, y, ny, TOL), same("linear dx", bdx, dx, nx, TOL);
+  same("linear dw", bdw, dw, nw, TOL), same("linear db", bdb, db, 5, TOL);
+  free(x), free(w), free(b), free(dy), free(dx), free(dw), free(db);
+  release(bx), release(bw), release(bb), release(by), release(bdy), release(bdx), release(bdw), release(bdb);
+}
+
+static void batchnorms(int training, int relu, int accumulate) {
+  batchnorm_shape s = {2, 3, 5, 7, 1e-5f, 0.1f};
+  size_t n = 2 * 3 * 35, C = 3;
+  float *x = rnd(n, 21, -2, 3), *gamma = rnd(C, 22, 0.5f, 1.5f), *beta = rnd(C, 23, -1, 1),
+        *rm = rnd(C, 24, -1, 1), *rv = rnd(C, 25, 0.5f, 2), *dy = rnd(n, 26, -1, 1),
+        *dx = rnd(n, 27, -1, 1), *dg = rnd(C, 28, -1, 1), *db = rnd(C, 29, -1, 1);
+  float *y = malloc(n * sizeof(float)), saved[6];
+  buf bx = up(x, n), bg = up(gamma, C), bb = up(beta, C), brm = up(rm, C), brv = up(rv, C),
+      bdy = up(dy, n), bdx = up(dx, n), bdg = up(dg, C), bdb = up(db, C), by = up(NULL, n),
+      bsaved = up(NULL, 2 * C), ws = up(NULL, batchnorm_workspace_floats(&s));
+  if (relu) {
+    CHECK_OK(batchnorm_relu_forward(cx, by, bsaved, brm, brv, bx, bg, bb, ws, training, &s));
+    CHECK_OK(batchnorm_relu_backward(cx, bdx, bdg, bdb, bdy, by, bx, bg, bsaved, ws, training, accumulate, &s));
+    CHECK_OK(batchnorm_relu_forward_ref(y, saved, rm, rv, x, gamma, beta, training, &s));
+    CHECK_OK(batchnorm_relu_backward_ref(dx, dg, db, dy, y, x, gamma, saved, training, accumulate, &s));
+  } else {
+    CHECK_OK(batchnorm_forward(cx, by, bsaved, brm, brv, bx, bg, bb, ws, training, &s));
+    CHECK_OK(batchnorm_backward(cx, bdx, bdg, bdb, bdy, bx, bg, bsaved, ws, training, accumulate, &s));
+    CHECK_OK(batchnorm_forward_ref(y, saved, rm, rv, x, gamma, beta, training, &s));
+    CHECK_OK(batchnorm_backward_ref(dx, dg, db, dy, x, gamma, saved, training, accumulate, &s));
+  }
+  char what[96];
+  const char *tag = training ? (relu ? "bn+relu train" : "bn train") : (relu ? "bn+relu eval" : "bn eval");
+  snprintf(what, sizeof what, "%s y", tag), same(what, by, y, n, TOL);
+  snprintf(what, sizeof what, "%s saved", tag), same(what, bsaved, saved, 2 * C, TOL);
+  snprintf(what, sizeof what, "%s running_mean", tag), same(what, brm, rm, C, TOL);
+  snprintf(what, sizeof what, "%s running_var", tag), same(what, brv, rv, C, TOL);
+  snprintf(what, sizeof what, "%s dx", tag), same(what, bdx, dx, n, TOL);
+  snprintf(what, sizeof what, "%s dgamma", tag), same(what, bdg, dg, C, TOL);
+  snprintf(what, sizeof what, "%s dbeta", tag), same(what, bdb, db, C, TOL);
+  free(x), free(gamma), free(beta), free(rm), free(rv), free(dy), free(dx), free(dg), free(db), free(y);
+  release(bx), release(bg), release(bb), release(brm), release(brv), release(bdy), release(bdx);
+  release(bdg), release(bdb), release(by), release(bsaved), release(ws);
+}
+
+static void relus(void) {
+  size_t n = 37;
+  float *x = rnd(n, 31, -1, 1), *dy = rnd(n, 32, -1, 1), *dx = rnd(n, 33, -1, 1), y[37];
+  buf bx = up(x, n), by = up(NULL, n), bdy = up(dy, n), bdx = up(dx, n);
+  CHECK_OK(relu_forward(cx, by, bx, n));
+  CHECK_OK(relu_backward(cx, bdx, bdy, by, OP_ACCUMULATE, n));
+  CHECK_OK(relu_forward_ref(y, x, n));
+  CHECK_OK(relu_backward_ref(dx, dy, y, OP_ACCUMULATE, n));
+  same("relu y", by, y, n, 0), same("relu dx", bdx, dx, n, 0);
+  free(x), free(dy), free(dx);
+  release(bx), release(by), release(bdy), release(bdx);
+}
+
+/* kind 0 max, 1 average, 2 global average */
+static void pools(int kind, int accumulate) {
+  pool2d_shape s = pool2d_make(2, 3, 9, 7, 3, 2, 1);
+  size_t nx = 2 * 3 * 9 * 7, ny = kind == 2 ? 6 : (size_t)2 * 3 * s.oh * s.ow;
+  float *x = rnd(nx, 41, -1, 1), *dy = rnd(ny, 42, -1, 1), *dx = rnd(nx, 43, -1, 1);
+  float *y = malloc(ny * sizeof(float));
+  int *idx = malloc(ny * sizeof(int));
+  buf bx = up(x, nx), by = up(NULL, ny), bdy = up(dy, ny), bdx = up(dx, nx), bidx = up(NULL, ny);
+  const char *name = kind == 0 ? "maxpool" : kind == 1 ? "avgpool" : "global avgpool";
+  char what[96];
+  if (kind == 0) {
+    CHECK_OK(maxpool2d_forward(cx, by, bidx, bx, &s));
+    CHECK_OK(maxpool2d_backward(cx, bdx, bdy, bidx, &s, accumulate));
+    maxpool2d_forward_ref(y, idx, x, &s);
+    maxpool2d_backward_ref(dx, dy, idx, &s, accumulate);
+    snprintf(what, sizeof what, "%s idx", name), same(what, bidx, (const float *)idx, ny, 0);
+  } else if (kind == 1) {
+    CHECK_OK(avgpool2d_forward(cx, by, bx, &s));
+    CHECK_OK(avgpool2d_backward(cx, bdx, bdy, &s, accumulate));
+    avgpool2d_forward_ref(y, x, &s);
+    avgpool2d_backward_ref(dx, dy, &s, accumulate);
+  } else {
+    CHECK_OK(global_avgpool_forward(cx, by, bx, &s));
+    CHECK_OK(global_avgpool_backward(cx, bdx, bdy, &s, accumulate));
+    global_avgpool_forward_ref(y, x, &s);
+    global_avgpool_backward_ref(dx, dy, &s, accumulate);
+  }
+  snprintf(what, sizeof what, "%s y", name), same(what, by, y, ny, kind == 0 ? 0 : TOL);
+  snprintf(what, sizeof what, "%s dx", name), same(what, bdx, dx, nx, TOL);
+  free(x), free(dy), free(dx), free(y), free(idx);
+  release(bx), release(by), release(bdy), release(bdx), release(bidx);
+}
+
+static void adds(int acc_a, int acc_b) {
+  size_t n = 29;
+  float *a = rnd(n, 51, -1, 1), *b = rnd(n, 52, -1, 1), *dy = rnd(n, 53, -1, 1),
+        *da = rnd(n, 54, -1, 1), *db = rnd(n, 55, -1, 1), y[29];
+  buf ba = up(a, n), bb = up(b, n), by = up(NULL, n), bdy = up(dy, n), bda = up(da, n), bdb = up(db, n);
+  CHECK_OK(add_forward(cx, by, ba, bb, n));
+  CHECK_OK(add_backward(cx, bda, bdb, bdy, n, acc_a, acc_b));
+  add_forward_ref(y, a, b, n);
+  add_backward_ref(da, db, dy, n, acc_a, acc_b);
+  same("add y", by, y, n, 0), same("add da", bda, da, n, 0), same("add db", bdb, db, n, 0);
+  /* one branch only */
+  CHECK_OK(add_backward(cx, bda, buf_none(), bdy, n, acc_a, acc_b));
+  add_backward_ref(da, NULL, dy, n, acc_a, acc_b);
+  same("add da alone", bda, da, n, 0);
+  free(a), free(b), free(dy), free(da), free(db);
+  release(ba), release(bb), release(by), release(bdy), release(bda), release(bdb);
+}
+
+static void losses(float smoothing) {
+  cross_entropy_shape s = {3, 5, smoothing};
+  float *logits = rnd(15, 61, -3, 3), dl[15], loss[1];
+  int labels[3] = {4, 0, 2}, argmax[3];
+  buf bl = up(logits, 15), bloss = up(NULL, 1), bdl = up(NULL, 15), bam = up(NULL, 3),
+      blab = up(NULL, 3);
+  CHECK_OK(rt_write(cx, blab, labels, sizeof labels));
+  CHECK_OK(cross_entropy_forward(cx, bloss, bam, bl, blab, &s));
+  CHECK_OK(cross_entropy_backward(cx, bdl, bl, blab, 0.75f, &s));
+  CHECK_OK(cross_entropy_forward_ref(loss, argmax, logits, labels, &s));
+  CHECK_OK(cross_entropy_backward_ref(dl, logits, labels, 0.75f, &s));
+  same("cross-entropy loss", bloss, loss, 1, TOL), same("cross-entropy dlogits", bdl, dl, 15, TOL);
+  same("cross-entropy argmax", bam, (const float *)argmax, 3, 0);
+  free(logits);
+  release(bl), release(bloss), release(bdl), release(bam), release(blab);
+}
+
+static void sgds(int first, int nesterov) {
+  size_t n = 41;
+  sgd_params h = {0.05f, 0.9f, nesterov ? 0.0f : 0.1f, 1e-3f, nesterov};
+  float *p = rnd(n, 71, -1, 1), *m = rnd(n, 72, -1, 1), *g = rnd(n, 73, -1, 1);
+  buf bp = up(p, n), bm = up(first ? NULL : m, n), bg = up(g, n);
+  CHECK_OK(sgd_update(cx, bp, bm, bg, n, &h, first));
+  CHECK_OK(sgd_update_ref(p, m, g, n, &h, first));
+  same("sgd p", bp, p, n, TOL), same("sgd momentum", bm, m, n, TOL);
+  free(p), free(m), free(g);
+  release(bp), release(bm), release(bg);
+}
+
+static void dropouts(int accumulate) {
+  dropout_args a = {53, 0.3f, 12345, 77};
+  float *x = rnd(53, 81, -1, 1), *dy = rnd(53, 82, -1, 1), *dx = rnd(53, 83, -1, 1), y[53];
+  buf bx = up(x, 53), by = up(NULL, 53), bdy = up(dy, 53), bdx = up(dx, 53);
+  CHECK_OK(dropout_forward(cx, by, bx, &a));
+  CHECK_OK(dropout_backward(cx, bdx, bdy, &a, accumulate));
+  dropout_forward_ref(y, x, &a);
+  dropout_backward_ref(dx, dy, &a, accumulate);
+  same("dropout y", by, y, 53, 0), same("dropout dx", bdx, dx, 53, 0);
+  free(x), free(dy), free(dx);
+  release(bx), release(by), release(bdy), release(bdx);
+}
+
+static void utils(void) {
+  float *x = rnd(19, 91, -1, 1), ones[19];
+  for (int i = 0; i < 19; i++) ones[i] = 0.5f;
+  buf bx = up(x, 19), by = up(NULL, 19), bf = up(NULL, 19);
+  CHECK_OK(rt_copy(cx, by, bx, 19));
+  CHECK_OK(rt_fill(cx, bf, 0.5f, 19));
+  same("copy", by, x, 19, 0), same("fill", bf, ones, 19, 0);
+  /* axpy has no op of its own (test_program uses it): launched as rt_fill launches */
+  rt_call c;
+  CHECK_OK(rt_kernel(cx, "util.cl", "", "axpy", &c));
+  arg_buf(&c, by), arg_buf(&c, bx), arg_float(&c, 2.0f), arg_int(&c, 19);
+  CHECK_OK(rt_run_items(&c, 19));
+  for (int i = 0; i < 19; i++) ones[i] = x[i] + 2.0f * x[i];
+  same("axpy", by, ones, 19, TOL);
+  free(x);
+  release(bx), release(by), release(bf);
+}
+
+/* The feature cache's row moves: 3 rows of 11 floats scattered into a 5-row cache, then
+ * gathered back in another order. */
+static void cache_rows(void) {
+  enum { ROW = 11, ROWS = 5, N = 3 };
+  float *batch = rnd(N * ROW, 95, -1, 1), *cache = rnd(ROWS * ROW, 96, -1, 1), want[N * ROW];
+  int32_t store_idx[N] = {4, 0, 2}, load_idx[N] = {2, 4, 0};
+  buf bbatch = up(batch, N * ROW), bout = up(NULL, N * ROW);
+  cl_mem bcache, bidx;
+  CHECK_OK(rt_alloc(cx, ROWS * ROW * sizeof(float), &bcache));
+  CHECK_OK(rt_alloc(cx, N * sizeof(int32_t), &bidx));
+  CHECK_OK(rt_write(cx, (buf){bcache, 0}, cache, ROWS * ROW * sizeof(float)));
+  CHECK_OK(feature_rows_move(cx, bbatch, bcache, bidx, store_idx, ROW, N, 1));
+  CHECK_OK(feature_rows_move(cx, bout, bcache, bidx, load_idx, ROW, N, 0));
+  /* store put batch row b at cache row store_idx[b]; load reads cache rows 2, 4, 0 = batch 2, 0, 1 */
+  int from[N] = {2, 0, 1};
+  for (int b = 0; b < N; b++) memcpy(want + b * ROW, batch + from[b] * ROW, ROW * sizeof(float));
+  same("feature cache scatter+gather", bout, want, N * ROW, 0);
+  free(batch), free(cache);
+  release(bbatch), release(bout), rt_free(bcache), rt_free(bidx);
+}
+
+int main(void) {
+  cx = test_context();
+  printf("device: %s\n", cx->info.name);
+  convs();
+  linears();
+  for (int t = 0; t < 2; t++)
+    for (int r = 0; r < 2; r++) batchnorms(t, r, t == r ? OP_OVERWRITE : OP_ACCUMULATE);
+  relus();
+  for (int k = 0; k < 3; k++) pools(k, k == 1 ? OP_ACCUMULATE : OP_OVERWRITE);
+  pools(0, OP_ACCUMULATE);
+  adds(0, 1), adds(1, 0);
+  losses(0.0f), losses(0.1f);
+  sgds(1, 0), sgds(0, 0), sgds(0, 1);
+  dropouts(OP_OVERWRITE), dropouts(OP_ACCUMULATE);
+  utils();
+  cache_rows();
+  CHECK(clFinish(cx->queue) == CL_SUCCESS, "the queue finishes");
+  cltrain_context_destroy(cx);
+  return check_done();
+}
