@@ -29,6 +29,9 @@ static inline buf buf_at(buf b, size_t off) {
 
 typedef struct rt_program rt_program; /* one built program, in the context's cache */
 
+/* Slots for per-op profile totals (model.c checks its op count fits). */
+enum { RT_PROFILE_OPS = 16 };
+
 struct cltrain_context {
   cl_platform_id platform;
   cl_device_id device;
@@ -38,6 +41,12 @@ struct cltrain_context {
   rt_program *programs; /* linked list: the cache, keyed by source + options (one device) */
   unsigned long program_builds, program_hits;
   unsigned blas_generation; /* blas.c: the CLBlast cache generation its tuning was applied in */
+  /* cltrain_context_set_option: CLTRAIN_OPT_CONV_WINOGRAD (0, 1, 2) and CLTRAIN_OPT_PROFILE */
+  int conv_winograd, profile;
+  /* With profile on, seconds and calls per node op and pass (0 forward, 1 backward); model.c
+   * (model_profile_*) owns the indexing. Per context, so threads never share them. */
+  double profile_seconds[RT_PROFILE_OPS][2];
+  long profile_calls[RT_PROFILE_OPS][2];
   char last_error[8192];
 };
 
@@ -73,6 +82,21 @@ cltrain_status rt_cl_fail(cltrain_context *cx, cl_int err, const char *call, con
     if (try_st_ != CLTRAIN_OK)          \
       return try_st_;                   \
   } while (0)
+
+/* ---- options structs that can grow (cltrain.h, "Stability") ---- */
+
+/* The size an options struct T had when `last` was its last field: the offset past `last`,
+ * rounded up to T's alignment as sizeof rounds it. When a field is added at the end of T,
+ * sizes[] lists RT_SIZE_THROUGH(T, <the old last field>) before sizeof(T). */
+#define RT_SIZE_THROUGH(T, last) \
+  ((offsetof(T, last) + sizeof(((T *)0)->last) + _Alignof(T) - 1) / _Alignof(T) * _Alignof(T))
+
+/* Reads a caller's options struct `in` of type `type` (named in errors) into `full`, which
+ * holds the defaults and is sizes[nsizes - 1] bytes (this library's sizeof): in's first field
+ * is its size, which must be one of sizes[] (each an older version's, ascending); the fields
+ * an older struct lacks keep their defaults. full's size field ends up the full size. */
+cltrain_status rt_options_in(cltrain_context *cx, const char *type, const void *in, void *full,
+                             const size_t *sizes, int nsizes);
 
 /* ---- live OpenCL objects: a debug counter (cltrain_debug_live_objects) ---- */
 
