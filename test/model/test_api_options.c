@@ -109,6 +109,25 @@ int main(void) {
   s.lr = NAN;
   CHECK_STATUS(cltrain_model_sgd_step(m, &s), CLTRAIN_ERR_ARG);
   free(w0);
+
+  /* cltrain_model_predict_images: bad arguments name the image (equality with the files' path
+   * is python/tests' test_predict_images_equal_files_bitwise). */
+  unsigned char px[4 * 5 * 3] = {0};
+  cltrain_image im[2] = {{px, 4, 5, 15}, {px, 4, 5, 14}};
+  float lg[2 * 3];
+  CHECK_STATUS(cltrain_model_predict_images(m, NULL, 1, lg), CLTRAIN_ERR_ARG);
+  CHECK_STATUS(cltrain_model_predict_images(m, im, 0, lg), CLTRAIN_ERR_ARG);
+  CHECK_STATUS(cltrain_model_predict_images(NULL, im, 1, lg), CLTRAIN_ERR_ARG);
+  CHECK_STATUS(cltrain_model_predict_images(m, im, 2, lg), CLTRAIN_ERR_UNSUPPORTED); /* 2-channel input */
+  cltrain_model_destroy(m);
+  CHECK_OK(cltrain_model_load_onnx(cx, test_path(getenv("CLTRAIN_REF_DIR"), "whole_r18_bn.onnx"), &m));
+  CHECK_OK(cltrain_model_set_input_size(m, 8, 8));
+  CHECK_OK(cltrain_model_replace_head(m, &h));
+  CHECK_STATUS(cltrain_model_predict_images(m, im, 2, lg), CLTRAIN_ERR_ARG);
+  CHECK(strstr(cltrain_last_error(cx), "images[1]") != NULL, "names the image: %s", cltrain_last_error(cx));
+  im[1].stride = 15;
+  CHECK_OK(cltrain_model_predict_images(m, im, 2, lg));
+  CHECK(!memcmp(lg, lg + 3, 3 * sizeof(float)), "the same pixels give the same logits");
   cltrain_model_destroy(m);
 
   /* Context options. */

@@ -293,6 +293,20 @@ CLTRAIN_API cltrain_status cltrain_model_export_onnx(cltrain_model *m, const cha
 CLTRAIN_API cltrain_status cltrain_model_predict_files(cltrain_model *m, const char *const *paths,
                                                        int n, float *logits);
 
+/* An 8-bit BGR image in memory, as OpenCV holds it (cv::Mat CV_8UC3, or a numpy array from
+ * cv2.imread): height x width pixels of 3 bytes, rows `stride` bytes apart. */
+typedef struct cltrain_image {
+  const unsigned char *data;
+  int height, width;
+  size_t stride;
+} cltrain_image;
+
+/* cltrain_model_predict_files() for images already in memory: the same evaluation transform,
+ * so an image gives bitwise the logits of a file that decodes to it. An image without pixels,
+ * with a size below 1 or a stride below 3 * width is CLTRAIN_ERR_ARG naming it ("images[2]"). */
+CLTRAIN_API cltrain_status cltrain_model_predict_images(cltrain_model *m, const cltrain_image *images,
+                                                        int n, float *logits);
+
 /* Row-wise softmax of logits (n, k) into probs (n, k) (may be the same buffer), computed in
  * double with the row maximum subtracted, as torch.softmax. */
 CLTRAIN_API cltrain_status cltrain_softmax(const float *logits, int n, int k, float *probs);
