@@ -38,8 +38,34 @@ static void usage(FILE *f) {
           "substring of the device name; by default the first GPU, else the first CPU.\n");
 }
 
+/* The library's messages speak of its API ("the learning rate"); the tool adds its own flags.
+ * A hint applies when the status matches (or is 0) and the message holds `phrase` (or it is NULL). */
+static const struct {
+  cltrain_status st;
+  const char *phrase, *hint;
+} hints[] = {
+    {CLTRAIN_ERR_NUMERIC, NULL, "try a smaller --lr"},
+    {CLTRAIN_ERR_OUT_OF_MEMORY, NULL, "try a smaller --batch or --image-size, or another --device"},
+    {CLTRAIN_ERR_ARG, "the training images are augmented", "use --augment none"},
+    {CLTRAIN_ERR_ARG, "frozen BN layers use batch statistics", "use --frozen-bn eval"},
+};
+
+cltrain_status cli_context(const char *selector, cltrain_context **out) {
+  cltrain_status st = cltrain_context_create(selector, out);
+  const char *w = getenv("CLTRAIN_CONV_WINOGRAD"), *p = getenv("CLTRAIN_PROFILE");
+  /* any other value leaves Winograd off, as it always has */
+  int wino = w && !strcmp(w, "all") ? 2 : w && !strcmp(w, "1") ? 1 : 0;
+  if (!st) st = cltrain_context_set_option(*out, CLTRAIN_OPT_CONV_WINOGRAD, wino);
+  if (!st) st = cltrain_context_set_option(*out, CLTRAIN_OPT_PROFILE, p && *p && strcmp(p, "0") != 0);
+  return st;
+}
+
 int cli_fail(const cltrain_context *cx, cltrain_status st) {
-  fprintf(stderr, "cltrain: %s\n  %s\n", cltrain_status_str(st), cltrain_last_error(cx));
+  const char *msg = cltrain_last_error(cx);
+  fprintf(stderr, "cltrain: %s\n  %s\n", cltrain_status_str(st), msg);
+  for (size_t i = 0; i < sizeof hints / sizeof hints[0]; i++)
+    if (hints[i].st == st && (!hints[i].phrase || strstr(msg, hints[i].phrase)))
+      fprintf(stderr, "  hint: %s\n", hints[i].hint);
   return 1;
 }
 

@@ -22,6 +22,11 @@ int cli_main(int argc, char **argv);
  * parsed and checked, before it opens a device or touches a file. */
 extern int cli_parse_only;
 
+/* Opens the device `selector` (NULL: $CLTRAIN_DEVICE or the default) with the context options
+ * the environment asks for: $CLTRAIN_CONV_WINOGRAD (0, 1 or all) and $CLTRAIN_PROFILE (0 or 1),
+ * the tool's defaults for CLTRAIN_OPT_CONV_WINOGRAD and CLTRAIN_OPT_PROFILE. */
+cltrain_status cli_context(const char *selector, cltrain_context **out);
+
 /* Prints "cltrain: <status text>: <detail>" for a failed call to stderr and returns 1. */
 int cli_fail(const cltrain_context *cx, cltrain_status st);
 

@@ -51,10 +51,10 @@ static double median(double *v, int n) {
 
 /* With CLTRAIN_PROFILE=1: where the timed steps' time went, per op type and pass. Each node
  * then runs between clFinish calls, so the steps themselves are slower than unprofiled ones. */
-static void print_profile(int steps, double step_total) {
+static void print_profile(const cltrain_context *cx, int steps, double step_total) {
   double sec[MODEL_PROFILE_OPS][2];
   long calls[MODEL_PROFILE_OPS][2];
-  model_profile_totals(sec, calls);
+  model_profile_totals(cx, sec, calls);
   double sum = 0;
   printf("profile (CLTRAIN_PROFILE=1, per step, nodes timed between clFinish calls):\n");
   printf("  %-16s %10s %10s %7s\n", "op", "fwd ms", "bwd ms", "share");
@@ -92,7 +92,7 @@ static cltrain_status fill_cache(cltrain_context *cx, cltrain_model *m, const fl
     float loss;
     for (int b = 0; b < batch; b++) (*rows)[b] = k * batch + b;
     TRY(feature_cache_loss_grad(*fc, m, images, *rows, labels, batch, &loss, NULL));
-    TRY(cltrain_model_sgd_step(m, &so, so.lr));
+    TRY(cltrain_model_sgd_step(m, &so));
   }
   printf("cache: %d rows of '%s' (%.1f MiB, %s), filled by 4 training steps\n", 4 * batch, m->g.nodes[node].name,
          feature_cache_bytes(*fc) / 1048576.0, feature_cache_on_device(*fc) ? "on the device" : "in host memory");
@@ -171,7 +171,7 @@ int cmd_bench(int argc, char **argv) {
   feature_cache *fc = NULL;
   char tmp[64] = "";
   int rc = 1;
-  cltrain_status st = cltrain_context_create(device, &cx);
+  cltrain_status st = cli_context(device, &cx);
   if (st != CLTRAIN_OK) return cli_fail(NULL, st);
   if (!model) {
     /* fresh weights: a file of our own, removed again at the end */
@@ -187,7 +187,8 @@ int cmd_bench(int argc, char **argv) {
   double t_load = now_s();
   if ((st = cltrain_model_load_onnx(cx, model, &m)) != CLTRAIN_OK) goto fail;
   t_load = now_s() - t_load;
-  cltrain_head_options ho = {classes, NULL, 0, 0.0f, 1};
+  cltrain_head_options ho = cltrain_head_defaults();
+  ho.num_classes = classes, ho.seed = 1;
   if ((st = cltrain_model_replace_head(m, &ho)) != CLTRAIN_OK) goto fail;
   if ((st = cltrain_model_freeze(m, freeze)) != CLTRAIN_OK) goto fail;
   cltrain_model_info info;
@@ -221,7 +222,7 @@ int cmd_bench(int argc, char **argv) {
     double step_total = 0;
     unsigned long launches0 = rt_launch_count();
     for (int k = 0; k < warmup + steps; k++) {
-      if (k == warmup) model_profile_reset(), launches0 = rt_launch_count();
+      if (k == warmup) model_profile_reset(cx), launches0 = rt_launch_count();
       double t0 = now_s();
       float loss;
       if (fc) { /* a random batch of cached rows, as a shuffled epoch takes them */
@@ -231,13 +232,13 @@ int cmd_bench(int argc, char **argv) {
         st = cltrain_model_loss_grad(m, images, labels, batch, &loss, NULL);
       }
       if (st != CLTRAIN_OK) goto fail;
-      if ((st = cltrain_model_sgd_step(m, &so, so.lr)) != CLTRAIN_OK) goto fail;
+      if ((st = cltrain_model_sgd_step(m, &so)) != CLTRAIN_OK) goto fail;
       if ((st = cltrain_context_finish(cx)) != CLTRAIN_OK) goto fail;
       times[k] = now_s() - t0;
       if (k == 0) first_step = times[k];
       if (k >= warmup) step_total += times[k];
     }
-    if (model_profile_enabled()) print_profile(steps, step_total);
+    if (cx->profile) print_profile(cx, steps, step_total);
     double med = median(times + warmup, steps);
     train_img_s = batch / med;
     printf("train%s: first step %.3f s, median step %.3f s: %.2f images/s\n", fc ? " (cached features)" : "",
@@ -248,13 +249,13 @@ int cmd_bench(int argc, char **argv) {
   if ((st = cltrain_model_set_train(m, 0)) != CLTRAIN_OK) goto fail;
   double infer_total = 0;
   for (int k = 0; k < (no_infer ? 0 : warmup + steps); k++) {
-    if (k == warmup) model_profile_reset();
+    if (k == warmup) model_profile_reset(cx);
     double t0 = now_s();
     if ((st = cltrain_model_forward(m, images, batch, logits)) != CLTRAIN_OK) goto fail;
     times[k] = now_s() - t0;
     if (k >= warmup) infer_total += times[k];
   }
-  if (!no_infer && model_profile_enabled()) print_profile(steps, infer_total);
+  if (!no_infer && cx->profile) print_profile(cx, steps, infer_total);
   if (!no_infer) {
     double med = median(times + warmup, steps);
     infer_img_s = batch / med;

@@ -122,7 +122,7 @@ static void release(eval_state *s) {
 
 static int run(const eval_args *a, eval_state *s) {
   cltrain_status st;
-  if ((st = cltrain_context_create(a->device, &s->cx)) != CLTRAIN_OK) return cli_fail(NULL, st);
+  if ((st = cli_context(a->device, &s->cx)) != CLTRAIN_OK) return cli_fail(NULL, st);
   if ((st = cltrain_model_load_onnx(s->cx, a->model, &s->m)) != CLTRAIN_OK) return cli_fail(s->cx, st);
   cltrain_model_info info;
   if ((st = cltrain_model_get_info(s->m, &info)) != CLTRAIN_OK) return cli_fail(s->cx, st);

@@ -139,7 +139,7 @@ int cmd_gemm(int argc, char **argv) {
   }
   if (cli_parse_only) return 0;
   cltrain_context *cx = NULL;
-  cltrain_status st = cltrain_context_create(device, &cx);
+  cltrain_status st = cli_context(device, &cx);
   if (st) return cli_fail(NULL, st);
   const char *tuning = blas_tuning_name(cx);
   printf("SGEMM on '%s', CLBlast parameters: %s\n", cx->info.name,

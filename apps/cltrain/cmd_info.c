@@ -50,7 +50,7 @@ int cmd_info(int argc, char **argv) {
   if (cli_parse_only) return 0;
   cltrain_context *cx = NULL;
   if (device) {
-    cltrain_status st = cltrain_context_create(device, &cx);
+    cltrain_status st = cli_context(device, &cx);
     if (st != CLTRAIN_OK) return cli_fail(NULL, st);
   }
   graph_desc g;

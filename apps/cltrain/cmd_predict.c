@@ -142,7 +142,7 @@ int cmd_predict(int argc, char **argv) {
   s.nimg = nimg;
   cltrain_status st;
   cltrain_model_info info;
-  if ((st = cltrain_context_create(device, &s.cx)) != CLTRAIN_OK) rc = cli_fail(NULL, st);
+  if ((st = cli_context(device, &s.cx)) != CLTRAIN_OK) rc = cli_fail(NULL, st);
   else if ((st = cltrain_model_load_onnx(s.cx, model, &s.m)) != CLTRAIN_OK) rc = cli_fail(s.cx, st);
   else if ((st = cltrain_model_get_info(s.m, &info)) != CLTRAIN_OK) rc = cli_fail(s.cx, st);
   if (rc) goto out;

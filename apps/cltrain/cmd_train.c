@@ -243,7 +243,7 @@ int cmd_train(int argc, char **argv) {
   printer pr = {isatty(1), 0};
   o.on_progress = on_progress, o.on_epoch = on_epoch, o.user = &pr;
   cltrain_context *cx = NULL;
-  cltrain_status st = cltrain_context_create(device, &cx);
+  cltrain_status st = cli_context(device, &cx);
   if (st != CLTRAIN_OK) return cli_fail(NULL, st);
   cltrain_train_result res;
   st = cltrain_train_run(cx, &o, &res);

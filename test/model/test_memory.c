@@ -46,7 +46,7 @@ int main(void) {
   int huge = (int)(cx->info.global_mem_bytes / image_bytes + 1);
   CHECK_STATUS(model_reserve(m, huge, 1), CLTRAIN_ERR_OUT_OF_MEMORY);
   const char *msg = cltrain_last_error(cx);
-  CHECK(strstr(msg, cx->info.name) && strstr(msg, "try a smaller --batch"), "the message names the device: %s", msg);
+  CHECK(strstr(msg, cx->info.name) && strstr(msg, "try a smaller batch"), "the message names the device: %s", msg);
   CHECK_OK(model_reserve(m, n, 1));
   CHECK(m->act_bytes == bytes[3], "after the refusal, batch %d plans %zu bytes as before (%zu)", n, m->act_bytes,
         bytes[3]);

@@ -29,6 +29,7 @@ static const double TOL_REF = 1e-6;
 
 static double worst_fwd, worst_grad, worst_ref;
 static const char *mode = ""; /* " (Winograd)" while it is forced on */
+static int winograd = 0;        /* conv2d_shape.winograd of the cases: 2 while forced on */
 
 static void check_rel64(const char *what, const char *case_name, const float *got,
                         const double *ref, size_t n, double tol, double *worst) {
@@ -42,7 +43,7 @@ static void check_rel64(const char *what, const char *case_name, const float *go
 static conv2d_shape shape_of(const ref_set *r) {
   size_t n;
   const int *v = ref_i32(r, "shape", &n);
-  conv2d_shape s = {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12]};
+  conv2d_shape s = {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12], winograd};
   return s;
 }
 
@@ -166,7 +167,7 @@ static void run_skips(cltrain_context *cx, const char *name) {
 static void run_errors(cltrain_context *cx) {
   buf m = test_upload(cx, NULL, 64);
   /* A 5x5 kernel on a 3x3 input without padding has no output. */
-  conv2d_shape s = {1, 1, 3, 3, 1, 5, 5, 1, 1, 0, 0, 1, 1};
+  conv2d_shape s = {1, 1, 3, 3, 1, 5, 5, 1, 1, 0, 0, 1, 1, 0};
   CHECK_STATUS(conv2d_forward(cx, m, m, m, buf_none(), m, &s), CLTRAIN_ERR_ARG);
   CHECK(strstr(cltrain_last_error(cx), "output size") != NULL, "message names the output size: %s",
         cltrain_last_error(cx));
@@ -184,7 +185,7 @@ static void run_errors(cltrain_context *cx) {
   CHECK_STATUS(conv2d_forward(cx, m, m, m, buf_none(), m, NULL), CLTRAIN_ERR_ARG);
   CHECK_STATUS(conv2d_backward(cx, m, buf_none(), buf_none(), m, m, buf_none(), m, OP_OVERWRITE, &s),
                CLTRAIN_ERR_ARG); /* dx wanted without w */
-  conv2d_shape huge = {1, 1, 50000, 50000, 1, 1, 1, 1, 1, 0, 0, 1, 1}; /* 2.5e9 floats */
+  conv2d_shape huge = {1, 1, 50000, 50000, 1, 1, 1, 1, 1, 0, 0, 1, 1, 0}; /* 2.5e9 floats */
   CHECK_STATUS(conv2d_forward(cx, m, m, m, buf_none(), m, &huge), CLTRAIN_ERR_ARG);
   CHECK(strstr(cltrain_last_error(cx), "int") != NULL, "message names the int range: %s",
         cltrain_last_error(cx));
@@ -208,7 +209,7 @@ static int cmp_double(const void *a, const void *b) {
 
 /* Median seconds of `reps` timed calls of one stage (0 forward, 1 data gradient, 2 weight and
  * bias gradients), after one untimed call (kernel builds, caches). With ab, the calls alternate
- * Winograd off and on ($CLTRAIN_CONV_WINOGRAD), so that load drift hits both alike; t_off gets
+ * Winograd off and on (conv2d_shape.winograd), so that load drift hits both alike; t_off gets
  * the median with it off. */
 static double time_stage(cltrain_context *cx, int stage, int reps, int ab, double *t_off, buf y,
                          buf x, buf w, buf b, buf dx, buf dw, buf db, buf dy, buf ws,
@@ -217,17 +218,17 @@ static double time_stage(cltrain_context *cx, int stage, int reps, int ab, doubl
   int n_on = 0, n_off = 0;
   for (int rep = -1 - ab; rep < 2 * reps; rep++) {
     int wino = !ab || (rep & 1);
-    if (ab) setenv("CLTRAIN_CONV_WINOGRAD", wino ? "all" : "0", 1);
+    conv2d_shape sw = *s;
+    if (ab) sw.winograd = wino ? 2 : 0;
     double t0 = now();
-    if (stage == 0) CHECK_OK(conv2d_forward(cx, y, x, w, b, ws, s));
-    if (stage == 1) CHECK_OK(conv2d_backward(cx, dx, buf_none(), buf_none(), dy, x, w, ws, OP_OVERWRITE, s));
-    if (stage == 2) CHECK_OK(conv2d_backward(cx, buf_none(), dw, db, dy, x, w, ws, OP_OVERWRITE, s));
+    if (stage == 0) CHECK_OK(conv2d_forward(cx, y, x, w, b, ws, &sw));
+    if (stage == 1) CHECK_OK(conv2d_backward(cx, dx, buf_none(), buf_none(), dy, x, w, ws, OP_OVERWRITE, &sw));
+    if (stage == 2) CHECK_OK(conv2d_backward(cx, buf_none(), dw, db, dy, x, w, ws, OP_OVERWRITE, &sw));
     clFinish(cx->queue);
     if (rep < 0 || (!ab && rep >= reps)) continue;
     if (wino) on[n_on++] = now() - t0;
     else off[n_off++] = now() - t0;
   }
-  if (ab) unsetenv("CLTRAIN_CONV_WINOGRAD");
   qsort(on, n_on, sizeof *on, cmp_double), qsort(off, n_off, sizeof *off, cmp_double);
   *t_off = n_off ? off[n_off / 2] : 0;
   return on[n_on / 2];
@@ -256,7 +257,7 @@ static void bench(cltrain_context *cx, int batch) {
     snprintf(list, sizeof list, ",%s,", only ? only : "");
     if (only && !strstr(list, idx)) continue;
     const int *v = shapes[i];
-    conv2d_shape s = {batch, v[0], v[1], v[1], v[2], v[3], v[3], v[4], v[4], v[5], v[5], 1, 1};
+    conv2d_shape s = {batch, v[0], v[1], v[1], v[2], v[3], v[3], v[4], v[4], v[5], v[5], 1, 1, 0};
     size_t nx = (size_t)batch * s.c * s.h * s.w, nw = (size_t)s.k * s.c * s.r * s.s;
     size_t ny = (size_t)batch * s.k * conv2d_out_h(&s) * conv2d_out_w(&s);
     float *hx = malloc(nx * 4), *hw = malloc(nw * 4), *hy = malloc(ny * 4);
@@ -266,9 +267,9 @@ static void bench(cltrain_context *cx, int batch) {
     buf b = test_upload(cx, NULL, s.k), db = test_upload(cx, NULL, s.k);
     size_t nws = conv2d_workspace_floats(&s);
     if (ab) { /* room for either path */
-      setenv("CLTRAIN_CONV_WINOGRAD", "all", 1);
-      if (conv2d_workspace_floats(&s) > nws) nws = conv2d_workspace_floats(&s);
-      unsetenv("CLTRAIN_CONV_WINOGRAD");
+      conv2d_shape sw = s;
+      sw.winograd = 2;
+      if (conv2d_workspace_floats(&sw) > nws) nws = conv2d_workspace_floats(&sw);
     }
     buf ws = test_upload(cx, NULL, nws);
     double flop = 2.0 * ny * s.c * s.r * s.s, t[3], t_off[3];
@@ -312,9 +313,9 @@ int main(void) {
     for (size_t i = 0; i < sizeof resnet / sizeof resnet[0]; i++)
       /* The C reference is slow; check it on a few ResNet shapes only. */
       run_case(cx, resnet[i], !strcmp(resnet[i], "conv2d_l4") || !strcmp(resnet[i], "conv2d_l2_skip"));
-    setenv("CLTRAIN_CONV_WINOGRAD", "all", 1), mode = " (Winograd)";
+    winograd = 2, mode = " (Winograd)";
     for (size_t i = 0; i < sizeof wino / sizeof wino[0]; i++) run_case(cx, wino[i], 0);
-    unsetenv("CLTRAIN_CONV_WINOGRAD"), mode = "";
+    winograd = 0, mode = "";
     run_skips(cx, "conv2d_odd");
     run_skips(cx, "conv2d_l3_down");
     run_errors(cx);

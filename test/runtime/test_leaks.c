@@ -27,12 +27,13 @@ static long round_trip(cltrain_context *cx, const char *model, int size, int in_
   int labels[N] = {0, classes - 1};
   fill_uniform(images, npix, 7, -1.0f, 1.0f);
   cltrain_sgd_options sgd = cltrain_sgd_defaults();
+  sgd.lr = 0.01;
   snprintf(model_path, sizeof model_path, "%s/%s", getenv("CLTRAIN_REF_DIR"), model);
   if (CHECK_OK(cltrain_model_load_onnx(cx, model_path, &m)) &&
       CHECK_OK(cltrain_model_set_input_size(m, size, size)) && CHECK_OK(cltrain_model_set_train(m, 1)) &&
       CHECK_OK(cltrain_model_forward(m, images, N, logits)) &&
       CHECK_OK(cltrain_model_loss_grad(m, images, labels, N, &loss, NULL)) &&
-      CHECK_OK(cltrain_model_sgd_step(m, &sgd, 0.01)) && CHECK_OK(cltrain_context_finish(cx)))
+      CHECK_OK(cltrain_model_sgd_step(m, &sgd)) && CHECK_OK(cltrain_context_finish(cx)))
     alive = cltrain_debug_live_objects();
   cltrain_model_destroy(m);
   cltrain_context_destroy(cx);

@@ -70,7 +70,7 @@ static void check_same(const char *what, const train_state *a, const train_state
 static void check_module(cltrain_context *cx) {
   cltrain_model *m = NULL;
   if (!CHECK_OK(cltrain_model_load_onnx(cx, model, &m))) return;
-  cltrain_head_options h = {3, NULL, 0, 0.0f, 2};
+  cltrain_head_options h = {sizeof h, 3, NULL, 0, 0.0f, 2};
   CHECK_OK(cltrain_model_set_input_size(m, 64, 64));
   CHECK_OK(cltrain_model_replace_head(m, &h));
   CHECK_OK(cltrain_model_freeze(m, "all"));
@@ -207,7 +207,7 @@ int main(void) {
     cltrain_frozen_bn bn;
     const char *says;
   } refuse[] = {{"all", 1, CLTRAIN_FROZEN_BN_EVAL, "augment"},
-                {"all", 0, CLTRAIN_FROZEN_BN_TRAIN, "frozen-bn"},
+                {"all", 0, CLTRAIN_FROZEN_BN_TRAIN, "FROZEN_BN_TRAIN"},
                 {"none", 0, CLTRAIN_FROZEN_BN_EVAL, "first layer"},
                 {"upto:layer4.1.conv2", 0, CLTRAIN_FROZEN_BN_EVAL, "residual"}};
   for (size_t k = 0; k < sizeof refuse / sizeof *refuse; k++) {

@@ -41,7 +41,7 @@ static void round_trip(cltrain_context *cx, const char *src_name, int bn_nodes, 
   cltrain_model *m = nullptr;
   if (!CHECK_OK(cltrain_model_load_onnx(cx, src.c_str(), &m))) return;
   int sizes[1] = {hidden};
-  cltrain_head_options head = {3, sizes, hidden > 0, 0.25f, 77};
+  cltrain_head_options head = {sizeof head, 3, sizes, hidden > 0, 0.25f, 77};
   CHECK_OK(cltrain_model_replace_head(m, &head));
   CHECK_OK(cltrain_model_freeze(m, "upto:layer4"));
   CHECK_OK(cltrain_model_set_train(m, 1));
@@ -52,7 +52,7 @@ static void round_trip(cltrain_context *cx, const char *src_name, int bn_nodes, 
   cltrain_sgd_options o = cltrain_sgd_defaults();
   o.lr = 0.05;
   CHECK_OK(cltrain_model_loss_grad(m, x.data(), labels, 2, &loss, nullptr));
-  CHECK_OK(cltrain_model_sgd_step(m, &o, o.lr));
+  CHECK_OK(cltrain_model_sgd_step(m, &o));
   const char *names[3] = {"ants", "bees", "wasps"};
   if (!CHECK_OK(cltrain_model_export_onnx(m, out.c_str(), names, 3))) {
     cltrain_model_destroy(m);

@@ -99,7 +99,7 @@ int main(void) {
         res.steps);
   cltrain_model *want = NULL, *got = NULL;
   CHECK_OK(cltrain_model_load_onnx(cx, model, &want));
-  cltrain_head_options h = {3, NULL, 0, 0.0f, 11};
+  cltrain_head_options h = {sizeof h, 3, NULL, 0, 0.0f, 11};
   CHECK_OK(cltrain_model_replace_head(want, &h));
   CHECK_OK(cltrain_model_load_onnx(cx, path_in("init.onnx"), &got));
   int nt = 0;

@@ -50,7 +50,7 @@ static void run_config(cltrain_context *cx, const char *name, const char *spec, 
          frozen_bn ? "train" : "eval", nhidden, mult);
   cltrain_model *m = NULL;
   CHECK_OK(cltrain_model_load_onnx(cx, model_path(), &m));
-  cltrain_head_options head = {2, hidden, nhidden, 0.0f, 5};
+  cltrain_head_options head = {sizeof head, 2, hidden, nhidden, 0.0f, 5};
   CHECK_OK(cltrain_model_replace_head(m, &head));
   CHECK_OK(cltrain_model_freeze(m, spec));
   CHECK_OK(cltrain_model_set_frozen_bn(m, frozen_bn ? CLTRAIN_FROZEN_BN_TRAIN : CLTRAIN_FROZEN_BN_EVAL));
@@ -79,7 +79,8 @@ static void run_config(cltrain_context *cx, const char *name, const char *spec, 
       int k = e * STEPS_PER_EPOCH + s;
       float loss;
       CHECK_OK(cltrain_model_loss_grad(m, x + (size_t)k * BATCH * img, labels + k * BATCH, BATCH, &loss, NULL));
-      CHECK_OK(cltrain_model_sgd_step(m, &o, cltrain_steplr_lr(LR, 1, GAMMA, e)));
+      o.lr = cltrain_steplr_lr(LR, 1, GAMMA, e); /* as StepLR sets the optimizer's lr */
+      CHECK_OK(cltrain_model_sgd_step(m, &o));
     }
 
   double ours[160], theirs[160];

@@ -1,6 +1,28 @@
 /* cltrain.h: the public C API of cltrain, an OpenCL transfer-learning trainer for OpenCV.
  * Conventions: opaque handles with create/destroy pairs (destroy accepts NULL); every call
- * returns a cltrain_status; cltrain_last_error() gives the detail of the latest failure. */
+ * returns a cltrain_status; cltrain_last_error() gives the detail of the latest failure.
+ *
+ * Stability (as zstd.h marks its API). Everything in this header is stable, with the same
+ * meaning and ABI for every 0.x release of libcltrain.so.0, except what is marked EXPERIMENTAL:
+ * those calls and option values may change or go in a later release. The options structs
+ * (cltrain_train_options, cltrain_sgd_options, cltrain_head_options) can grow: each starts
+ * with its size in bytes, which its *_defaults() function sets. Always start from
+ * *_defaults() and assign fields by name. New fields are only ever added at the end, so a
+ * newer library reads an older program's smaller struct (the missing fields take their
+ * defaults); a size that this library does not know (a newer program's struct, or a struct
+ * not made by *_defaults()) is refused with CLTRAIN_ERR_ARG, naming the struct.
+ *
+ * Threading. Use one context per thread: every call on a context, and on the models created
+ * on it, must come from one thread at a time (they share the context's OpenCL queue, scratch
+ * buffers and error text). Different contexts are independent and may be used from different
+ * threads at the same time, even on the same device: a model trained in one thread gives
+ * bit for bit the results it gives alone (test/train/test_threads.c). cltrain_devices(),
+ * cltrain_status_str(), cltrain_version(), cltrain_softmax(), cltrain_onnx_class_names() and
+ * cltrain_resnet_onnx() take no context and may be called from any thread;
+ * cltrain_last_error(NULL) is per thread. A model must not be shared between threads without
+ * the caller's own lock, and never with another context. cltrain_train_run() starts loader
+ * threads of its own and joins them before it returns; its callbacks run on the calling
+ * thread. */
 #ifndef OPENCV_CLTRAIN_H
 #define OPENCV_CLTRAIN_H
 
@@ -95,6 +117,25 @@ CLTRAIN_API void cltrain_context_destroy(cltrain_context *cx);
 /* The device the context runs on. */
 CLTRAIN_API cltrain_status cltrain_context_device(const cltrain_context *cx, cltrain_device_info *out);
 
+/* Settings of one context, read by every later call on it and on its models. The cltrain tool
+ * sets them from environment variables of the same name (CLTRAIN_CONV_WINOGRAD,
+ * CLTRAIN_PROFILE); the library itself never reads those. */
+typedef enum cltrain_context_option {
+  /* EXPERIMENTAL. Winograd F(2x2,3x3) for 3x3 stride-1 convolutions: 0 off (the default),
+   * 1 where the input has >= 256 channels (faster there), 2 on every such convolution.
+   * Deterministic, but up to 1.75x further from float64 than the default path. */
+  CLTRAIN_OPT_CONV_WINOGRAD = 1,
+  /* 1: time every graph node between clFinish calls, per op type and pass, totalled in the
+   * context (`cltrain bench` prints them); slower than a normal run. 0 (the default): off. */
+  CLTRAIN_OPT_PROFILE = 2
+} cltrain_context_option;
+
+/* Sets / reads one option. An unknown option or a value out of its range is CLTRAIN_ERR_ARG. */
+CLTRAIN_API cltrain_status cltrain_context_set_option(cltrain_context *cx, cltrain_context_option opt,
+                                                      int value);
+CLTRAIN_API cltrain_status cltrain_context_get_option(const cltrain_context *cx,
+                                                      cltrain_context_option opt, int *value);
+
 /* Waits until every command queued on the context has finished. */
 CLTRAIN_API cltrain_status cltrain_context_finish(cltrain_context *cx);
 
@@ -188,12 +229,16 @@ typedef enum cltrain_frozen_bn { CLTRAIN_FROZEN_BN_EVAL = 0, CLTRAIN_FROZEN_BN_T
 CLTRAIN_API cltrain_status cltrain_model_set_frozen_bn(cltrain_model *m, cltrain_frozen_bn mode);
 
 typedef struct cltrain_head_options {
+  size_t size;       /* sizeof(cltrain_head_options), set by cltrain_head_defaults() */
   int num_classes;   /* >= 1 */
   const int *hidden; /* sizes of hidden Linear->ReLU->Dropout blocks before the classifier */
   int num_hidden;
   float dropout;     /* in [0, 1) */
   uint64_t seed;     /* the same seed always gives the same head */
 } cltrain_head_options;
+
+/* num_classes 2, no hidden layers, dropout 0, seed 0. */
+CLTRAIN_API cltrain_head_options cltrain_head_defaults(void);
 
 /* Replaces the final classifier by Linear(in_features, num_classes) (after the hidden blocks),
  * initialised as torch.nn.Linear's default (weight and bias uniform in +-1/sqrt(fan_in), i.e.
@@ -202,7 +247,8 @@ typedef struct cltrain_head_options {
 CLTRAIN_API cltrain_status cltrain_model_replace_head(cltrain_model *m, const cltrain_head_options *o);
 
 typedef struct cltrain_sgd_options {
-  double lr;               /* 0.001 in the tutorial */
+  size_t size;             /* sizeof(cltrain_sgd_options), set by cltrain_sgd_defaults() */
+  double lr;               /* the learning rate of the next step: 0.001 in the tutorial */
   double momentum;         /* 0.9 */
   double dampening;        /* 0 */
   double weight_decay;     /* 0 */
@@ -215,9 +261,10 @@ CLTRAIN_API cltrain_sgd_options cltrain_sgd_defaults(void);
 
 /* One SGD step on every trainable tensor from the gradients of the last
  * cltrain_model_loss_grad(), exactly as torch.optim.SGD (momentum buffers start at the first
- * step a tensor trains). lr is the current learning rate (see cltrain_steplr_lr). */
-CLTRAIN_API cltrain_status cltrain_model_sgd_step(cltrain_model *m, const cltrain_sgd_options *o,
-                                                  double lr);
+ * step a tensor trains), with learning rate o->lr (a schedule sets it before each step, as
+ * torch's schedulers set the optimizer's lr, e.g. o.lr = cltrain_steplr_lr(base, 7, 0.1, epoch)).
+ * A negative or non-finite learning rate, momentum or weight decay is CLTRAIN_ERR_ARG. */
+CLTRAIN_API cltrain_status cltrain_model_sgd_step(cltrain_model *m, const cltrain_sgd_options *o);
 
 /* torch.optim.lr_scheduler.StepLR: the learning rate of epoch `epoch` (0-based), decayed by
  * gamma every step_size epochs, computed as PyTorch does (repeated multiplication). */
@@ -245,6 +292,20 @@ CLTRAIN_API cltrain_status cltrain_model_export_onnx(cltrain_model *m, const cha
  * on failure `logits` holds nothing useful. */
 CLTRAIN_API cltrain_status cltrain_model_predict_files(cltrain_model *m, const char *const *paths,
                                                        int n, float *logits);
+
+/* An 8-bit BGR image in memory, as OpenCV holds it (cv::Mat CV_8UC3, or a numpy array from
+ * cv2.imread): height x width pixels of 3 bytes, rows `stride` bytes apart. */
+typedef struct cltrain_image {
+  const unsigned char *data;
+  int height, width;
+  size_t stride;
+} cltrain_image;
+
+/* cltrain_model_predict_files() for images already in memory: the same evaluation transform,
+ * so an image gives bitwise the logits of a file that decodes to it. An image without pixels,
+ * with a size below 1 or a stride below 3 * width is CLTRAIN_ERR_ARG naming it ("images[2]"). */
+CLTRAIN_API cltrain_status cltrain_model_predict_images(cltrain_model *m, const cltrain_image *images,
+                                                        int n, float *logits);
 
 /* Row-wise softmax of logits (n, k) into probs (n, k) (may be the same buffer), computed in
  * double with the row maximum subtracted, as torch.softmax. */
@@ -302,6 +363,7 @@ typedef enum cltrain_feature_cache {
 } cltrain_feature_cache;
 
 typedef struct cltrain_train_options {
+  size_t size;             /* sizeof(cltrain_train_options), set by cltrain_train_defaults() */
   const char *model_path;  /* the ONNX model to fine-tune */
   const char *data_dir;    /* an ImageFolder pair: data_dir/train and data_dir/val */
   const char *out_path;    /* the exported ONNX model (written atomically at the end) */

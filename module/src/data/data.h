@@ -67,6 +67,12 @@ transform_params transform_train_defaults(void);
  * side). */
 void transform_resized_size(int h, int w, int size, int *out_h, int *out_w);
 
+/* The evaluation transform (t->augment 0) of an 8-bit BGR image in memory (height x width,
+ * rows `stride` bytes apart, as cv::Mat CV_8UC3), the same as transform_image of a file that
+ * decodes to it; `name` names it in errors. out is (3, t->crop, t->crop). */
+cltrain_status transform_eval_bgr(cltrain_context *cx, const unsigned char *bgr, int height, int width,
+                                  size_t stride, const char *name, const transform_params *t, float *out);
+
 /* A crop box: top row i, left column j, height h, width w. */
 typedef struct crop_box {
   int i, j, h, w;

@@ -100,10 +100,8 @@ void to_tensor(const cv::Mat &bgr, int flip, const transform_params *t, float *o
 }
 
 /* r draws the augmentation's choices; without r, `given` and `flip` are used. */
-cltrain_status apply(cltrain_context *cx, const char *path, const transform_params *t,
-                     cltrain_rng *r, const crop_box *given, int flip, float *out) {
-  cv::Mat img;
-  TRY(decode(cx, path, &img));
+cltrain_status apply_mat(cltrain_context *cx, const cv::Mat &img, const char *path, const transform_params *t,
+                         cltrain_rng *r, const crop_box *given, int flip, float *out) {
   int S = t->crop;
   cv::Mat patch;
   if (t->augment) {
@@ -131,6 +129,13 @@ cltrain_status apply(cltrain_context *cx, const char *path, const transform_para
   }
   to_tensor(patch, flip, t, out);
   return CLTRAIN_OK;
+}
+
+cltrain_status apply(cltrain_context *cx, const char *path, const transform_params *t,
+                     cltrain_rng *r, const crop_box *given, int flip, float *out) {
+  cv::Mat img;
+  TRY(decode(cx, path, &img));
+  return apply_mat(cx, img, path, t, r, given, flip, out);
 }
 
 cltrain_status guarded(cltrain_context *cx, const char *path, const transform_params *t,
@@ -239,6 +244,15 @@ cltrain_status transform_image(cltrain_context *cx, const char *path, const tran
                                cltrain_rng *r, float *out) {
   if (t && t->augment && !r) return rt_fail(cx, CLTRAIN_ERR_ARG, "transform_image: augmentation without an RNG");
   return guarded(cx, path, t, t && t->augment ? r : nullptr, nullptr, 0, out);
+}
+
+cltrain_status transform_eval_bgr(cltrain_context *cx, const unsigned char *bgr, int height, int width,
+                                  size_t stride, const char *name, const transform_params *t, float *out) {
+  if (!bgr || height < 1 || width < 1 || stride < (size_t)3 * width || !t || t->augment || !out)
+    return rt_fail(cx, CLTRAIN_ERR_ARG, "%s: no pixels, or a size of %d x %d with %zu bytes per row "
+                   "(8-bit BGR needs at least 3 x width)", name, height, width, stride);
+  cv::Mat img(height, width, CV_8UC3, const_cast<unsigned char *>(bgr), stride);
+  return apply_mat(cx, img, name, t, nullptr, nullptr, 0, out);
 }
 
 cltrain_status transform_image_at(cltrain_context *cx, const char *path, const transform_params *t,

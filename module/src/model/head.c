@@ -37,8 +37,18 @@ static graph_node linear_node(const char *name, int input, int in, int out, int 
   return nd;
 }
 
-cltrain_status cltrain_model_replace_head(cltrain_model *m, const cltrain_head_options *o) {
-  if (!m || !o) return rt_fail(m ? m->cx : NULL, CLTRAIN_ERR_ARG, "cltrain_model_replace_head: NULL argument");
+cltrain_head_options cltrain_head_defaults(void) {
+  cltrain_head_options o = {sizeof o, 2, NULL, 0, 0.0f, 0};
+  return o;
+}
+
+/* The sizes cltrain_head_options has had (cltrain.h, "Stability"). */
+static const size_t head_sizes[] = {sizeof(cltrain_head_options)};
+
+cltrain_status cltrain_model_replace_head(cltrain_model *m, const cltrain_head_options *caller) {
+  if (!m || !caller) return rt_fail(m ? m->cx : NULL, CLTRAIN_ERR_ARG, "cltrain_model_replace_head: NULL argument");
+  cltrain_head_options full = cltrain_head_defaults(), *o = &full;
+  TRY(rt_options_in(m->cx, "cltrain_head_options", caller, &full, head_sizes, 1));
   if (o->num_classes < 1)
     return rt_fail(m->cx, CLTRAIN_ERR_ARG, "the new head needs at least 1 class, got %d", o->num_classes);
   if (o->num_hidden < 0 || (o->num_hidden > 0 && !o->hidden) || o->num_hidden > 16)

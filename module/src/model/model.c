@@ -42,7 +42,7 @@ static buf AUX(const cltrain_model *m, int i) { return (buf){m->aux[i], 0}; }
 static conv2d_shape conv_shape(const cltrain_model *m, const graph_node *nd, int n) {
   const graph_node *in = &m->g.nodes[nd->inputs[0]];
   conv2d_shape s = {n, in->c, in->h, in->w, nd->k, nd->r, nd->s, nd->stride_h, nd->stride_w,
-                    nd->pad_h, nd->pad_w, nd->dil_h, nd->dil_w};
+                    nd->pad_h, nd->pad_w, nd->dil_h, nd->dil_w, m->cx->conv_winograd};
   return s;
 }
 
@@ -387,19 +387,9 @@ static cltrain_status forward_node(cltrain_model *m, int i, int n) {
   return rt_fail(cx, CLTRAIN_ERR_INTERNAL, "node %s: unknown op %d", nd->name, (int)nd->op);
 }
 
-/* ---- profiling (CLTRAIN_PROFILE=1, see model.h) ---- */
+/* ---- profiling (CLTRAIN_OPT_PROFILE, see model.h) ---- */
 
-static double prof_s[MODEL_PROFILE_OPS][2];
-static long prof_calls[MODEL_PROFILE_OPS][2];
-
-int model_profile_enabled(void) {
-  static int on = -1;
-  if (on < 0) {
-    const char *e = getenv("CLTRAIN_PROFILE");
-    on = e && *e && strcmp(e, "0") != 0;
-  }
-  return on;
-}
+_Static_assert((int)MODEL_PROFILE_OPS <= (int)RT_PROFILE_OPS, "the context's profile slots are too few");
 
 static double prof_now(cltrain_context *cx) {
   clFinish(cx->queue);
@@ -409,24 +399,25 @@ static double prof_now(cltrain_context *cx) {
 }
 
 static void prof_add(int op, int pass, double t0, cltrain_context *cx) {
-  prof_s[op][pass] += prof_now(cx) - t0;
-  prof_calls[op][pass]++;
+  cx->profile_seconds[op][pass] += prof_now(cx) - t0;
+  cx->profile_calls[op][pass]++;
 }
 
-void model_profile_totals(double seconds[MODEL_PROFILE_OPS][2], long calls[MODEL_PROFILE_OPS][2]) {
-  memcpy(seconds, prof_s, sizeof prof_s);
-  memcpy(calls, prof_calls, sizeof prof_calls);
+void model_profile_totals(const cltrain_context *cx, double seconds[MODEL_PROFILE_OPS][2],
+                          long calls[MODEL_PROFILE_OPS][2]) {
+  memcpy(seconds, cx->profile_seconds, sizeof(double) * MODEL_PROFILE_OPS * 2);
+  memcpy(calls, cx->profile_calls, sizeof(long) * MODEL_PROFILE_OPS * 2);
 }
 
-void model_profile_reset(void) {
-  memset(prof_s, 0, sizeof prof_s);
-  memset(prof_calls, 0, sizeof prof_calls);
+void model_profile_reset(cltrain_context *cx) {
+  memset(cx->profile_seconds, 0, sizeof cx->profile_seconds);
+  memset(cx->profile_calls, 0, sizeof cx->profile_calls);
 }
 
 cltrain_status model_forward_device(cltrain_model *m, int n) { return model_forward_range(m, 0, m->g.n, n); }
 
 cltrain_status model_forward_range(cltrain_model *m, int first, int last, int n) {
-  int prof = model_profile_enabled();
+  int prof = m->cx->profile;
   for (int i = first; i < last; i++) {
     double t0 = prof ? prof_now(m->cx) : 0;
     TRY(forward_node(m, i, n));
@@ -514,7 +505,7 @@ cltrain_status model_backward_device(cltrain_model *m, int n) {
   /* Backward stops at the lowest trainable layer: no gradient is computed below it. */
   m->lowest_trainable = model_lowest_trainable(m);
   cltrain_status st = CLTRAIN_OK;
-  int prof = model_profile_enabled();
+  int prof = m->cx->profile;
   for (int i = m->g.n - 1; i > 0 && st == CLTRAIN_OK; i--) {
     double t0 = prof ? prof_now(m->cx) : 0;
     st = backward_node(m, i, n, written);
@@ -655,7 +646,7 @@ cltrain_status model_loss_grad_from(cltrain_model *m, int first, const int *labe
   if (st == CLTRAIN_OK) st = rt_read(cx, loss, (buf){m->loss, 0}, sizeof(float));
   TRY(finish_step(m, st));
   if (!isfinite(*loss))
-    return rt_fail(cx, CLTRAIN_ERR_NUMERIC, "the loss is %f: training diverged (try a smaller --lr)", *loss);
+    return rt_fail(cx, CLTRAIN_ERR_NUMERIC, "the loss is %f: training diverged (try a smaller learning rate)", *loss);
   if (logits) TRY(rt_read(cx, logits, Y(m, m->g.output), (size_t)n * k * sizeof(float)));
   return CLTRAIN_OK;
 }

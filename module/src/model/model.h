@@ -109,15 +109,15 @@ cltrain_status model_loss_grad_from(cltrain_model *m, int first, const int *labe
                                     float *logits);
 buf model_node_output(const cltrain_model *m, int i); /* node i's output buffer (planned) */
 
-/* Profiling, for `cltrain bench` (docs/performance.md): with CLTRAIN_PROFILE=1 in the
- * environment every node of model_forward_device/model_backward_device runs between clFinish
- * calls and its wall time adds to a process-wide total per (node_op, pass): pass 0 forward,
- * 1 backward. Slower than a normal run (no overlap of enqueues); off, it costs one branch per
- * node. */
+/* Profiling, for `cltrain bench` (docs/performance.md): with the context's CLTRAIN_OPT_PROFILE
+ * on (the tool sets it from $CLTRAIN_PROFILE) every node of model_forward_device/
+ * model_backward_device runs between clFinish calls and its wall time adds to the context's
+ * total per (node_op, pass): pass 0 forward, 1 backward. Slower than a normal run (no overlap of
+ * enqueues); off, it costs one branch per node. */
 enum { MODEL_PROFILE_OPS = NODE_DROPOUT + 1 };
-int model_profile_enabled(void);
-void model_profile_totals(double seconds[MODEL_PROFILE_OPS][2], long calls[MODEL_PROFILE_OPS][2]);
-void model_profile_reset(void);
+void model_profile_totals(const cltrain_context *cx, double seconds[MODEL_PROFILE_OPS][2],
+                          long calls[MODEL_PROFILE_OPS][2]);
+void model_profile_reset(cltrain_context *cx);
 
 /* The tensor named `name`, or NULL. */
 const model_tensor *model_find_tensor(const cltrain_model *m, const char *name);

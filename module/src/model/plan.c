@@ -80,8 +80,8 @@ static cltrain_status check_fits(cltrain_model *m, int n, const size_t *bytes, i
   if (total <= d->global_mem_bytes && largest <= d->max_alloc_bytes) return CLTRAIN_OK;
   return rt_fail(m->cx, CLTRAIN_ERR_OUT_OF_MEMORY,
                  "a batch of %d images of %dx%d needs %.2f GiB on device '%s', which has %.2f GiB (largest "
-                 "buffer: %s, %.2f GiB; the device allows %.2f GiB per buffer): try a smaller --batch or "
-                 "--image-size", n, m->g.in_h, m->g.in_w, total / gib, d->name, d->global_mem_bytes / gib, what,
+                 "buffer: %s, %.2f GiB; the device allows %.2f GiB per buffer): try a smaller batch or "
+                 "input size", n, m->g.in_h, m->g.in_w, total / gib, d->name, d->global_mem_bytes / gib, what,
                  largest / gib, d->max_alloc_bytes / gib);
 }
 

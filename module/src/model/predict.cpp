@@ -3,6 +3,7 @@
 // metadata_props (read with libonnx's protobuf, as export_onnx.cpp writes them).
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <string>
@@ -17,13 +18,10 @@ namespace {
 
 enum { PREDICT_CHUNK = 16 }; /* images per forward pass: bounds activation memory for any n */
 
-cltrain_status predict_files(cltrain_model *m, const char *const *paths, int n, float *logits) {
-  const char *fn = "cltrain_model_predict_files";
-  if (!m) return rt_fail(NULL, CLTRAIN_ERR_ARG, "%s: model is NULL", fn);
-  if (!paths || n < 1 || !logits)
-    return rt_fail(m->cx, CLTRAIN_ERR_ARG, "%s: NULL paths or logits, or n = %d", fn, n);
-  for (int i = 0; i < n; i++)
-    if (!paths[i]) return rt_fail(m->cx, CLTRAIN_ERR_ARG, "%s: paths[%d] is NULL", fn, i);
+/* Logits (n, classes) of n images through the eval transform; item(i, t, out) writes image i's
+ * tensor. Runs in chunks of PREDICT_CHUNK. */
+template <class Item>
+cltrain_status predict_items(cltrain_model *m, const char *fn, int n, float *logits, Item item) {
   const graph_desc *g = &m->g;
   if (g->in_c != 3 || g->in_h != g->in_w)
     return rt_fail(m->cx, CLTRAIN_ERR_UNSUPPORTED, "%s: the model's input is %dx%dx%d; the eval "
@@ -39,10 +37,35 @@ cltrain_status predict_files(cltrain_model *m, const char *const *paths, int n, 
   std::vector<float> x(per * chunk); /* (chunk, 3, crop, crop) */
   for (int b = 0; b < n; b += chunk) {
     int nb = n - b < chunk ? n - b : chunk;
-    for (int i = 0; i < nb; i++) TRY(transform_image(m->cx, paths[b + i], &t, NULL, x.data() + per * i));
+    for (int i = 0; i < nb; i++) TRY(item(b + i, &t, x.data() + per * i));
     TRY(cltrain_model_forward(m, x.data(), nb, logits + (size_t)b * k));
   }
   return CLTRAIN_OK;
+}
+
+cltrain_status predict_files(cltrain_model *m, const char *const *paths, int n, float *logits) {
+  const char *fn = "cltrain_model_predict_files";
+  if (!m) return rt_fail(NULL, CLTRAIN_ERR_ARG, "%s: model is NULL", fn);
+  if (!paths || n < 1 || !logits)
+    return rt_fail(m->cx, CLTRAIN_ERR_ARG, "%s: NULL paths or logits, or n = %d", fn, n);
+  for (int i = 0; i < n; i++)
+    if (!paths[i]) return rt_fail(m->cx, CLTRAIN_ERR_ARG, "%s: paths[%d] is NULL", fn, i);
+  return predict_items(m, fn, n, logits, [&](int i, const transform_params *t, float *out) {
+    return transform_image(m->cx, paths[i], t, NULL, out);
+  });
+}
+
+cltrain_status predict_images(cltrain_model *m, const cltrain_image *images, int n, float *logits) {
+  const char *fn = "cltrain_model_predict_images";
+  if (!m) return rt_fail(NULL, CLTRAIN_ERR_ARG, "%s: model is NULL", fn);
+  if (!images || n < 1 || !logits)
+    return rt_fail(m->cx, CLTRAIN_ERR_ARG, "%s: NULL images or logits, or n = %d", fn, n);
+  return predict_items(m, fn, n, logits, [&](int i, const transform_params *t, float *out) {
+    char name[32];
+    std::snprintf(name, sizeof name, "images[%d]", i);
+    const cltrain_image &im = images[i];
+    return transform_eval_bgr(m->cx, im.data, im.height, im.width, im.stride, name, t, out);
+  });
 }
 
 cltrain_status class_names(const char *path, char *buf, size_t cap, size_t *size, int *count) {
@@ -92,6 +115,19 @@ extern "C" cltrain_status cltrain_model_predict_files(cltrain_model *m, const ch
     return rt_fail(m ? m->cx : NULL, CLTRAIN_ERR_INTERNAL, "cltrain_model_predict_files: %s", e.what());
   } catch (...) {
     return rt_fail(m ? m->cx : NULL, CLTRAIN_ERR_INTERNAL, "cltrain_model_predict_files: unknown exception");
+  }
+}
+
+extern "C" cltrain_status cltrain_model_predict_images(cltrain_model *m, const cltrain_image *images,
+                                                       int n, float *logits) {
+  try {
+    return predict_images(m, images, n, logits);
+  } catch (const std::bad_alloc &) {
+    return rt_fail(m ? m->cx : NULL, CLTRAIN_ERR_OUT_OF_MEMORY, "cltrain_model_predict_images: out of host memory");
+  } catch (const std::exception &e) {
+    return rt_fail(m ? m->cx : NULL, CLTRAIN_ERR_INTERNAL, "cltrain_model_predict_images: %s", e.what());
+  } catch (...) {
+    return rt_fail(m ? m->cx : NULL, CLTRAIN_ERR_INTERNAL, "cltrain_model_predict_images: unknown exception");
   }
 }
 

@@ -84,15 +84,22 @@ cltrain_status cltrain_model_set_frozen_bn(cltrain_model *m, cltrain_frozen_bn m
 /* ---- SGD and StepLR ---- */
 
 cltrain_sgd_options cltrain_sgd_defaults(void) {
-  cltrain_sgd_options o = {0.001, 0.9, 0.0, 0.0, 0, 1.0};
+  cltrain_sgd_options o = {sizeof o, 0.001, 0.9, 0.0, 0.0, 0, 1.0};
   return o;
 }
 
-cltrain_status cltrain_model_sgd_step(cltrain_model *m, const cltrain_sgd_options *o, double lr) {
-  if (!m || !o) return rt_fail(m ? m->cx : NULL, CLTRAIN_ERR_ARG, "cltrain_model_sgd_step: NULL argument");
-  if (!(o->backbone_lr_mult >= 0) || !(lr >= 0))
-    return rt_fail(m->cx, CLTRAIN_ERR_ARG, "SGD: lr %g and backbone lr multiplier %g must be >= 0", lr,
-                   o->backbone_lr_mult);
+/* The sizes cltrain_sgd_options has had (cltrain.h, "Stability"). */
+static const size_t sgd_sizes[] = {sizeof(cltrain_sgd_options)};
+
+cltrain_status cltrain_model_sgd_step(cltrain_model *m, const cltrain_sgd_options *in) {
+  if (!m || !in) return rt_fail(m ? m->cx : NULL, CLTRAIN_ERR_ARG, "cltrain_model_sgd_step: NULL argument");
+  cltrain_sgd_options full = cltrain_sgd_defaults(), *o = &full;
+  TRY(rt_options_in(m->cx, "cltrain_sgd_options", in, &full, sgd_sizes, 1));
+  double lr = o->lr;
+  if (!(o->backbone_lr_mult >= 0) || !(lr >= 0) || !isfinite(lr) || !isfinite(o->backbone_lr_mult))
+    return rt_fail(m->cx, CLTRAIN_ERR_ARG,
+                   "SGD: the learning rate (%g) and the backbone's learning-rate multiplier (%g) must be "
+                   "finite and >= 0", lr, o->backbone_lr_mult);
   sgd_params h = {(float)lr, (float)o->momentum, (float)o->dampening, (float)o->weight_decay, o->nesterov};
   TRY(sgd_check_params(m->cx, &h));
   for (int t = 0; t < m->ntensors; t++) {

@@ -73,7 +73,7 @@ static int chunk_images(const conv2d_shape *s) {
 static int dx_as_forward(const conv2d_shape *s, conv2d_shape *t) {
   conv2d_shape d = {s->n, s->k, conv2d_out_h(s), conv2d_out_w(s), s->c, s->r, s->s, 1, 1,
                     s->dil_h * (s->r - 1) - s->pad_h, s->dil_w * (s->s - 1) - s->pad_w,
-                    s->dil_h, s->dil_w};
+                    s->dil_h, s->dil_w, s->winograd};
   if (t) *t = d;
   return s->stride_h == 1 && s->stride_w == 1 && d.pad_h >= 0 && d.pad_w >= 0;
 }
@@ -129,14 +129,13 @@ static size_t dw_parts(const conv2d_shape *s) {
  * than im2col. On every 3x3 stride-1 convolution, multi-step training with train-mode BN
  * amplified that past test_train's bound (3x PyTorch-float32's drift from float64; measured
  * 5x); on C >= WINOGRAD_MIN_C only, test_train passed, but the whole suite has not run that
- * way yet. So it is off unless $CLTRAIN_CONV_WINOGRAD is 1 (C >= WINOGRAD_MIN_C) or "all"
- * (every 3x3 stride-1 convolution). */
+ * way yet. So it is off unless the shape's winograd (the context's CLTRAIN_OPT_CONV_WINOGRAD) is
+ * 1 (C >= WINOGRAD_MIN_C) or 2 (every 3x3 stride-1 convolution). */
 enum { WINOGRAD_MIN_C = 256 };
 
 static int use_winograd(const conv2d_shape *s) {
-  const char *e = getenv("CLTRAIN_CONV_WINOGRAD");
-  if (!e || (strcmp(e, "1") && strcmp(e, "all"))) return 0;
-  int min_c = strcmp(e, "all") ? WINOGRAD_MIN_C : 1;
+  if (!s->winograd) return 0;
+  int min_c = s->winograd == 1 ? WINOGRAD_MIN_C : 1;
   return s->r == 3 && s->s == 3 && s->stride_h == 1 && s->stride_w == 1 && s->dil_h == 1 &&
          s->dil_w == 1 && s->c >= min_c;
 }

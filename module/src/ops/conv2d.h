@@ -14,6 +14,7 @@ typedef struct conv2d_shape {
   int n, c, h, w;
   int k, r, s;
   int stride_h, stride_w, pad_h, pad_w, dil_h, dil_w;
+  int winograd; /* the context's CLTRAIN_OPT_CONV_WINOGRAD: 0 off, 1 C >= WINOGRAD_MIN_C, 2 all */
 } conv2d_shape;
 
 static inline int conv2d_out_h(const conv2d_shape *s) {

@@ -345,6 +345,49 @@ cltrain_status cltrain_context_device(const cltrain_context *cx, cltrain_device_
   return CLTRAIN_OK;
 }
 
+cltrain_status cltrain_context_set_option(cltrain_context *cx, cltrain_context_option opt, int value) {
+  if (!cx) return rt_fail(NULL, CLTRAIN_ERR_ARG, "cltrain_context_set_option: cx is NULL");
+  switch (opt) {
+  case CLTRAIN_OPT_CONV_WINOGRAD:
+    if (value < 0 || value > 2)
+      return rt_fail(cx, CLTRAIN_ERR_ARG, "the Winograd option is %d: it takes 0 (off), 1 (inputs "
+                     "with >= 256 channels) or 2 (every 3x3 stride-1 convolution)", value);
+    cx->conv_winograd = value;
+    return CLTRAIN_OK;
+  case CLTRAIN_OPT_PROFILE:
+    if (value < 0 || value > 1)
+      return rt_fail(cx, CLTRAIN_ERR_ARG, "the profile option is %d: it takes 0 (off) or 1 (on)", value);
+    cx->profile = value;
+    return CLTRAIN_OK;
+  }
+  return rt_fail(cx, CLTRAIN_ERR_ARG, "unknown context option %d", (int)opt);
+}
+
+cltrain_status cltrain_context_get_option(const cltrain_context *cx, cltrain_context_option opt, int *value) {
+  if (!cx || !value) return rt_fail(NULL, CLTRAIN_ERR_ARG, "cltrain_context_get_option: NULL argument");
+  switch (opt) {
+  case CLTRAIN_OPT_CONV_WINOGRAD: *value = cx->conv_winograd; return CLTRAIN_OK;
+  case CLTRAIN_OPT_PROFILE: *value = cx->profile; return CLTRAIN_OK;
+  }
+  return rt_fail(NULL, CLTRAIN_ERR_ARG, "unknown context option %d", (int)opt);
+}
+
+cltrain_status rt_options_in(cltrain_context *cx, const char *type, const void *in, void *full,
+                             const size_t *sizes, int nsizes) {
+  size_t size;
+  memcpy(&size, in, sizeof size);
+  for (int i = 0; i < nsizes; i++)
+    if (size == sizes[i]) {
+      memcpy(full, in, size);
+      memcpy(full, &sizes[nsizes - 1], sizeof size);
+      return CLTRAIN_OK;
+    }
+  return rt_fail(cx, CLTRAIN_ERR_ARG,
+                 "%s.size is %zu, which this library (cltrain %s) does not know (it reads %zu): start "
+                 "the struct from its *_defaults() function, and build against the cltrain.h of the "
+                 "library you run with", type, size, CLTRAIN_VERSION_STRING, sizes[nsizes - 1]);
+}
+
 cltrain_status cltrain_context_finish(cltrain_context *cx) {
   if (!cx) return rt_fail(NULL, CLTRAIN_ERR_ARG, "cltrain_context_finish: cx is NULL");
   CL_CHECK(cx, clFinish(cx->queue));

@@ -80,5 +80,5 @@ cltrain_status rt_cl_fail(cltrain_context *cx, cl_int err, const char *call, con
   return rt_fail(cx, oom ? CLTRAIN_ERR_OUT_OF_MEMORY : CLTRAIN_ERR_OPENCL,
                  "%s (%d) from %s at %s:%d on device '%s'%s", rt_cl_error_name(err), (int)err,
                  call, base, line, cx ? cx->info.name : "?",
-                 oom ? "; try a smaller --batch or another device" : "");
+                 oom ? "; try a smaller batch or another device" : "");
 }

@@ -40,6 +40,9 @@ typedef struct rt_limits {
   int native_kernels;     /* CL_EXEC_NATIVE_KERNEL: clEnqueueNativeKernel runs host functions */
 } rt_limits;
 
+/* Slots for per-op profile totals (model.c checks its op count fits). */
+enum { RT_PROFILE_OPS = 16 };
+
 struct cltrain_context {
   cl_platform_id platform;
   cl_device_id device;
@@ -52,6 +55,12 @@ struct cltrain_context {
   rt_prebuild *prebuild; /* only this struct is shared with helper threads, under its lock */
   unsigned blas_generation; /* blas.c: the CLBlast cache generation its tuning was applied in */
   int gemm_native;          /* blas.c: 1 when GEMMs run on the host BLAS as native kernels */
+  /* cltrain_context_set_option: CLTRAIN_OPT_CONV_WINOGRAD (0, 1, 2) and CLTRAIN_OPT_PROFILE */
+  int conv_winograd, profile;
+  /* With profile on, seconds and calls per node op and pass (0 forward, 1 backward); model.c
+   * (model_profile_*) owns the indexing. Per context, so threads never share them. */
+  double profile_seconds[RT_PROFILE_OPS][2];
+  long profile_calls[RT_PROFILE_OPS][2];
   char last_error[8192];
 };
 
@@ -87,6 +96,21 @@ cltrain_status rt_cl_fail(cltrain_context *cx, cl_int err, const char *call, con
     if (try_st_ != CLTRAIN_OK)          \
       return try_st_;                   \
   } while (0)
+
+/* ---- options structs that can grow (cltrain.h, "Stability") ---- */
+
+/* The size an options struct T had when `last` was its last field: the offset past `last`,
+ * rounded up to T's alignment as sizeof rounds it. When a field is added at the end of T,
+ * sizes[] lists RT_SIZE_THROUGH(T, <the old last field>) before sizeof(T). */
+#define RT_SIZE_THROUGH(T, last) \
+  ((offsetof(T, last) + sizeof(((T *)0)->last) + _Alignof(T) - 1) / _Alignof(T) * _Alignof(T))
+
+/* Reads a caller's options struct `in` of type `type` (named in errors) into `full`, which
+ * holds the defaults and is sizes[nsizes - 1] bytes (this library's sizeof): in's first field
+ * is its size, which must be one of sizes[] (each an older version's, ascending); the fields
+ * an older struct lacks keep their defaults. full's size field ends up the full size. */
+cltrain_status rt_options_in(cltrain_context *cx, const char *type, const void *in, void *full,
+                             const size_t *sizes, int nsizes);
 
 /* ---- live OpenCL objects: a debug counter (cltrain_debug_live_objects) ---- */
 

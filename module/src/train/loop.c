@@ -16,6 +16,7 @@
 cltrain_train_options cltrain_train_defaults(void) {
   cltrain_train_options o;
   memset(&o, 0, sizeof o);
+  o.size = sizeof o;
   o.num_classes = -1;
   o.freeze = "none";
   o.frozen_bn = CLTRAIN_FROZEN_BN_EVAL;
@@ -177,10 +178,12 @@ static cltrain_status run_phase(run *r, int epoch, int phase, double lr, train_r
       cltrain_status st = sc->fc ? feature_cache_loss_grad(sc->fc, r->m, x, idx, (const int *)lab, n, &loss, r->logits)
                                  : cltrain_model_loss_grad(r->m, x, (const int *)lab, n, &loss, r->logits);
       if (st == CLTRAIN_ERR_NUMERIC)
-        return rt_fail(r->cx, st, "epoch %d, step %lld: the training loss is %f: training diverged (try a smaller --lr)",
+        return rt_fail(r->cx, st, "epoch %d, step %lld: the training loss is %f: training diverged (try a smaller learning rate)",
                        epoch + 1, (long long)r->st.steps + 1, loss);
       TRY(st);
-      TRY(cltrain_model_sgd_step(r->m, &o->sgd, lr));
+      cltrain_sgd_options sgd = o->sgd;
+      sgd.lr = lr;
+      TRY(cltrain_model_sgd_step(r->m, &sgd));
       r->st.steps++;
       if (test_hook_at("CLTRAIN_TEST_KILL_AT_STEP", r->st.steps)) raise(SIGKILL); /* crash tests */
       loss_sum += (double)loss * n;
@@ -190,7 +193,7 @@ static cltrain_status run_phase(run *r, int epoch, int phase, double lr, train_r
       for (int i = 0; i < n; i++) loss_sum += host_ce(r->logits + (size_t)i * r->classes, r->classes, lab[i]);
       if (!isfinite(loss_sum))
         return rt_fail(r->cx, CLTRAIN_ERR_NUMERIC,
-                       "epoch %d, validation batch %d: the loss is %f: training diverged (try a smaller --lr)",
+                       "epoch %d, validation batch %d: the loss is %f: training diverged (try a smaller learning rate)",
                        epoch + 1, batch + 1, loss_sum);
     }
     for (int i = 0; i < n; i++) correct += argmax(r->logits + (size_t)i * r->classes, r->classes) == lab[i];
@@ -233,7 +236,7 @@ static cltrain_status check_options(cltrain_context *cx, const cltrain_train_opt
   if (o->batch_size < 1) return rt_fail(cx, CLTRAIN_ERR_ARG, "batch size must be >= 1, got %d", o->batch_size);
   if (o->step_size < 1) return rt_fail(cx, CLTRAIN_ERR_ARG, "StepLR step size must be >= 1, got %d", o->step_size);
   if (!(o->gamma > 0)) return rt_fail(cx, CLTRAIN_ERR_ARG, "StepLR gamma must be > 0, got %g", o->gamma);
-  if (!(o->sgd.lr >= 0) || !isfinite(o->sgd.lr)) return rt_fail(cx, CLTRAIN_ERR_ARG, "lr %g must be >= 0", o->sgd.lr);
+  if (!(o->sgd.lr >= 0) || !isfinite(o->sgd.lr)) return rt_fail(cx, CLTRAIN_ERR_ARG, "the learning rate %g must be >= 0", o->sgd.lr);
   if (o->workers < 0) return rt_fail(cx, CLTRAIN_ERR_ARG, "workers must be >= 0, got %d", o->workers);
   if (!(o->dropout >= 0 && o->dropout < 1))
     return rt_fail(cx, CLTRAIN_ERR_ARG, "dropout %g is outside [0, 1)", o->dropout);
@@ -261,8 +264,8 @@ static cltrain_status setup_cache(run *r) {
   if (o->cache_features == CLTRAIN_CACHE_OFF) return CLTRAIN_OK;
   const char *why = NULL;
   int node = -1;
-  if (o->augment) why = "the training images are augmented (use --augment none)";
-  else if (o->frozen_bn != CLTRAIN_FROZEN_BN_EVAL) why = "frozen BN layers use batch statistics (--frozen-bn train)";
+  if (o->augment) why = "the training images are augmented (set augment to 0)";
+  else if (o->frozen_bn != CLTRAIN_FROZEN_BN_EVAL) why = "frozen BN layers use batch statistics (frozen_bn is CLTRAIN_FROZEN_BN_TRAIN)";
   else node = feature_cache_node(r->m, &why);
   if (node < 0) {
     if (o->cache_features != CLTRAIN_CACHE_ON) return CLTRAIN_OK;
@@ -331,7 +334,9 @@ static cltrain_status train_body(run *r, imagefolder **tf, imagefolder **vf, clt
   /* The model, its new head and what trains */
   st = cltrain_model_load_onnx(cx, o->model_path, &r->m);
   if (!st && o->image_size > 0) st = cltrain_model_set_input_size(r->m, o->image_size, o->image_size);
-  cltrain_head_options h = {r->classes, o->head_hidden, o->num_hidden, o->dropout, o->seed};
+  cltrain_head_options h = cltrain_head_defaults();
+  h.num_classes = r->classes, h.hidden = o->head_hidden, h.num_hidden = o->num_hidden;
+  h.dropout = o->dropout, h.seed = o->seed;
   if (!st) st = cltrain_model_replace_head(r->m, &h);
   if (!st) st = cltrain_model_freeze(r->m, o->freeze);
   if (!st) st = cltrain_model_set_frozen_bn(r->m, o->frozen_bn);
@@ -457,9 +462,16 @@ static cltrain_status train_body(run *r, imagefolder **tf, imagefolder **vf, clt
 cltrain_status cltrain_train_run(cltrain_context *cx, const cltrain_train_options *o, cltrain_train_result *out) {
   if (!cx || !o) return rt_fail(cx, CLTRAIN_ERR_ARG, "cltrain_train_run: NULL context or options");
   if (out) memset(out, 0, sizeof *out);
+  /* An older caller's smaller struct gets the defaults for the fields it lacks. */
+  static const size_t sizes[] = {sizeof(cltrain_train_options)};
+  cltrain_train_options full = cltrain_train_defaults();
+  TRY(rt_options_in(cx, "cltrain_train_options", o, &full, sizes, 1));
+  if (full.sgd.size != sizeof full.sgd)
+    return rt_fail(cx, CLTRAIN_ERR_ARG, "cltrain_train_options.sgd.size is %zu, not %zu: start the options "
+                   "from cltrain_train_defaults()", full.sgd.size, sizeof full.sgd);
   run r;
   memset(&r, 0, sizeof r);
-  r.cx = cx, r.o = o;
+  r.cx = cx, r.o = &full;
   imagefolder *tf = NULL, *vf = NULL;
   cltrain_status st = train_body(&r, &tf, &vf, out);
   loader_destroy(r.loader[0]);
