@@ -1,7 +1,7 @@
 #!/bin/bash
 # dist.sh: data-parallel training under mpirun (2 ranks on PoCL, one worker thread each):
 # 2 ranks x batch 2 = 1 rank x batch 4 with everything in eval mode; two 2-rank runs export the
-# same bits; a rank killed mid-epoch stops the other, exports nothing; a killed 2-rank run
+# same bits; 2 ranks against PyTorch DDP with train-mode BN; a rank killed mid-epoch stops the other, exports nothing; a killed 2-rank run
 # resumed from its checkpoint ends bitwise as an uninterrupted one; a checkpoint refuses another
 # rank count; a bad image seen by rank 1 only fails every rank with rank 1's message.
 # Skipped (77) without mpirun or without an MPI build.
@@ -44,6 +44,23 @@ $PY "$HERE/compare_onnx.py" "$T/start.onnx" "$T/one.onnx" "$T/two.onnx" 1e-5 && 
 # the validation sums: the same accuracies as one rank (the losses to rounding)
 [ "$(cut -d, -f1,2,4 "$T/two.csv")" = "$(cut -d, -f1,2,4 "$T/one.csv")" ] &&
   ok "train and val accuracies summed over the ranks equal one rank's" || { bad "accuracies differ"; paste -d' ' "$T/one.csv" "$T/two.csv"; }
+
+# ---- against PyTorch DDP (test/dist/ddp_replay.py: gloo, 2 processes, float64 and float32) from
+# the same --max-steps 0 export, with train-mode BN: layer3/layer4 (--freeze upto:layer3) and
+# every layer (--freeze none). 16 images of 64x64 cropped to 56 (only crop and normalisation, so
+# Python makes the same input), no shuffling or augmentation, 2 ranks x batch 4, 2 epochs, SGD
+# momentum 0.9, weight decay 1e-4. Within 3x of PyTorch-float32's own error, median and worst
+# over the tensors (the rule of the one-device trajectory tests, test/train/test_train.c).
+"$BIN" synth --out "$T/d64" --train 4 --val 1 --size 64 --seed 1 >/dev/null
+DDP=(--model "$M" --data "$T/d64" --image-size 56 --no-shuffle --augment none --keep last --batch 4 --epochs 2
+     --lr 0.001 --weight-decay 0.0001 --workers 1)
+"$BIN" train "${DDP[@]}" --max-steps 0 --out "$T/d0.onnx" >"$T/d0.out" 2>&1 || { bad "ddp start"; cat "$T/d0.out"; }
+for f in upto:layer3 none; do
+  "${MPI[@]}" -np 2 "$BIN" train "${DDP[@]}" --freeze $f --out "$T/d_$f.onnx" >"$T/d_$f.out" 2>&1 ||
+    { bad "ddp $f: cltrain run"; cat "$T/d_$f.out"; continue; }
+  $PY "$HERE/ddp_replay.py" "$T/d0.onnx" "$T/d64" "$T/d_$f.onnx" $f 4 2 0.001 0.0001 56 >"$T/ddp.out" 2>&1 &&
+    ok "$(tail -1 "$T/ddp.out")" || { bad "DDP replay, freeze $f"; cat "$T/ddp.out"; }
+done
 
 # ---- determinism and resume, with BN in train mode (layer4) and augmentation
 RS=("${COMMON[@]}" --freeze upto:layer3 --augment tutorial --epochs 3 --batch 2 --lr 0.01)
