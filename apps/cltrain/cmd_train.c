@@ -327,6 +327,7 @@ int cmd_train(int argc, char **argv) {
     }
     if (ranks > 1 && !device) device = sel;
   }
+  if (!o.mpi_comm && devices && rank_device(devices, 0, 0, sel, sizeof sel)) device = sel; /* alone: entry 0 */
   printer pr = {rank == 0 && isatty(1), 0};
   o.on_progress = on_progress, o.on_epoch = on_epoch, o.user = &pr;
   cltrain_context *cx = NULL;
