@@ -298,7 +298,7 @@ static cltrain_status grad_hook(void *user, int node) {
     TRY(progress(d));
     if (d->ndone < d->nb) nanosleep(&(struct timespec){0, 100000}, NULL);
   }
-  d->stats.exposed_seconds += now_s() - d->t_device_done;
+  if (d->nb) d->stats.exposed_seconds += now_s() - d->t_device_done;
   float scale = 1.0f / (float)d->size;
   for (int k = 0; k < d->nb; k++) {
     float *g = d->host + d->b[k].off;
