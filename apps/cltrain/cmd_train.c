@@ -1,6 +1,6 @@
 /* cmd_train.c: `cltrain train`, the tutorial's fine-tuning run (cltrain_train_run) with
  * presets for the four transfer-learning regimes, a progress bar on terminals and one line per
- * epoch otherwise. */
+ * epoch otherwise; under mpirun, one rank of a data-parallel run, each rank on its own device. */
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -44,7 +44,11 @@ static void usage(FILE *f) {
           "                         --frozen-bn eval and a frozen part with one output (e.g. --freeze\n"
           "                         all), else an error. Default: cache whenever that holds\n"
           "  --no-cache-features    never cache\n"
-          "  --device SEL           OpenCL device (see `cltrain devices`)\n\n"
+          "  --device SEL           OpenCL device (see `cltrain devices`)\n"
+          "  --devices SEL1,SEL2,.. under mpirun: rank r takes entry r mod count (default: the rank's\n"
+          "                         local index among the devices of the default type)\n\n"
+          "Under mpirun (`mpirun -np N cltrain train ...`) the N ranks train one model as PyTorch's\n"
+          "DistributedDataParallel: --batch is per rank, rank 0 writes every file.\n\n"
           "Exit status: 0 done, 1 a runtime error (the message names the file or option), 2 usage.\n");
 }
 
@@ -92,9 +96,45 @@ static void on_epoch(const cltrain_epoch_stats *e, void *user) {
   fflush(stdout);
 }
 
+/* Whether this process is one of several that mpirun started (Open MPI's, or a PMI one's). */
+static int launched_by_mpirun(void) {
+  const char *vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"};
+  for (int i = 0; i < 3; i++)
+    if (getenv(vars[i])) return 1;
+  return 0;
+}
+
+/* The selector of this rank's device: entry rank mod count of --devices, or else the local
+ * rank's entry among the devices of the default device's type ("P:D"). */
+static int rank_device(const char *devices, int rank, int local, char *sel, size_t cap) {
+  if (devices) {
+    int count = 1;
+    for (const char *p = devices; *p; p++) count += *p == ',';
+    const char *p = devices;
+    for (int k = rank % count; k > 0; k--) p = strchr(p, ',') + 1;
+    snprintf(sel, cap, "%.*s", (int)strcspn(p, ","), p);
+    return 1;
+  }
+  cltrain_device_info d[64];
+  int n = 0;
+  if (cltrain_devices(d, 64, &n) != CLTRAIN_OK) return 0;
+  n = n < 64 ? n : 64;
+  cltrain_device_type type = CLTRAIN_DEVICE_CPU;
+  for (int i = 0; i < n; i++)
+    if (d[i].is_default) type = d[i].type;
+  int count = 0;
+  for (int i = 0; i < n; i++) count += d[i].type == type;
+  for (int i = 0, k = 0; i < n; i++)
+    if (d[i].type == type && k++ == local % count) {
+      snprintf(sel, cap, "%d:%d", d[i].platform_index, d[i].device_index);
+      return 1;
+    }
+  return 0;
+}
+
 int cmd_train(int argc, char **argv) {
   cltrain_train_options o = cltrain_train_defaults();
-  const char *device = NULL, *regime = NULL, *freeze = NULL, *hidden = NULL, *v = NULL;
+  const char *device = NULL, *devices = NULL, *regime = NULL, *freeze = NULL, *hidden = NULL, *v = NULL;
   int hidden_sizes[16], nhidden = -1, bad = 0;
   for (int i = 1; i < argc && !bad; i++) {
     long long n;
@@ -107,6 +147,7 @@ int cmd_train(int argc, char **argv) {
     if (cli_flag(argc, argv, &i, "--data", &o.data_dir, &bad)) continue;
     if (cli_flag(argc, argv, &i, "--out", &o.out_path, &bad)) continue;
     if (cli_flag(argc, argv, &i, "--device", &device, &bad)) continue;
+    if (cli_flag(argc, argv, &i, "--devices", &devices, &bad)) continue;
     if (cli_flag(argc, argv, &i, "--regime", &regime, &bad)) continue;
     if (cli_flag(argc, argv, &i, "--freeze", &freeze, &bad)) continue;
     if (cli_flag(argc, argv, &i, "--head-hidden", &hidden, &bad)) continue;
@@ -238,21 +279,64 @@ int cmd_train(int argc, char **argv) {
     hidden_sizes[0] = preset_hidden, nhidden = 1;
   }
   if (nhidden > 0) o.head_hidden = hidden_sizes, o.num_hidden = nhidden;
+  if (device && devices) {
+    fprintf(stderr, "cltrain train: give --device or --devices, not both\n");
+    return 2;
+  }
   if (cli_parse_only) return 0;
 
-  printer pr = {isatty(1), 0};
+  /* Under mpirun: this rank's place, and its device */
+  int rank = 0, ranks = 1, local = 0;
+  char sel[256];
+  if (launched_by_mpirun()) {
+    o.mpi_comm = CLTRAIN_MPI_COMM_WORLD;
+    cltrain_status st = cltrain_mpi_ranks(o.mpi_comm, &rank, &ranks, &local);
+    if (st != CLTRAIN_OK) return cli_fail(NULL, st);
+    if (ranks == 1) o.mpi_comm = NULL;
+    if (ranks > 1 && !device && !rank_device(devices, rank, local, sel, sizeof sel)) {
+      /* a rank that cannot start must not leave the others waiting for it */
+      cli_fail(NULL, CLTRAIN_ERR_DEVICE);
+      cltrain_mpi_abort(o.mpi_comm, 1);
+    }
+    if (ranks > 1 && !device) device = sel;
+  }
+  if (!o.mpi_comm && devices && rank_device(devices, 0, 0, sel, sizeof sel)) device = sel; /* alone: entry 0 */
+  printer pr = {rank == 0 && isatty(1), 0};
   o.on_progress = on_progress, o.on_epoch = on_epoch, o.user = &pr;
   cltrain_context *cx = NULL;
   cltrain_status st = cli_context(device, &cx);
-  if (st != CLTRAIN_OK) return cli_fail(NULL, st);
+  if (st != CLTRAIN_OK) {
+    cli_fail(NULL, st);
+    if (o.mpi_comm) {
+      fprintf(stderr, "  (rank %d of %d, device '%s')\n", rank, ranks, device ? device : "");
+      cltrain_mpi_abort(o.mpi_comm, 1);
+    }
+    return 1;
+  }
+  if (rank == 0 && o.mpi_comm) {
+    cltrain_device_info di;
+    cltrain_context_device(cx, &di);
+    printf("%d ranks, batch %d per rank: global batch %d (rank 0 on %d:%d %s)\n", ranks, o.batch_size,
+           ranks * o.batch_size, di.platform_index, di.device_index, di.name);
+    fflush(stdout);
+  }
   cltrain_train_result res;
   st = cltrain_train_run(cx, &o, &res);
   if (pr.bar_shown) printf("\n");
   if (st != CLTRAIN_OK) {
-    int rc = cli_fail(cx, st);
+    /* every rank fails with the failing rank's message: rank 0 prints it */
+    int rc = rank == 0 ? cli_fail(cx, st) : 1;
     cltrain_context_destroy(cx);
     return rc;
   }
+  if (rank != 0) {
+    cltrain_context_destroy(cx);
+    return 0;
+  }
+  if (res.ranks > 1 && res.steps > 0)
+    printf("allreduce: %.1f MB per step, %.2f ms per step reducing, %.2f ms of it not hidden by the backward\n",
+           res.floats_reduced_per_step * 4 / 1e6, 1e3 * res.allreduce_seconds / (double)res.steps,
+           1e3 * res.allreduce_exposed_seconds / (double)res.steps);
   double wait = res.train_seconds > 0 ? res.loader_wait_seconds / res.train_seconds : 0;
   if (res.skipped) printf("skipped %d images that failed to load\n", res.skipped);
   if (res.features_cached)

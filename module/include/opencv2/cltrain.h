@@ -396,6 +396,9 @@ typedef struct cltrain_train_options {
   void (*on_progress)(const cltrain_progress *p, void *user); /* may be NULL */
   void (*on_epoch)(const cltrain_epoch_stats *e, void *user); /* may be NULL */
   void *user;
+  /* Data-parallel training (see "several devices" below): NULL trains alone; a pointer to an
+   * MPI_Comm (`&comm`), or CLTRAIN_MPI_COMM_WORLD, trains as one rank of that communicator. */
+  const void *mpi_comm;
 } cltrain_train_options;
 
 typedef struct cltrain_train_result {
@@ -413,6 +416,10 @@ typedef struct cltrain_train_result {
   int features_cached;      /* 0: no feature cache, 1: on the device, 2: in host memory */
   char cache_node[96];      /* the node whose output was cached, "" when none */
   double cache_mib;         /* the caches' size (train and val) */
+  int ranks;                /* processes that trained together (1 without mpi_comm) */
+  double allreduce_seconds; /* this rank's gradient reductions, start to end, summed */
+  double allreduce_exposed_seconds; /* the part the host waited for once the backward was done */
+  double floats_reduced_per_step;   /* gradient floats summed over the ranks per step */
 } cltrain_train_result;
 
 /* The tutorial's settings: num_classes -1, freeze "none", frozen BN eval, 25 epochs, no step
@@ -433,6 +440,35 @@ CLTRAIN_API cltrain_train_options cltrain_train_defaults(void);
  * error nothing is exported. out may be NULL. */
 CLTRAIN_API cltrain_status cltrain_train_run(cltrain_context *cx, const cltrain_train_options *o,
                                              cltrain_train_result *out);
+
+/* ---- training on several devices: MPI ----------------------------------------------------
+ * With cltrain_train_options.mpi_comm set, every rank of the communicator calls
+ * cltrain_train_run with the same options (each on its own context/device) and they train one
+ * model as PyTorch's DistributedDataParallel: rank 0's initial weights and new head everywhere;
+ * each epoch the same shuffled order, rank r taking positions r, r+N, ... (DistributedSampler:
+ * the order is padded with its first images to a multiple of N so every rank runs the same
+ * steps); batch_size per rank (global batch N x batch_size); gradients averaged by MPI
+ * allreduce before every SGD step, in buckets that overlap the backward pass; BN in train mode
+ * uses each rank's batch statistics and rank 0's running statistics are broadcast before every
+ * forward (DDP's broadcast_buffers); validation split over the ranks (no padding) and summed.
+ * Augmentation is a function of (seed, epoch, image index), so a run is reproducible for a
+ * given N. Only rank 0 writes the log, plot, checkpoints and export and calls on_progress and
+ * on_epoch; resume reads rank 0's file and broadcasts it, and a checkpoint resumes only with
+ * the rank count that wrote it. A failure on any rank (its image, memory, a NaN loss) fails
+ * every rank's call with that rank's message, "rank R: ...", and nothing is exported.
+ * skip_bad is refused with several ranks (the ranks' batches would no longer match).
+ * MPI is initialised if the caller has not done it (and finalised at exit); only the calling
+ * thread uses MPI. Built without MPI, a non-NULL mpi_comm is CLTRAIN_ERR_UNSUPPORTED. */
+#define CLTRAIN_MPI_COMM_WORLD ((const void *)1)
+
+/* This process's rank and the size of `comm` (as mpi_comm above), and its rank among the ranks
+ * on this host (OMPI_COMM_WORLD_LOCAL_RANK, else MPI_Comm_split_type(MPI_COMM_TYPE_SHARED)):
+ * the index of the device it should take. Initialises MPI as cltrain_train_run does. */
+CLTRAIN_API cltrain_status cltrain_mpi_ranks(const void *comm, int *rank, int *size, int *local_rank);
+
+/* Ends every rank of `comm` with exit status `code` (MPI_Abort): for a rank that fails before
+ * it can reach cltrain_train_run (no device), so that the others do not wait for it. */
+CLTRAIN_API void cltrain_mpi_abort(const void *comm, int code);
 
 /* ---- models from scratch ------------------------------------------------------------------ */
 

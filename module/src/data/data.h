@@ -118,6 +118,10 @@ typedef struct loader_options {
   int drop_last;  /* 1: drop a last batch shorter than batch_size */
   int skip_bad;   /* 1: leave out images that fail to load and count them, instead of failing */
   uint64_t seed;  /* shuffling and augmentation */
+  /* Data-parallel training: this process takes positions rank, rank+ranks, ... of the epoch's
+   * order, as torch's DistributedSampler; with pad, the order first repeats its start up to a
+   * multiple of ranks so every rank has the same count. ranks 0 or 1: the whole order. */
+  int rank, ranks, pad;
 } loader_options;
 
 loader_options loader_defaults(void); /* batch 4, workers 0, prefetch 0, no shuffle, seed 0 */
@@ -146,9 +150,10 @@ int loader_done(const loader *l); /* 1 once every batch of the epoch has been re
  * them, in order), valid as long as that batch. */
 const int32_t *loader_batch_indices(const loader *l);
 
-/* The order loader_start_epoch(epoch) goes through the images in: imagefolder_size() indices
+/* The order loader_start_epoch(epoch) goes through the images in: loader_epoch_images() indices
  * into `order` (batches are consecutive runs of batch_size of them). */
 cltrain_status loader_epoch_order(const loader *l, uint32_t epoch, int32_t *order);
+int loader_epoch_images(const loader *l); /* this rank's share: imagefolder_size() for one rank */
 
 int loader_num_batches(const loader *l);   /* per epoch */
 int loader_workers(const loader *l);       /* threads actually started */

@@ -63,6 +63,13 @@ struct loader {
 
 namespace {
 
+/* This rank's share of the epoch's order (loader_options.rank): every image for one rank. */
+int share_size(const loader *l) {
+  int n = imagefolder_size(l->folder), k = l->o.ranks > 1 ? l->o.ranks : 1;
+  if (l->o.pad) return (n + k - 1) / k;
+  return n / k + (l->o.rank < n % k);
+}
+
 int batch_images(const loader *l, int b) {
   return std::min(l->o.batch_size, l->nimages - b * l->o.batch_size);
 }
@@ -128,7 +135,7 @@ cltrain_status create(cltrain_context *cx, const imagefolder *f, const transform
   l->o = *o;
   if (l->o.workers <= 0) l->o.workers = std::max(1, (int)std::thread::hardware_concurrency() - 1);
   if (l->o.prefetch <= 0) l->o.prefetch = 3;
-  int n = imagefolder_size(f), bs = l->o.batch_size;
+  int n = share_size(l), bs = l->o.batch_size;
   l->nbatches = l->o.drop_last ? n / bs : (n + bs - 1) / bs;
   l->nimages = std::min(n, l->nbatches * bs);
   l->image_floats = (size_t)3 * t->crop * t->crop;
@@ -147,12 +154,15 @@ cltrain_status create(cltrain_context *cx, const imagefolder *f, const transform
 
 void make_order(const loader *l, uint32_t epoch, int32_t *order) {
   int n = imagefolder_size(l->folder);
-  for (int i = 0; i < n; i++) order[i] = i;
+  std::vector<int32_t> all(n);
+  for (int i = 0; i < n; i++) all[i] = i;
   if (l->o.shuffle) { /* Fisher-Yates: a uniform permutation, as torch.randperm gives */
     /* the same per-epoch key as the augmentation, on the shuffling stream */
     cltrain_rng r = rng_make(transform_augment_rng(l->o.seed, epoch, 0).seed, RNG_STREAM_SHUFFLE);
-    for (int i = n - 1; i > 0; i--) std::swap(order[i], order[rng_below(&r, (uint32_t)i + 1)]);
+    for (int i = n - 1; i > 0; i--) std::swap(all[i], all[rng_below(&r, (uint32_t)i + 1)]);
   }
+  int k = l->o.ranks > 1 ? l->o.ranks : 1, share = share_size(l);
+  for (int j = 0; j < share; j++) order[j] = all[(size_t)(l->o.rank + j * k) % n]; /* pad: wraps */
 }
 
 void stop(loader *l) {
@@ -216,7 +226,7 @@ cltrain_status loader_start_epoch(loader *l, uint32_t epoch) {
   try {
     std::unique_lock<std::mutex> lock(l->mu);
     drain(l, lock);
-    l->order.resize(imagefolder_size(l->folder));
+    l->order.resize(share_size(l));
     make_order(l, epoch, l->order.data());
     l->epoch = epoch;
     l->next_image = 0;
@@ -299,6 +309,7 @@ cltrain_status loader_epoch_order(const loader *l, uint32_t epoch, int32_t *orde
 }
 
 int loader_num_batches(const loader *l) { return l->nbatches; }
+int loader_epoch_images(const loader *l) { return share_size(l); }
 int loader_workers(const loader *l) { return (int)l->threads.size(); }
 double loader_wait_seconds(const loader *l) { return l->wait_s; }
 int loader_skipped(const loader *l) { return l->skipped; }

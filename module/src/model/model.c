@@ -510,7 +510,9 @@ cltrain_status model_backward_device(cltrain_model *m, int n) {
     double t0 = prof ? prof_now(m->cx) : 0;
     st = backward_node(m, i, n, written);
     if (prof) prof_add(m->g.nodes[i].op, 1, t0, m->cx);
+    if (st == CLTRAIN_OK && m->grad_hook) st = m->grad_hook(m->grad_hook_user, i);
   }
+  if (st == CLTRAIN_OK && m->grad_hook) st = m->grad_hook(m->grad_hook_user, 0);
   free(written);
   return st;
 }

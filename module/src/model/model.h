@@ -51,6 +51,10 @@ struct cltrain_model {
   unsigned char *grad_live;    /* per node: a step may have written its gradient since it was zeroed */
   uint64_t dropout_seed, dropout_step;
   int lowest_trainable; /* node index where backward stops (set per backward pass) */
+  /* data-parallel training (train/dist.c): called after each node's backward is enqueued with
+   * that node, and with 0 once the whole backward is; a failure stops the pass. NULL: none. */
+  cltrain_status (*grad_hook)(void *user, int node);
+  void *grad_hook_user;
   /* export (export/export_onnx.cpp) */
   char *source_path;        /* the ONNX file the model came from: the export's template */
   char old_head_onnx[192];  /* the source's classifier, once a new head replaced it */

@@ -2,6 +2,7 @@
  * device buffer (moved by kernels/cache.cl's gather and scatter) or in host memory (moved
  * through one staging batch), and the training and inference steps that start above them. */
 #include "cache.h"
+#include "dist.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -104,6 +105,32 @@ cltrain_status feature_rows_move(cltrain_context *cx, buf y, cl_mem cache, cl_me
   arg_int(&k, (int)row), arg_int(&k, n);
   /* One work-item per float of the batch, in one dimension (a batch could pass 65535 rows). */
   return rt_run_items(&k, row * (size_t)n);
+}
+
+cltrain_status feature_cache_share(feature_cache *c, dist *d) {
+  if (!d) return CLTRAIN_OK;
+  cltrain_context *cx = c->cx;
+  int rank = dist_rank(d), size = dist_size(d);
+  size_t floats = c->row * (size_t)c->nimages;
+  int *owner = malloc((size_t)c->nimages * sizeof(int));
+  float *rows = c->host ? c->host : malloc(floats * sizeof(float));
+  if (!owner || !rows) {
+    free(owner);
+    if (rows != c->host) free(rows);
+    return rt_fail(cx, CLTRAIN_ERR_OUT_OF_MEMORY, "out of host memory");
+  }
+  for (int i = 0; i < c->nimages; i++) owner[i] = c->have[i] ? rank : size;
+  cltrain_status st = dist_min_int(d, cx, owner, (size_t)c->nimages);
+  if (!st && c->dev) st = rt_read(cx, rows, (buf){c->dev, 0}, floats * sizeof(float));
+  /* a sum of one row and zeros is that row, bit for bit */
+  for (int i = 0; i < c->nimages && !st; i++)
+    if (owner[i] != rank) memset(rows + (size_t)i * c->row, 0, c->row * sizeof(float));
+  if (!st) st = dist_sum_float(d, cx, rows, floats);
+  if (!st && c->dev) st = rt_write(cx, (buf){c->dev, 0}, rows, floats * sizeof(float));
+  for (int i = 0; i < c->nimages && !st; i++) c->have[i] = owner[i] < size;
+  free(owner);
+  if (rows != c->host) free(rows);
+  return st;
 }
 
 /* Moves rows idx[0..n) between the cache and the batch buffer y: store 1 into the cache, 0

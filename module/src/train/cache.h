@@ -40,6 +40,12 @@ int feature_cache_node_of(const feature_cache *c);
 size_t feature_cache_bytes(const feature_cache *c);
 int feature_cache_has(const feature_cache *c, int index); /* row `index` has been stored */
 
+typedef struct dist dist;
+/* Data-parallel training: each rank filled the rows of its share of the images; afterwards
+ * every rank holds every stored row (each image's from the lowest rank that stored it), so
+ * later epochs can take any share. A collective: every rank of d calls it. */
+cltrain_status feature_cache_share(feature_cache *c, dist *d);
+
 /* One training step (the caller then does the SGD step). With images, the n images (in the
  * model's input layout) run forward up to the cached node, their features are stored in rows
  * idx[0..n), and the step goes on from there: the same arithmetic as cltrain_model_loss_grad.

@@ -219,8 +219,8 @@ static void *get_alloc(cursor *c, size_t n, size_t extra) {
   return v;
 }
 
-cltrain_status checkpoint_read(cltrain_context *cx, const char *path, train_state *s) {
-  memset(s, 0, sizeof *s);
+cltrain_status checkpoint_read_bytes(cltrain_context *cx, const char *path, unsigned char **out, size_t *size) {
+  *out = NULL, *size = 0;
   FILE *f = fopen(path, "rb");
   if (!f) return rt_fail(cx, CLTRAIN_ERR_IO, "cannot open checkpoint '%s': %s", path, strerror(errno));
   unsigned char *data = NULL;
@@ -240,8 +240,20 @@ cltrain_status checkpoint_read(cltrain_context *cx, const char *path, train_stat
   } while (r > 0);
   int rerr = ferror(f);
   fclose(f);
-  cltrain_status st = rerr ? rt_fail(cx, CLTRAIN_ERR_IO, "cannot read checkpoint '%s'", path)
-                           : checkpoint_parse(cx, path, data, n, s);
+  if (rerr) {
+    free(data);
+    return rt_fail(cx, CLTRAIN_ERR_IO, "cannot read checkpoint '%s'", path);
+  }
+  *out = data, *size = n;
+  return CLTRAIN_OK;
+}
+
+cltrain_status checkpoint_read(cltrain_context *cx, const char *path, train_state *s) {
+  memset(s, 0, sizeof *s);
+  unsigned char *data;
+  size_t n;
+  TRY(checkpoint_read_bytes(cx, path, &data, &n));
+  cltrain_status st = checkpoint_parse(cx, path, data, n, s);
   free(data);
   return st;
 }

@@ -11,6 +11,7 @@
 
 #include "cache.h"
 #include "data.h"
+#include "dist.h"
 #include "train_internal.h"
 
 cltrain_train_options cltrain_train_defaults(void) {
@@ -39,8 +40,9 @@ static double now_s(void) {
 }
 
 /* The options that change what a run computes, one "key=value" per line: a resumed run must
- * match them. Paths, epochs, the step limit, --keep and workers may differ. */
-static char *options_text(const cltrain_train_options *o, int num_classes) {
+ * match them. Paths, epochs, the step limit, --keep and workers may differ. A run of several
+ * ranks adds "ranks=N" (a run on one device writes what it always did). */
+static char *options_text(const cltrain_train_options *o, int num_classes, int ranks) {
   char hidden[512] = "", *p = hidden;
   for (int k = 0; k < o->num_hidden && p < hidden + sizeof hidden - 16; k++)
     p += snprintf(p, (size_t)(hidden + sizeof hidden - p), "%s%d", k ? "," : "", o->head_hidden[k]);
@@ -55,11 +57,24 @@ static char *options_text(const cltrain_train_options *o, int num_classes) {
            o->batch_size, o->sgd.lr, o->sgd.momentum, o->sgd.dampening, o->sgd.weight_decay, o->sgd.nesterov,
            o->sgd.backbone_lr_mult, o->step_size, o->gamma, o->augment ? "tutorial" : "none", o->shuffle,
            (unsigned long long)o->seed, o->skip_bad, o->image_size);
+  if (ranks > 1) snprintf(s + strlen(s), cap - strlen(s), "ranks=%d\n", ranks);
   return s;
+}
+
+/* The "ranks=N" of an options text: 1 when absent. */
+static int options_ranks(const char *text) {
+  const char *p = strstr(text, "\nranks=");
+  return p ? atoi(p + 7) : 1;
 }
 
 /* CLTRAIN_ERR_ARG naming the first line where the checkpoint's options and ours differ. */
 static cltrain_status compare_options(cltrain_context *cx, const char *path, const char *saved, const char *now) {
+  int ra = options_ranks(saved), rb = options_ranks(now);
+  if (ra != rb)
+    return rt_fail(cx, CLTRAIN_ERR_ARG,
+                   "cannot resume from '%s' with %d rank%s: it was written by a run of %d rank%s (start it with "
+                   "mpirun -np %d); the shuffled shares, BN statistics and gradient sums depend on the rank count",
+                   path, rb, rb > 1 ? "s" : "", ra, ra > 1 ? "s" : "", ra);
   const char *a = saved, *b = now;
   while (*a || *b) {
     size_t la = strcspn(a, "\n"), lb = strcspn(b, "\n");
@@ -109,6 +124,10 @@ typedef struct split_cache {
 
 typedef struct run {
   cltrain_context *cx;
+  dist *d;          /* NULL: one process */
+  int rank;
+  int shared_fail;  /* a failure already agreed by every rank (dist_agree) */
+  int bn_buffers;   /* some BN layer updates running statistics: broadcast them before forwards */
   const cltrain_train_options *o;
   cltrain_model *m;
   const imagefolder *folder[2]; /* train, val */
@@ -121,12 +140,19 @@ typedef struct run {
   int cache_skipped;             /* images a cached pass left out (skip_bad: they failed to load) */
 } run;
 
+/* Every rank's status at the same point of the run (dist_agree): the first failing rank's. */
+static cltrain_status agree(run *r, cltrain_status st) {
+  st = dist_agree(r->d, r->cx, st);
+  if (st) r->shared_fail = 1;
+  return st;
+}
+
 /* The next batch of a cached pass: the run of batch_size images of the epoch's order at *pos,
  * less the ones that failed to load in the pass that filled the cache, as the loader makes it
  * (a batch of failed images only is passed over). *n is 0 at the end. */
 static void cached_batch(run *r, int phase, int *pos, int *n) {
   const imagefolder *f = r->folder[phase];
-  int total = imagefolder_size(f), bs = r->o->batch_size;
+  int total = loader_epoch_images(r->loader[phase]), bs = r->o->batch_size;
   *n = 0;
   while (*n == 0 && *pos < total) {
     for (int end = *pos + bs < total ? *pos + bs : total; *pos < end; ++*pos) {
@@ -149,6 +175,8 @@ static cltrain_status run_phase(run *r, int epoch, int phase, double lr, train_r
   split_cache *sc = &r->cache[phase];
   int cached = sc->fc && sc->complete, pos = 0, ended = 0;
   TRY(cltrain_model_set_train(r->m, !phase));
+  /* validation sees rank 0's running statistics, the ones the export will hold */
+  if (phase && r->bn_buffers) TRY(dist_bcast_buffers(r->d, r->m));
   if (cached) TRY(loader_epoch_order(l, (uint32_t)epoch, r->order));
   else TRY(loader_start_epoch(l, (uint32_t)epoch));
   double t0 = now_s(), wait0 = loader_wait_seconds(l), loss_sum = 0;
@@ -163,23 +191,32 @@ static cltrain_status run_phase(run *r, int epoch, int phase, double lr, train_r
     const float *x = NULL; /* stays NULL for a cached batch */
     const int32_t *lab = r->labels, *idx = r->idx;
     int n;
+    cltrain_status st = CLTRAIN_OK;
     if (cached) {
       cached_batch(r, phase, &pos, &n);
     } else {
-      TRY(loader_next(l, &x, &lab, &n));
+      st = loader_next(l, &x, &lab, &n);
       idx = loader_batch_indices(l);
     }
+    /* a training step waits for every rank's batch: one rank's bad image stops them all here */
+    if (!phase) TRY(agree(r, st));
+    TRY(st);
     if (n == 0) {
       ended = 1;
       break;
     }
     if (!phase) {
       float loss;
-      cltrain_status st = sc->fc ? feature_cache_loss_grad(sc->fc, r->m, x, idx, (const int *)lab, n, &loss, r->logits)
-                                 : cltrain_model_loss_grad(r->m, x, (const int *)lab, n, &loss, r->logits);
+      if (r->bn_buffers) TRY(dist_bcast_buffers(r->d, r->m));
+      TRY(dist_grads_begin(r->d, r->m));
+      st = sc->fc ? feature_cache_loss_grad(sc->fc, r->m, x, idx, (const int *)lab, n, &loss, r->logits)
+                  : cltrain_model_loss_grad(r->m, x, (const int *)lab, n, &loss, r->logits);
       if (st == CLTRAIN_ERR_NUMERIC)
-        return rt_fail(r->cx, st, "epoch %d, step %lld: the training loss is %f: training diverged (try a smaller learning rate)",
-                       epoch + 1, (long long)r->st.steps + 1, loss);
+        st = rt_fail(r->cx, st, "epoch %d, step %lld: the training loss is %f: training diverged (try a smaller learning rate)",
+                     epoch + 1, (long long)r->st.steps + 1, loss);
+      /* the gradients are now the mean over the ranks, or every rank gets the failure */
+      st = dist_grads_end(r->d, r->m, st);
+      if (st && r->d) r->shared_fail = 1;
       TRY(st);
       cltrain_sgd_options sgd = o->sgd;
       sgd.lr = lr;
@@ -203,11 +240,19 @@ static cltrain_status run_phase(run *r, int epoch, int phase, double lr, train_r
       p.loss = loss_sum / (double)images, p.acc = (double)correct / (double)images;
       p.seconds = now_s() - t0;
       p.images_per_s = p.seconds > 0 ? (double)images / p.seconds : 0;
-      o->on_progress(&p, o->user);
+      if (r->rank == 0) o->on_progress(&p, o->user);
     }
   }
   TRY(cltrain_context_finish(r->cx));
-  if (ended) sc->complete = 1; /* a pass over every image: the cache holds all that loaded */
+  /* the phase's sums over the ranks (validation is split, no rank waits for another per batch) */
+  TRY(agree(r, CLTRAIN_OK));
+  /* A pass over every image: the cache holds all that loaded (every rank's share, once shared:
+   * the next epoch's shares are other images). */
+  if (ended && sc->fc && !sc->complete) TRY(feature_cache_share(sc->fc, r->d));
+  if (ended) sc->complete = 1;
+  double sums[3] = {loss_sum, (double)correct, (double)images};
+  TRY(dist_sum(r->d, r->cx, sums, 3));
+  loss_sum = sums[0], correct = (long long)sums[1], images = (long long)sums[2];
   double secs = now_s() - t0;
   row->epoch = epoch + 1, row->phase = phase, row->lr = lr;
   row->loss = images ? loss_sum / (double)images : NAN;
@@ -226,7 +271,7 @@ static cltrain_status add_row(run *r, const train_row *row) {
   return CLTRAIN_OK;
 }
 
-static cltrain_status check_options(cltrain_context *cx, const cltrain_train_options *o) {
+static cltrain_status check_options(cltrain_context *cx, const cltrain_train_options *o, int rank, int ranks) {
   if (!o->model_path || !o->data_dir || !o->out_path)
     return rt_fail(cx, CLTRAIN_ERR_ARG, "cltrain_train_run: the model, data folder and output paths are required");
   if (!o->freeze) return rt_fail(cx, CLTRAIN_ERR_ARG, "cltrain_train_run: freeze spec is NULL");
@@ -240,6 +285,11 @@ static cltrain_status check_options(cltrain_context *cx, const cltrain_train_opt
   if (o->workers < 0) return rt_fail(cx, CLTRAIN_ERR_ARG, "workers must be >= 0, got %d", o->workers);
   if (!(o->dropout >= 0 && o->dropout < 1))
     return rt_fail(cx, CLTRAIN_ERR_ARG, "dropout %g is outside [0, 1)", o->dropout);
+  if (o->skip_bad && ranks > 1)
+    return rt_fail(cx, CLTRAIN_ERR_UNSUPPORTED,
+                   "skipping bad images is not supported with several ranks (their batches must keep the same "
+                   "size): drop --skip-bad and fix or remove the images");
+  if (rank > 0) return CLTRAIN_OK; /* only rank 0 writes */
   TRY(check_writable(cx, o->out_path, "output model"));
   if (o->log_csv) TRY(check_writable(cx, o->log_csv, "log"));
   if (o->plot_png) TRY(check_writable(cx, o->plot_png, "plot"));
@@ -297,7 +347,7 @@ static cltrain_status train_body(run *r, imagefolder **tf, imagefolder **vf, clt
   cltrain_context *cx = r->cx;
   const cltrain_train_options *o = r->o;
   double t_start = now_s();
-  TRY(check_options(cx, o));
+  TRY(check_options(cx, o, r->rank, dist_size(r->d)));
 
   size_t dlen = strlen(o->data_dir) + 16;
   char *tdir = malloc(dlen), *vdir = malloc(dlen);
@@ -318,12 +368,25 @@ static cltrain_status train_body(run *r, imagefolder **tf, imagefolder **vf, clt
     return rt_fail(cx, CLTRAIN_ERR_ARG, "a head of %d classes cannot learn the %d class folders of '%s/train'",
                    r->classes, nfolders, o->data_dir);
 
-  r->st.options = options_text(o, r->classes);
+  r->st.options = options_text(o, r->classes, dist_size(r->d));
   if (!r->st.options) return rt_fail(cx, CLTRAIN_ERR_OUT_OF_MEMORY, "out of host memory");
   train_state saved;
   memset(&saved, 0, sizeof saved);
+  TRY(agree(r, CLTRAIN_OK)); /* every rank has its data and options before the collectives below */
   if (o->resume) {
-    TRY(checkpoint_read(cx, o->resume, &saved));
+    /* rank 0 reads the file and every rank parses its bytes */
+    unsigned char *bytes = NULL;
+    size_t nbytes = 0;
+    st = r->rank == 0 ? checkpoint_read_bytes(cx, o->resume, &bytes, &nbytes) : CLTRAIN_OK;
+    TRY(agree(r, st));
+    uint64_t n64 = nbytes;
+    TRY(dist_bcast(r->d, cx, &n64, sizeof n64));
+    if (r->rank != 0 && !(bytes = malloc(n64 ? (size_t)n64 : 1))) st = rt_fail(cx, CLTRAIN_ERR_OUT_OF_MEMORY, "out of host memory");
+    TRY(agree(r, st));
+    st = dist_bcast(r->d, cx, bytes, (size_t)n64);
+    if (!st) st = checkpoint_parse(cx, o->resume, bytes, (size_t)n64, &saved);
+    free(bytes);
+    TRY(st);
     st = compare_options(cx, o->resume, saved.options, r->st.options);
     if (st) {
       train_state_free(&saved);
@@ -340,8 +403,21 @@ static cltrain_status train_body(run *r, imagefolder **tf, imagefolder **vf, clt
   if (!st) st = cltrain_model_replace_head(r->m, &h);
   if (!st) st = cltrain_model_freeze(r->m, o->freeze);
   if (!st) st = cltrain_model_set_frozen_bn(r->m, o->frozen_bn);
-  if (!st) r->m->dropout_seed = o->seed;
+  if (!st) r->m->dropout_seed = o->seed + 0x9E3779B97F4A7C15ull * (uint64_t)r->rank; /* rank 0: seed */
   if (!st) st = model_state_save(r->m, &r->st);
+  /* DDP's start: rank 0's weights and new head on every rank */
+  cltrain_status ast = agree(r, st);
+  if (ast) {
+    train_state_free(&saved);
+    return ast;
+  }
+  if (r->d) {
+    st = dist_bcast(r->d, cx, r->st.params, r->st.nparams * sizeof(float));
+    if (!st && r->rank != 0) st = rt_write(cx, (buf){r->m->params, 0}, r->st.params, r->st.nparams * sizeof(float));
+    for (int i = 0; i < r->m->g.n; i++)
+      if (r->m->g.nodes[i].op == NODE_BN && !(r->m->frozen[i] && o->frozen_bn == CLTRAIN_FROZEN_BN_EVAL))
+        r->bn_buffers = 1;
+  }
   if (!st) r->st.fingerprint = model_fingerprint(r->m, r->st.params);
   if (!st && o->resume) {
     if (saved.fingerprint != r->st.fingerprint || saved.nparams != r->st.nparams || saved.ntensors != r->st.ntensors)
@@ -386,8 +462,9 @@ static cltrain_status train_body(run *r, imagefolder **tf, imagefolder **vf, clt
   loader_options lo = loader_defaults();
   lo.batch_size = o->batch_size, lo.workers = o->workers, lo.shuffle = o->shuffle, lo.skip_bad = o->skip_bad;
   lo.seed = o->seed;
+  lo.rank = r->rank, lo.ranks = dist_size(r->d), lo.pad = 1; /* every rank runs the same steps */
   TRY(loader_create(cx, *tf, &tt, &lo, &r->loader[0]));
-  lo.shuffle = 0;
+  lo.shuffle = 0, lo.pad = 0; /* each validation image once: the sums are exact */
   TRY(loader_create(cx, *vf, &te, &lo, &r->loader[1]));
   r->folder[0] = *tf, r->folder[1] = *vf;
   r->logits = malloc(sizeof(float) * (size_t)o->batch_size * (size_t)r->classes);
@@ -395,10 +472,11 @@ static cltrain_status train_body(run *r, imagefolder **tf, imagefolder **vf, clt
   TRY(setup_cache(r));
 
   /* The epochs (a crashed run may have left temporary files of its atomic writes) */
-  if (o->checkpoint) remove_stale_temps(o->checkpoint);
-  if (o->log_csv) remove_stale_temps(o->log_csv);
-  if (o->plot_png) remove_stale_temps(o->plot_png);
-  if (o->out_path) remove_stale_temps(o->out_path);
+  int writer = r->rank == 0;
+  if (writer && o->checkpoint) remove_stale_temps(o->checkpoint);
+  if (writer && o->log_csv) remove_stale_temps(o->log_csv);
+  if (writer && o->plot_png) remove_stale_temps(o->plot_png);
+  if (writer && o->out_path) remove_stale_temps(o->out_path);
   double train_secs = 0, wait_secs = 0;
   int stop = o->max_steps >= 0 && r->st.steps >= o->max_steps;
   for (int epoch = r->st.epochs_done; epoch < o->epochs && !stop; epoch++) {
@@ -415,27 +493,29 @@ static cltrain_status train_body(run *r, imagefolder **tf, imagefolder **vf, clt
       TRY(rt_read(cx, r->st.best, (buf){r->m->params, 0}, r->st.nparams * sizeof(float)));
     }
     r->st.epochs_done = epoch + 1;
-    if (o->checkpoint) {
+    if (writer && o->checkpoint) {
       TRY(model_state_save(r->m, &r->st));
       TRY(checkpoint_write(cx, o->checkpoint, &r->st));
     }
-    if (o->log_csv) TRY(write_log(cx, o->log_csv, r->st.rows, (int)r->st.nrows));
-    if (o->on_epoch) {
+    if (writer && o->log_csv) TRY(write_log(cx, o->log_csv, r->st.rows, (int)r->st.nrows));
+    if (writer && o->on_epoch) {
       cltrain_epoch_stats e = {epoch, o->epochs, tr.loss, tr.acc, vr.loss, vr.acc, lr, tr.seconds, vr.seconds,
                                tr.images_per_s, vr.images_per_s, tr.data_wait, r->st.steps, is_best};
       o->on_epoch(&e, o->user);
     }
   }
-  if (o->log_csv && r->st.nrows == 0) TRY(write_log(cx, o->log_csv, NULL, 0));
+  if (writer && o->log_csv && r->st.nrows == 0) TRY(write_log(cx, o->log_csv, NULL, 0));
 
   /* The weights to keep, the plot, the export */
   int use_best = o->keep_best && r->st.nrows > 0;
   if (use_best) TRY(rt_write(cx, (buf){r->m->params, 0}, r->st.best, r->st.nparams * sizeof(float)));
-  if (o->plot_png) TRY(train_plot(cx, o->plot_png, r->st.rows, (int)r->st.nrows));
+  if (writer && o->plot_png) TRY(train_plot(cx, o->plot_png, r->st.rows, (int)r->st.nrows));
   const char *names[256];
   int nnames = nfolders <= 256 && nfolders == r->classes ? nfolders : 0;
   for (int c = 0; c < nnames; c++) names[c] = imagefolder_class_name(*tf, c);
-  TRY(cltrain_model_export_onnx(r->m, o->out_path, nnames ? names : NULL, nnames));
+  TRY(agree(r, CLTRAIN_OK)); /* no rank failed: rank 0 may export */
+  if (writer) TRY(cltrain_model_export_onnx(r->m, o->out_path, nnames ? names : NULL, nnames));
+  TRY(agree(r, CLTRAIN_OK));
 
   if (res) {
     res->num_classes = r->classes;
@@ -454,6 +534,12 @@ static cltrain_status train_body(run *r, imagefolder **tf, imagefolder **vf, clt
       snprintf(res->cache_node, sizeof res->cache_node, "%s", r->m->g.nodes[node].name);
       res->cache_mib = (double)(feature_cache_bytes(r->cache[0].fc) + feature_cache_bytes(r->cache[1].fc)) / 1048576.0;
     }
+    res->ranks = dist_size(r->d);
+    dist_stats ds;
+    dist_get_stats(r->d, &ds);
+    res->allreduce_seconds = ds.reduce_seconds;
+    res->allreduce_exposed_seconds = ds.exposed_seconds;
+    res->floats_reduced_per_step = (double)ds.floats_per_step;
     res->seconds = now_s() - t_start;
   }
   return CLTRAIN_OK;
@@ -463,9 +549,10 @@ cltrain_status cltrain_train_run(cltrain_context *cx, const cltrain_train_option
   if (!cx || !o) return rt_fail(cx, CLTRAIN_ERR_ARG, "cltrain_train_run: NULL context or options");
   if (out) memset(out, 0, sizeof *out);
   /* An older caller's smaller struct gets the defaults for the fields it lacks. */
-  static const size_t sizes[] = {sizeof(cltrain_train_options)};
+  /* version 1 ended at user; mpi_comm came after it */
+  static const size_t sizes[] = {RT_SIZE_THROUGH(cltrain_train_options, user), sizeof(cltrain_train_options)};
   cltrain_train_options full = cltrain_train_defaults();
-  TRY(rt_options_in(cx, "cltrain_train_options", o, &full, sizes, 1));
+  TRY(rt_options_in(cx, "cltrain_train_options", o, &full, sizes, 2));
   if (full.sgd.size != sizeof full.sgd)
     return rt_fail(cx, CLTRAIN_ERR_ARG, "cltrain_train_options.sgd.size is %zu, not %zu: start the options "
                    "from cltrain_train_defaults()", full.sgd.size, sizeof full.sgd);
@@ -473,7 +560,11 @@ cltrain_status cltrain_train_run(cltrain_context *cx, const cltrain_train_option
   memset(&r, 0, sizeof r);
   r.cx = cx, r.o = &full;
   imagefolder *tf = NULL, *vf = NULL;
-  cltrain_status st = train_body(&r, &tf, &vf, out);
+  cltrain_status st = dist_open(cx, full.mpi_comm, &r.d);
+  r.rank = dist_rank(r.d);
+  if (!st) st = train_body(&r, &tf, &vf, out);
+  /* a failure this rank met alone: the others learn it at their next agreement */
+  if (st && r.d && !r.shared_fail) st = dist_agree(r.d, cx, st);
   loader_destroy(r.loader[0]);
   loader_destroy(r.loader[1]);
   feature_cache_destroy(r.cache[0].fc);
@@ -484,5 +575,6 @@ cltrain_status cltrain_train_run(cltrain_context *cx, const cltrain_train_option
   cltrain_model_destroy(r.m);
   free(r.logits);
   train_state_free(&r.st);
+  dist_close(r.d);
   return st;
 }

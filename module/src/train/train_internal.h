@@ -58,6 +58,9 @@ cltrain_status checkpoint_read(cltrain_context *cx, const char *path, train_stat
  * On failure s is left zeroed. */
 cltrain_status checkpoint_parse(cltrain_context *cx, const char *path, const void *data, size_t n,
                                 train_state *s);
+/* The bytes of the file at `path` (malloc'ed, *out freed by the caller): checkpoint_read's
+ * first half, for a distributed run whose rank 0 reads and broadcasts them. */
+cltrain_status checkpoint_read_bytes(cltrain_context *cx, const char *path, unsigned char **out, size_t *size);
 /* The CRC-32 (IEEE, as zlib's crc32) of n bytes: a checkpoint file ends with that of the rest. */
 uint32_t checkpoint_crc32(const void *data, size_t n);
 
