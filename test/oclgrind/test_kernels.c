@@ -78,18 +78,16 @@ static void conv(const char *name, conv2d_shape s, int accumulate) {
 
 static void convs(void) {
   /* stride 2 with padding, channels no tile multiple: im2col/col2im and the GEMM routings */
-  conv("conv 3x3/2 p1", (conv2d_shape){2, 3, 7, 9, 5, 3, 3, 2, 2, 1, 1, 1, 1}, OP_OVERWRITE);
+  conv("conv 3x3/2 p1", (conv2d_shape){2, 3, 7, 9, 5, 3, 3, 2, 2, 1, 1, 1, 1, 0}, OP_OVERWRITE);
   /* stride 1 (the data gradient as a forward convolution), accumulating dx */
-  conv("conv 3x3/1 p1 acc", (conv2d_shape){1, 5, 6, 5, 3, 3, 3, 1, 1, 1, 1, 1, 1}, OP_ACCUMULATE);
+  conv("conv 3x3/1 p1 acc", (conv2d_shape){1, 5, 6, 5, 3, 3, 3, 1, 1, 1, 1, 1, 1, 0}, OP_ACCUMULATE);
   /* 1x1 stride 2 (the downsample), a rectangular 7x7/2 stem-like kernel, a dilated one */
-  conv("conv 1x1/2", (conv2d_shape){2, 5, 7, 6, 3, 1, 1, 2, 2, 0, 0, 1, 1}, OP_OVERWRITE);
-  conv("conv 7x5/2 p3,2", (conv2d_shape){1, 3, 11, 10, 4, 7, 5, 2, 2, 3, 2, 1, 1}, OP_OVERWRITE);
-  conv("conv 3x3 dil2", (conv2d_shape){1, 2, 8, 7, 3, 3, 3, 1, 1, 2, 2, 2, 2}, OP_OVERWRITE);
+  conv("conv 1x1/2", (conv2d_shape){2, 5, 7, 6, 3, 1, 1, 2, 2, 0, 0, 1, 1, 0}, OP_OVERWRITE);
+  conv("conv 7x5/2 p3,2", (conv2d_shape){1, 3, 11, 10, 4, 7, 5, 2, 2, 3, 2, 1, 1, 0}, OP_OVERWRITE);
+  conv("conv 3x3 dil2", (conv2d_shape){1, 2, 8, 7, 3, 3, 3, 1, 1, 2, 2, 2, 2, 0}, OP_OVERWRITE);
   /* Winograd, on every 3x3 stride-1 convolution */
-  setenv("CLTRAIN_CONV_WINOGRAD", "all", 1);
-  conv("winograd 3x3/1 p1", (conv2d_shape){2, 3, 7, 5, 5, 3, 3, 1, 1, 1, 1, 1, 1}, OP_OVERWRITE);
-  conv("winograd 3x3/1 p0 acc", (conv2d_shape){1, 5, 6, 6, 3, 3, 3, 1, 1, 0, 0, 1, 1}, OP_ACCUMULATE);
-  unsetenv("CLTRAIN_CONV_WINOGRAD");
+  conv("winograd 3x3/1 p1", (conv2d_shape){2, 3, 7, 5, 5, 3, 3, 1, 1, 1, 1, 1, 1, 2}, OP_OVERWRITE);
+  conv("winograd 3x3/1 p0 acc", (conv2d_shape){1, 5, 6, 6, 3, 3, 3, 1, 1, 0, 0, 1, 1, 2}, OP_ACCUMULATE);
 }
 
 static void linears(void) {

@@ -34,7 +34,8 @@ static void run(const char *path, const char *prebuild, const float *x, const in
   CHECK_OK(cltrain_model_freeze(m, "upto:layer2"));
   CHECK_OK(cltrain_model_loss_grad(m, x, labels, N, &o->loss, o->logits));
   cltrain_sgd_options sgd = cltrain_sgd_defaults();
-  CHECK_OK(cltrain_model_sgd_step(m, &sgd, 0.01));
+  sgd.lr = 0.01f;
+  CHECK_OK(cltrain_model_sgd_step(m, &sgd));
   CHECK_OK(cltrain_model_loss_grad(m, x, labels, N, &o->loss, o->logits));
   size_t at = 0, c = 0;
   for (int i = 0; cltrain_model_tensor_name(m, i); i++, at += c)

@@ -124,7 +124,8 @@ static void check_limits(void) {
   setenv("CLTRAIN_DEVICE_LIMITS", "mem=200M,alloc=48M", 1);
   cltrain_context *cx = test_context();
   cltrain_model *m = NULL;
-  cltrain_head_options h = {3, NULL, 0, 0.0f, 2};
+  cltrain_head_options h = cltrain_head_defaults();
+  h.num_classes = 3, h.seed = 2;
   if (CHECK_OK(cltrain_model_load_onnx(cx, model, &m))) {
     CHECK_OK(cltrain_model_set_input_size(m, 64, 64));
     CHECK_OK(cltrain_model_replace_head(m, &h));
