@@ -36,7 +36,7 @@ static std::vector<float> param(cltrain_model *m, const char *name) {
 }
 
 static void round_trip(cltrain_context *cx, const char *src_name, int bn_nodes, int hidden) {
-  std::string src = ref_dir() + "/" + src_name, out = "exported_" + src_name; /* in the working folder: the _clblast twin has its own */
+  std::string src = ref_dir() + "/" + src_name, out = std::string("exported_") + src_name; /* in the working folder: the _clblast twin has its own */
   printf("%s\n", src_name);
   cltrain_model *m = nullptr;
   if (!CHECK_OK(cltrain_model_load_onnx(cx, src.c_str(), &m))) return;
