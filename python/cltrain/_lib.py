@@ -87,7 +87,9 @@ class TrainResult(C.Structure):
                 ("best_val_acc", C.c_double), ("best_epoch", C.c_int), ("last_val_acc", C.c_double),
                 ("seconds", C.c_double), ("loader_wait_seconds", C.c_double),
                 ("train_seconds", C.c_double), ("skipped", C.c_int), ("exported_best", C.c_int),
-                ("features_cached", C.c_int), ("cache_node", C.c_char * 96), ("cache_mib", C.c_double)]
+                ("features_cached", C.c_int), ("cache_node", C.c_char * 96), ("cache_mib", C.c_double),
+                ("ranks", C.c_int), ("allreduce_seconds", C.c_double), ("allreduce_exposed_seconds", C.c_double),
+                ("floats_reduced_per_step", C.c_double)]
 
 
 class Image(C.Structure):
