@@ -348,7 +348,7 @@ int cmd_train(int argc, char **argv) {
   double wait = res.train_seconds > 0 ? res.loader_wait_seconds / res.train_seconds : 0;
   if (res.skipped) printf("skipped %d images that failed to load\n", res.skipped);
   if (res.features_cached)
-    printf("features cached at %s (%.1f MiB %s): epochs after the first ran only the layers above it\n",
+    printf("features cached at %s (%.3g MiB %s): epochs after the first ran only the layers above it\n",
            res.cache_node, res.cache_mib, res.features_cached == 1 ? "on the device" : "in host memory");
   if (res.epochs_done)
     printf("best val acc %.4f (epoch %d); data wait %.0f%% of training; exported %s%s\n", res.best_val_acc,

@@ -249,9 +249,10 @@ static cltrain_status run_phase(run *r, int epoch, int phase, double lr, train_r
   TRY(cltrain_context_finish(r->cx));
   /* the phase's sums over the ranks (validation is split, no rank waits for another per batch) */
   TRY(agree(r, CLTRAIN_OK));
-  /* A pass over every image: the cache holds all that loaded (every rank's share, once shared:
-   * the next epoch's shares are other images). */
-  if (ended && sc->fc && !sc->complete) TRY(feature_cache_share(sc->fc, r->d));
+  /* A pass over every image: the caches hold all that loaded, each rank its share's. Shuffled
+   * training gives each rank other images next epoch: their rows come from their owners. */
+  if (ended && sc->fc && !sc->complete)
+    TRY(feature_cache_share(sc->fc, r->d, !phase && o->shuffle, o->batch_size));
   if (ended) sc->complete = 1;
   double sums[3] = {loss_sum, (double)correct, (double)images};
   TRY(dist_sum(r->d, r->cx, sums, 3));
@@ -329,7 +330,9 @@ static cltrain_status setup_cache(run *r) {
   size_t host = (size_t)sysconf(_SC_PHYS_PAGES) / 4 * (size_t)sysconf(_SC_PAGESIZE);
   cltrain_status st = CLTRAIN_OK;
   for (int p = 0; p < 2 && !st; p++) {
-    st = feature_cache_create(cx, r->m, node, imagefolder_size(r->folder[p]), device, host, &r->cache[p].fc);
+    /* each rank's cache holds its share of a pass (all of it for one rank) */
+    st = feature_cache_create_shard(cx, r->m, node, imagefolder_size(r->folder[p]),
+                                    loader_epoch_images(r->loader[p]), device, host, &r->cache[p].fc);
     if (!st && feature_cache_on_device(r->cache[p].fc)) device -= feature_cache_bytes(r->cache[p].fc);
   }
   int most = larger_split(r->folder[0], r->folder[1]);
