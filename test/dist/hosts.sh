@@ -50,11 +50,14 @@ RUN=(--model "$REF/whole_r18_bn.onnx" --data "$T/data" --freeze upto:layer3 --au
      --batch 2 --lr 0.01 --image-size 32 --workers 1 --keep last --seed 3)
 mpirun --oversubscribe --allow-run-as-root -np 2 "$BIN" train "${RUN[@]}" --out "$T/box.onnx" >"$T/box.out" 2>&1 ||
   { bad "the one-box run"; cat "$T/box.out"; }
-TCP=(--mca plm_rsh_agent "$T/agent" --mca pml ob1 --mca btl tcp,self --mca btl_tcp_if_include 10.77.0.0/24
-     --mca oob_tcp_if_include 10.77.0.0/24 -x POCL_MAX_PTHREAD_COUNT -x POCL_CACHE_DIR)
-ip netns exec "$NS0" mpirun --allow-run-as-root --hostfile "$T/hosts" -np 2 "${TCP[@]}" \
+# README's several-boxes line (one rank per box here), plus the agent and the daemons' network
+TCP=(--map-by ppr:1:node --mca btl tcp,self,vader --mca btl_tcp_if_include 10.77.0.0/24
+     --mca plm_rsh_agent "$T/agent" --mca pml ob1 --mca oob_tcp_if_include 10.77.0.0/24
+     -x POCL_MAX_PTHREAD_COUNT -x POCL_CACHE_DIR)
+ip netns exec "$NS0" mpirun --allow-run-as-root -np 2 --hostfile "$T/hosts" "${TCP[@]}" \
   bash -c 'echo "rank $OMPI_COMM_WORLD_RANK on $(ip -4 -o addr show | grep -o "10\.77\.0\.[0-9]")"; exec "$@"' _ \
-  "$BIN" train "${RUN[@]}" --out "$T/hosts.onnx" >"$T/hosts.out" 2>&1 || { bad "the two-host run"; cat "$T/hosts.out"; }
+  "$BIN" train "${RUN[@]}" --mpi-timeout 600 --out "$T/hosts.onnx" >"$T/hosts.out" 2>&1 ||
+  { bad "the two-host run"; cat "$T/hosts.out"; }
 grep -q "rank 0 on 10.77.0.1" "$T/hosts.out" && grep -q "rank 1 on 10.77.0.2" "$T/hosts.out" &&
   ok "rank 0 ran on the first test host, rank 1 on the second" || { bad "where the ranks ran"; cat "$T/hosts.out"; }
 cmp -s "$T/box.onnx" "$T/hosts.onnx" && ok "two hosts over TCP export the one-box 2-rank model, bit for bit" ||
