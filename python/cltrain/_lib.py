@@ -79,7 +79,7 @@ class TrainOptions(C.Structure):
                 ("skip_bad", C.c_int), ("image_size", C.c_int), ("log_csv", C.c_char_p),
                 ("plot_png", C.c_char_p), ("checkpoint", C.c_char_p), ("resume", C.c_char_p),
                 ("cache_features", C.c_int), ("on_progress", PROGRESS_FN), ("on_epoch", EPOCH_FN),
-                ("user", C.c_void_p)]
+                ("user", C.c_void_p), ("mpi_comm", C.c_void_p), ("mpi_timeout", C.c_double)]
 
 
 class TrainResult(C.Structure):
