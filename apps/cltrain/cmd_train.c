@@ -46,7 +46,9 @@ static void usage(FILE *f) {
           "  --no-cache-features    never cache\n"
           "  --device SEL           OpenCL device (see `cltrain devices`)\n"
           "  --devices SEL1,SEL2,.. under mpirun: rank r takes entry r mod count (default: the rank's\n"
-          "                         local index among the devices of the default type)\n\n"
+          "                         local index among the devices of the default type)\n"
+          "  --mpi-timeout S        under mpirun: a rank that waits S seconds (300) for the others in\n"
+          "                         one collective names it and aborts the job (exit status 1)\n\n"
           "Under mpirun (`mpirun -np N cltrain train ...`) the N ranks train one model as PyTorch's\n"
           "DistributedDataParallel: --batch is per rank, rank 0 writes every file.\n\n"
           "Exit status: 0 done, 1 a runtime error (the message names the file or option), 2 usage.\n");
@@ -201,6 +203,7 @@ int cmd_train(int argc, char **argv) {
     NUM_FLAG("--weight-decay", o.sgd.weight_decay)
     NUM_FLAG("--backbone-lr-mult", o.sgd.backbone_lr_mult)
     NUM_FLAG("--gamma", o.gamma)
+    NUM_FLAG("--mpi-timeout", o.mpi_timeout)
     if (cli_flag(argc, argv, &i, "--seed", &v, &bad)) {
       unsigned long long s = 0;
       if (!bad && !cli_u64("train", "--seed", v, &s)) return 2;
@@ -323,6 +326,11 @@ int cmd_train(int argc, char **argv) {
   cltrain_train_result res;
   st = cltrain_train_run(cx, &o, &res);
   if (pr.bar_shown) printf("\n");
+  if (st != CLTRAIN_OK && st == CLTRAIN_ERR_TIMEOUT) {
+    /* another rank hangs in a collective: whichever rank saw it says so and ends the job */
+    cli_fail(cx, st);
+    cltrain_mpi_abort(o.mpi_comm, 1);
+  }
   if (st != CLTRAIN_OK) {
     /* every rank fails with the failing rank's message: rank 0 prints it */
     int rc = rank == 0 ? cli_fail(cx, st) : 1;
@@ -340,7 +348,7 @@ int cmd_train(int argc, char **argv) {
   double wait = res.train_seconds > 0 ? res.loader_wait_seconds / res.train_seconds : 0;
   if (res.skipped) printf("skipped %d images that failed to load\n", res.skipped);
   if (res.features_cached)
-    printf("features cached at %s (%.1f MiB %s): epochs after the first ran only the layers above it\n",
+    printf("features cached at %s (%.3g MiB %s): epochs after the first ran only the layers above it\n",
            res.cache_node, res.cache_mib, res.features_cached == 1 ? "on the device" : "in host memory");
   if (res.epochs_done)
     printf("best val acc %.4f (epoch %d); data wait %.0f%% of training; exported %s%s\n", res.best_val_acc,

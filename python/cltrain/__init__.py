@@ -13,7 +13,7 @@ from ._lib import lib
 __all__ = ["Error", "devices", "version", "Model", "train"]
 
 _STATUS_NAMES = ["OK", "ARG", "DEVICE", "OPENCL", "BUILD", "CLBLAST", "OUT_OF_MEMORY", "IO",
-                 "FORMAT", "UNSUPPORTED", "OPENCV", "NUMERIC", "INTERNAL"]
+                 "FORMAT", "UNSUPPORTED", "OPENCV", "NUMERIC", "INTERNAL", "TIMEOUT"]
 
 
 class Error(Exception):

@@ -79,19 +79,17 @@ class TrainOptions(C.Structure):
                 ("skip_bad", C.c_int), ("image_size", C.c_int), ("log_csv", C.c_char_p),
                 ("plot_png", C.c_char_p), ("checkpoint", C.c_char_p), ("resume", C.c_char_p),
                 ("cache_features", C.c_int), ("on_progress", PROGRESS_FN), ("on_epoch", EPOCH_FN),
-                ("user", C.c_void_p)]
+                ("user", C.c_void_p), ("mpi_comm", C.c_void_p), ("mpi_timeout", C.c_double)]
 
 
-# Mirrors cltrain_train_result field for field. It carries no size: the library writes all of
-# it, so this must never be shorter than the header's (the dist fields at its end included).
 class TrainResult(C.Structure):
     _fields_ = [("num_classes", C.c_int), ("epochs_done", C.c_int), ("steps", C.c_longlong),
                 ("best_val_acc", C.c_double), ("best_epoch", C.c_int), ("last_val_acc", C.c_double),
                 ("seconds", C.c_double), ("loader_wait_seconds", C.c_double),
                 ("train_seconds", C.c_double), ("skipped", C.c_int), ("exported_best", C.c_int),
                 ("features_cached", C.c_int), ("cache_node", C.c_char * 96), ("cache_mib", C.c_double),
-                ("ranks", C.c_int), ("allreduce_seconds", C.c_double),
-                ("allreduce_exposed_seconds", C.c_double), ("floats_reduced_per_step", C.c_double)]
+                ("ranks", C.c_int), ("allreduce_seconds", C.c_double), ("allreduce_exposed_seconds", C.c_double),
+                ("floats_reduced_per_step", C.c_double)]
 
 
 class Image(C.Structure):

@@ -26,6 +26,15 @@ def folders(tmp_path_factory):
     return root
 
 
+def test_structs_match_the_header():
+    """The ctypes mirrors of the sized options structs are as large as the C ones: a shorter one
+    is overrun by cltrain_train_defaults()'s return and read past by cltrain_train_run."""
+    from cltrain import _lib
+    import ctypes
+    assert _lib.lib.cltrain_train_defaults().size == ctypes.sizeof(_lib.TrainOptions)
+    assert _lib.lib.cltrain_sgd_defaults().size == ctypes.sizeof(_lib.SgdOptions)
+
+
 def test_devices():
     d = cltrain.devices()
     assert d and sum(x["is_default"] for x in d) == 1

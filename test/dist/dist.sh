@@ -41,6 +41,14 @@ lines() { tr '\r' '\n' <"$1" | sed 's/\x1b\[K//g'; }
 [ "$(lines "$T/two.out" | grep -c '^epoch 3/3 train loss')" = 1 ] && ok "only rank 0 prints epochs" || { bad "epoch lines"; cat "$T/two.out"; }
 $PY "$HERE/compare_onnx.py" "$T/start.onnx" "$T/one.onnx" "$T/two.onnx" 1e-5 && ok "2x2 = 1x4 to float32 rounding" ||
   bad "2x2 differs from 1x4"
+# Feature caching (--freeze all --augment none caches the pooled features): each rank's caches
+# hold its share of the images, 8 of the 16 train and 4 of the 8 val rows, so rank 0 reports
+# half of one rank's MiB (printed to 3 digits: 1% slack); epochs 2 and 3 are shuffled, so each
+# step fetches its rows from the rank that holds them, and the 1e-5 check above covers that.
+mib() { tr '\r' '\n' <"$1" | sed -nE 's/^features cached at .* \(([0-9.e+-]+) MiB .*/\1/p'; }
+m1=$(mib "$T/one.out") m2=$(mib "$T/two.out")
+[ -n "$m1" ] && [ -n "$m2" ] && awk -v a="$m1" -v b="$m2" 'BEGIN { d = b - a / 2; exit !(d <= 0.01 * a && -d <= 0.01 * a) }' &&
+  ok "each rank caches its share: $m2 MiB on 2 ranks, $m1 MiB on 1" || { bad "cache sizes: '$m1' and '$m2' MiB"; cat "$T/two.out"; }
 # the validation sums: the same accuracies as one rank (the losses to rounding)
 [ "$(cut -d, -f1,2,4 "$T/two.csv")" = "$(cut -d, -f1,2,4 "$T/one.csv")" ] &&
   ok "train and val accuracies summed over the ranks equal one rank's" || { bad "accuracies differ"; paste -d' ' "$T/one.csv" "$T/two.csv"; }

@@ -61,7 +61,9 @@ typedef enum cltrain_status {
   CLTRAIN_ERR_UNSUPPORTED,   /* a model node, option or device feature cltrain does not support */
   CLTRAIN_ERR_OPENCV,        /* OpenCV raised an exception */
   CLTRAIN_ERR_NUMERIC,       /* a NaN or infinite loss */
-  CLTRAIN_ERR_INTERNAL       /* a bug in cltrain: please report it */
+  CLTRAIN_ERR_INTERNAL,      /* a bug in cltrain: please report it */
+  CLTRAIN_ERR_TIMEOUT        /* another MPI rank did not reach a collective in time (stopped or
+                              * hung): the communicator is unusable, end the job (MPI_Abort) */
 } cltrain_status;
 
 /* Static text for a status, e.g. "CLTRAIN_ERR_DEVICE: no matching OpenCL device". */
@@ -399,6 +401,10 @@ typedef struct cltrain_train_options {
   /* Data-parallel training (see "several devices" below): NULL trains alone; a pointer to an
    * MPI_Comm (`&comm`), or CLTRAIN_MPI_COMM_WORLD, trains as one rank of that communicator. */
   const void *mpi_comm;
+  /* With mpi_comm: the longest any collective waits for the other ranks (300 s). It must
+   * exceed the longest time one rank works alone, e.g. rank 0 writing a checkpoint while the
+   * others wait. Past it, the call fails with CLTRAIN_ERR_TIMEOUT (see below). */
+  double mpi_timeout;
 } cltrain_train_options;
 
 typedef struct cltrain_train_result {
@@ -457,8 +463,18 @@ CLTRAIN_API cltrain_status cltrain_train_run(cltrain_context *cx, const cltrain_
  * the rank count that wrote it. A failure on any rank (its image, memory, a NaN loss) fails
  * every rank's call with that rank's message, "rank R: ...", and nothing is exported.
  * skip_bad is refused with several ranks (the ranks' batches would no longer match).
- * MPI is initialised if the caller has not done it (and finalised at exit); only the calling
- * thread uses MPI. Built without MPI, a non-NULL mpi_comm is CLTRAIN_ERR_UNSUPPORTED. */
+ * No collective waits longer than mpi_timeout for the other ranks: a rank that stopped or hangs
+ * makes the waiting ranks' calls fail with CLTRAIN_ERR_TIMEOUT, naming the collective, the step
+ * and the ranks waited for. That collective stays pending (MPI cannot cancel one), so the
+ * caller must then end the job with cltrain_mpi_abort(mpi_comm, 1) (MPI_Finalize would hang).
+ * The caller's part, with its own communicator: initialise MPI before the call with
+ * MPI_Init_thread at MPI_THREAD_FUNNELED or above and call cltrain from the thread that did
+ * (cltrain's loader threads never call MPI); pass a communicator that every member passes
+ * to its own call (cltrain duplicates it, so the caller's own traffic on it cannot mix with
+ * cltrain's); free it and call MPI_Finalize only after cltrain_train_run has returned.
+ * Several groups may train side by side, each with its MPI_Comm_split communicator. When
+ * the caller has not initialised MPI, cltrain does (MPI_COMM_WORLD) and finalises it at exit.
+ * Built without MPI, a non-NULL mpi_comm is CLTRAIN_ERR_UNSUPPORTED. */
 #define CLTRAIN_MPI_COMM_WORLD ((const void *)1)
 
 /* This process's rank and the size of `comm` (as mpi_comm above), and its rank among the ranks

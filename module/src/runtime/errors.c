@@ -22,6 +22,7 @@ const char *cltrain_status_str(cltrain_status s) {
     case CLTRAIN_ERR_OPENCV: return "CLTRAIN_ERR_OPENCV: OpenCV raised an exception";
     case CLTRAIN_ERR_NUMERIC: return "CLTRAIN_ERR_NUMERIC: the loss is NaN or infinite";
     case CLTRAIN_ERR_INTERNAL: return "CLTRAIN_ERR_INTERNAL: internal error (a bug in cltrain)";
+    case CLTRAIN_ERR_TIMEOUT: return "CLTRAIN_ERR_TIMEOUT: another MPI rank did not answer in time";
   }
   return "CLTRAIN_ERR_UNKNOWN: unknown status";
 }

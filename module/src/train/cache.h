@@ -33,6 +33,11 @@ size_t feature_cache_device_budget(const cltrain_context *cx);
  * needs. */
 cltrain_status feature_cache_create(cltrain_context *cx, const cltrain_model *m, int node, int nimages,
                                     size_t device_budget, size_t host_budget, feature_cache **out);
+/* The same for one rank of a data-parallel run: rows for the `nslots` images of its share of
+ * a pass (the rows are this rank's, and so is the memory check), keyed by image index < nimages. */
+cltrain_status feature_cache_create_shard(cltrain_context *cx, const cltrain_model *m, int node, int nimages,
+                                          int nslots, size_t device_budget, size_t host_budget,
+                                          feature_cache **out);
 void feature_cache_destroy(feature_cache *c); /* accepts NULL */
 
 int feature_cache_on_device(const feature_cache *c);
@@ -41,10 +46,14 @@ size_t feature_cache_bytes(const feature_cache *c);
 int feature_cache_has(const feature_cache *c, int index); /* row `index` has been stored */
 
 typedef struct dist dist;
-/* Data-parallel training: each rank filled the rows of its share of the images; afterwards
- * every rank holds every stored row (each image's from the lowest rank that stored it), so
- * later epochs can take any share. A collective: every rank of d calls it. */
-cltrain_status feature_cache_share(feature_cache *c, dist *d);
+/* Data-parallel training, once a pass has filled every rank's rows (a collective: every rank
+ * of d calls it). Each rank keeps only its own rows; the ranks agree which rank holds each
+ * image's (the lowest that stored it), and feature_cache_has then says whether any rank does.
+ * exchange 0: later passes take the same shares (validation, unshuffled training), so each
+ * rank reads its own rows. exchange 1: the shares change every epoch, so every cached step of
+ * feature_cache_loss_grad becomes a collective that brings each rank's batch rows (of at most
+ * `batch` images) from their owners. */
+cltrain_status feature_cache_share(feature_cache *c, dist *d, int exchange, int batch);
 
 /* One training step (the caller then does the SGD step). With images, the n images (in the
  * model's input layout) run forward up to the cached node, their features are stored in rows

@@ -29,6 +29,11 @@ typedef struct bucket {
 struct dist {
   MPI_Comm comm; /* our duplicate of the caller's: our collectives never mix with theirs */
   int rank, size;
+  double timeout_s;  /* the longest any collective may wait for the other ranks */
+  int epoch;         /* where the run is, for a timeout's message (dist_set_step) */
+  long long step;
+  int broken;        /* a collective timed out: it is still pending, so no other may start */
+  char broken_msg[512];
   cltrain_model *m; /* the model of the step in progress */
   bucket *b;
   int nb, layout_low; /* layout_low: the lowest trainable node the layout was made for */
@@ -56,6 +61,50 @@ static cltrain_status mpi_fail(cltrain_context *cx, int err, const char *call) {
   do {                                                 \
     int mpi_err_ = (call);                             \
     if (mpi_err_ != MPI_SUCCESS) return mpi_fail((cx), mpi_err_, #call); \
+  } while (0)
+
+/* The ranks a timed-out collective may still wait for. MPI does not say which ranks have not
+ * reached a collective: with 2 ranks it can only be the other one. */
+static void waited_ranks(const dist *d, char *out, size_t cap) {
+  if (d->size == 2) snprintf(out, cap, "rank %d", 1 - d->rank);
+  else snprintf(out, cap, "one or more of the other %d ranks (MPI does not say which)", d->size - 1);
+}
+
+/* A collective that did not end within the timeout: the message names it, this run's place and
+ * the ranks it waits for. The request stays pending (a collective cannot be cancelled), so the
+ * communicator is unusable: every later call fails with the same message, and the caller must
+ * end the job (cltrain_mpi_abort). */
+static cltrain_status timed_out(dist *d, cltrain_context *cx, const char *what) {
+  char who[128];
+  waited_ranks(d, who, sizeof who);
+  char where[64] = "before training";
+  if (d->step > 0 || d->epoch > 0) snprintf(where, sizeof where, "epoch %d, after step %lld", d->epoch + 1, d->step);
+  snprintf(d->broken_msg, sizeof d->broken_msg,
+           "rank %d: %s did not end within %g s (%s): still waiting for %s, which stopped or hangs; "
+           "the job must be aborted", d->rank, what, d->timeout_s, where, who);
+  d->broken = 1;
+  return rt_fail(cx, CLTRAIN_ERR_TIMEOUT, "%s", d->broken_msg);
+}
+
+/* Waits for a non-blocking collective, at most the timeout. Polls with short sleeps (from 10 us
+ * up to 1 ms) rather than MPI_Wait, which cannot time out, and leaves the cores to the device. */
+static cltrain_status wait_req(dist *d, cltrain_context *cx, MPI_Request *req, const char *what) {
+  double deadline = now_s() + d->timeout_s;
+  long sleep_ns = 10000;
+  for (;;) {
+    int flag = 0;
+    MPI_TRY(cx, MPI_Test(req, &flag, MPI_STATUS_IGNORE));
+    if (flag) return CLTRAIN_OK;
+    if (now_s() > deadline) return timed_out(d, cx, what);
+    nanosleep(&(struct timespec){0, sleep_ns}, NULL);
+    sleep_ns = sleep_ns < 500000 ? sleep_ns * 2 : 1000000;
+  }
+}
+
+/* A broken communicator refuses every collective with the message of the one that timed out. */
+#define NOT_BROKEN(d, cx) \
+  do {                    \
+    if ((d)->broken) return rt_fail((cx), CLTRAIN_ERR_TIMEOUT, "%s", (d)->broken_msg); \
   } while (0)
 
 static void finalize_at_exit(void) {
@@ -93,7 +142,7 @@ cltrain_status cltrain_mpi_ranks(const void *comm, int *rank, int *size, int *lo
   return CLTRAIN_OK;
 }
 
-cltrain_status dist_open(cltrain_context *cx, const void *comm, dist **out) {
+cltrain_status dist_open(cltrain_context *cx, const void *comm, double timeout_s, dist **out) {
   *out = NULL;
   if (!comm) return CLTRAIN_OK;
   TRY(init_mpi(cx));
@@ -103,15 +152,18 @@ cltrain_status dist_open(cltrain_context *cx, const void *comm, dist **out) {
   if (size == 1) return CLTRAIN_OK;
   dist *d = calloc(1, sizeof *d);
   if (!d) return rt_fail(cx, CLTRAIN_ERR_OUT_OF_MEMORY, "out of host memory");
-  d->size = size, d->layout_low = -1;
-  int err = MPI_Comm_dup(c, &d->comm);
-  if (err != MPI_SUCCESS) {
-    free(d);
-    return mpi_fail(cx, err, "MPI_Comm_dup");
+  d->size = size, d->layout_low = -1, d->timeout_s = timeout_s;
+  MPI_Comm_rank(c, &d->rank);
+  /* the duplicate is the first collective: a rank that never starts times out here */
+  MPI_Request req;
+  int err = MPI_Comm_idup(c, &d->comm, &req);
+  cltrain_status st = err != MPI_SUCCESS ? mpi_fail(cx, err, "MPI_Comm_idup") : wait_req(d, cx, &req, "MPI_Comm_idup (the start)");
+  if (st) {
+    if (!d->broken) free(d); /* a pending duplicate still writes into d */
+    return st;
   }
   /* errors come back as codes (and so as statuses), instead of aborting the job */
   MPI_Comm_set_errhandler(d->comm, MPI_ERRORS_RETURN);
-  MPI_Comm_rank(d->comm, &d->rank);
   *out = d;
   return CLTRAIN_OK;
 }
@@ -123,6 +175,7 @@ void cltrain_mpi_abort(const void *comm, int code) {
 
 void dist_close(dist *d) {
   if (!d) return;
+  if (d->broken) return; /* a pending collective still uses the communicator and buffers */
   for (int i = 0; i < d->nb; i++)
     if (d->b[i].read) clReleaseEvent(d->b[i].read);
   MPI_Comm_free(&d->comm);
@@ -133,10 +186,33 @@ void dist_close(dist *d) {
 int dist_rank(const dist *d) { return d ? d->rank : 0; }
 int dist_size(const dist *d) { return d ? d->size : 1; }
 
+void dist_set_step(dist *d, int epoch, long long step) {
+  if (d) d->epoch = epoch, d->step = step;
+}
+
+/* Blocking collectives, each with the timeout. */
+static cltrain_status allreduce(dist *d, cltrain_context *cx, void *v, int n, MPI_Datatype type, MPI_Op op,
+                                const char *what) {
+  NOT_BROKEN(d, cx);
+  MPI_Request req;
+  MPI_TRY(cx, MPI_Iallreduce(MPI_IN_PLACE, v, n, type, op, d->comm, &req));
+  return wait_req(d, cx, &req, what);
+}
+
+static cltrain_status bcast(dist *d, cltrain_context *cx, void *v, int bytes, int root, const char *what) {
+  NOT_BROKEN(d, cx);
+  MPI_Request req;
+  MPI_TRY(cx, MPI_Ibcast(v, bytes, MPI_BYTE, root, d->comm, &req));
+  return wait_req(d, cx, &req, what);
+}
+
 cltrain_status dist_agree(dist *d, cltrain_context *cx, cltrain_status st) {
   if (!d) return st;
-  int mine = st != CLTRAIN_OK ? d->rank : d->size, first;
-  MPI_TRY(cx, MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, d->comm));
+  if (d->broken) return st ? st : rt_fail(cx, CLTRAIN_ERR_TIMEOUT, "%s", d->broken_msg);
+  int first = st != CLTRAIN_OK ? d->rank : d->size;
+  /* a failure of this rank's own keeps its message if the agreement itself times out */
+  cltrain_status ast = allreduce(d, cx, &first, 1, MPI_INT, MPI_MIN, "the ranks' status agreement (MPI_Iallreduce)");
+  if (ast) return ast;
   if (first == d->size) return CLTRAIN_OK;
   struct {
     int st;
@@ -147,7 +223,7 @@ cltrain_status dist_agree(dist *d, cltrain_context *cx, cltrain_status st) {
     x.st = (int)st;
     snprintf(x.msg, sizeof x.msg, "%s", cltrain_last_error(cx));
   }
-  MPI_TRY(cx, MPI_Bcast(&x, (int)sizeof x, MPI_BYTE, first, d->comm));
+  TRY(bcast(d, cx, &x, (int)sizeof x, first, "the failing rank's message (MPI_Ibcast)"));
   return rt_fail(cx, (cltrain_status)x.st, "rank %d: %s", first, x.msg);
 }
 
@@ -155,7 +231,7 @@ cltrain_status dist_bcast(dist *d, cltrain_context *cx, void *data, size_t bytes
   if (!d) return CLTRAIN_OK;
   for (size_t off = 0; off < bytes;) { /* counts are ints: a checkpoint may pass 2 GiB */
     size_t part = bytes - off < (1u << 30) ? bytes - off : (1u << 30);
-    MPI_TRY(cx, MPI_Bcast((char *)data + off, (int)part, MPI_BYTE, 0, d->comm));
+    TRY(bcast(d, cx, (char *)data + off, (int)part, 0, "a broadcast from rank 0 (MPI_Ibcast)"));
     off += part;
   }
   return CLTRAIN_OK;
@@ -163,8 +239,7 @@ cltrain_status dist_bcast(dist *d, cltrain_context *cx, void *data, size_t bytes
 
 cltrain_status dist_sum(dist *d, cltrain_context *cx, double *v, int n) {
   if (!d) return CLTRAIN_OK;
-  MPI_TRY(cx, MPI_Allreduce(MPI_IN_PLACE, v, n, MPI_DOUBLE, MPI_SUM, d->comm));
-  return CLTRAIN_OK;
+  return allreduce(d, cx, v, n, MPI_DOUBLE, MPI_SUM, "the phase's loss and accuracy sums (MPI_Iallreduce)");
 }
 
 /* MPI counts are ints: large arrays go in parts of 2^28 elements. */
@@ -172,7 +247,7 @@ static cltrain_status allreduce_parts(dist *d, cltrain_context *cx, void *v, siz
                                       MPI_Datatype type, MPI_Op op) {
   for (size_t off = 0; off < n;) {
     size_t part = n - off < (1u << 28) ? n - off : (1u << 28);
-    MPI_TRY(cx, MPI_Allreduce(MPI_IN_PLACE, (char *)v + off * elem, (int)part, type, op, d->comm));
+    TRY(allreduce(d, cx, (char *)v + off * elem, (int)part, type, op, "the feature cache's exchange (MPI_Iallreduce)"));
     off += part;
   }
   return CLTRAIN_OK;
@@ -294,8 +369,10 @@ static cltrain_status grad_hook(void *user, int node) {
     return rt_fail(m->cx, CLTRAIN_ERR_INTERNAL, "gradient buckets: %d of %d read back", d->nread, d->nb);
   /* The device still runs the lowest layers: keep starting and testing until all are summed.
    * A short sleep between polls leaves the cores to the device's threads. */
+  double deadline = now_s() + d->timeout_s;
   while (d->ndone < d->nb) {
     TRY(progress(d));
+    if (d->ndone < d->nb && now_s() > deadline) return timed_out(d, m->cx, "the gradient allreduce (MPI_Iallreduce)");
     if (d->ndone < d->nb) nanosleep(&(struct timespec){0, 100000}, NULL);
   }
   if (d->nb) d->stats.exposed_seconds += now_s() - d->t_device_done;
@@ -311,6 +388,7 @@ static cltrain_status grad_hook(void *user, int node) {
 
 cltrain_status dist_grads_begin(dist *d, cltrain_model *m) {
   if (!d) return CLTRAIN_OK;
+  NOT_BROKEN(d, m->cx);
   if (d->layout_low != model_lowest_trainable(m)) TRY(make_layout(d, m));
   d->m = m;
   d->nread = d->nstarted = d->ndone = d->finished = 0;
@@ -321,6 +399,7 @@ cltrain_status dist_grads_begin(dist *d, cltrain_model *m) {
 cltrain_status dist_grads_end(dist *d, cltrain_model *m, cltrain_status st) {
   if (!d) return st;
   m->grad_hook = NULL, m->grad_hook_user = NULL;
+  if (d->broken) return st;
   if (!d->finished) {
     /* This rank's step failed part-way: join the remaining reductions with zeros. */
     clFinish(m->cx->queue);
@@ -331,7 +410,8 @@ cltrain_status dist_grads_end(dist *d, cltrain_model *m, cltrain_status st) {
       MPI_Iallreduce(MPI_IN_PLACE, d->host + d->b[k].off, (int)d->b[k].count, MPI_FLOAT, MPI_SUM, d->comm,
                      &d->b[k].req);
     }
-    for (int k = d->ndone; k < d->nb; k++) MPI_Wait(&d->b[k].req, MPI_STATUS_IGNORE);
+    for (int k = d->ndone; k < d->nb; k++)
+      TRY(wait_req(d, m->cx, &d->b[k].req, "the gradient allreduce (MPI_Iallreduce)"));
     if (st == CLTRAIN_OK) st = rt_fail(m->cx, CLTRAIN_ERR_INTERNAL, "the gradient allreduce did not finish");
   } else {
     d->stats.steps++;
@@ -346,7 +426,8 @@ void dist_get_stats(const dist *d, dist_stats *out) {
 
 #else /* built without MPI */
 
-cltrain_status dist_open(cltrain_context *cx, const void *comm, dist **out) {
+cltrain_status dist_open(cltrain_context *cx, const void *comm, double timeout_s, dist **out) {
+  (void)timeout_s;
   *out = NULL;
   if (!comm) return CLTRAIN_OK;
   return rt_fail(cx, CLTRAIN_ERR_UNSUPPORTED,
@@ -355,6 +436,7 @@ cltrain_status dist_open(cltrain_context *cx, const void *comm, dist **out) {
 void dist_close(dist *d) { (void)d; }
 int dist_rank(const dist *d) { return 0; }
 int dist_size(const dist *d) { return 1; }
+void dist_set_step(dist *d, int epoch, long long step) { (void)d, (void)epoch, (void)step; }
 cltrain_status dist_agree(dist *d, cltrain_context *cx, cltrain_status st) { return st; }
 cltrain_status dist_bcast(dist *d, cltrain_context *cx, void *data, size_t bytes) { return CLTRAIN_OK; }
 cltrain_status dist_sum(dist *d, cltrain_context *cx, double *v, int n) { return CLTRAIN_OK; }

@@ -17,12 +17,17 @@ typedef struct dist dist; /* NULL means one process: every call below then does 
 
 /* Opens `comm` (a pointer to an MPI_Comm, or CLTRAIN_MPI_COMM_WORLD), initialising MPI when
  * the caller has not (and finalising it at exit). NULL comm, or a communicator of one rank:
- * *out is NULL. Built without MPI, a non-NULL comm is CLTRAIN_ERR_UNSUPPORTED. */
-cltrain_status dist_open(cltrain_context *cx, const void *comm, dist **out);
+ * *out is NULL. Built without MPI, a non-NULL comm is CLTRAIN_ERR_UNSUPPORTED.
+ * Every collective below waits at most timeout_s for the other ranks; past it, the call fails
+ * with CLTRAIN_ERR_TIMEOUT naming the collective, the step (dist_set_step) and the ranks it
+ * waits for, and so does every later one: the collective is still pending (MPI cannot cancel
+ * it), so the caller must end the job (cltrain_mpi_abort). */
+cltrain_status dist_open(cltrain_context *cx, const void *comm, double timeout_s, dist **out);
 void dist_close(dist *d); /* accepts NULL; never finalises MPI */
 
 int dist_rank(const dist *d); /* 0 for NULL */
 int dist_size(const dist *d); /* 1 for NULL */
+void dist_set_step(dist *d, int epoch, long long step); /* where the run is: 0-based epoch, steps done */
 
 /* Every rank passes its status of the same point of the run; all get the first failing rank's
  * (the lowest), with cx's message "rank R: ..." taken from that rank. The one collective that

@@ -30,6 +30,7 @@ cltrain_train_options cltrain_train_defaults(void) {
   o.augment = 1;
   o.shuffle = 1;
   o.keep_best = 1;
+  o.mpi_timeout = 300;
   return o;
 }
 
@@ -199,6 +200,7 @@ static cltrain_status run_phase(run *r, int epoch, int phase, double lr, train_r
       idx = loader_batch_indices(l);
     }
     /* a training step waits for every rank's batch: one rank's bad image stops them all here */
+    if (!phase) dist_set_step(r->d, epoch, r->st.steps);
     if (!phase) TRY(agree(r, st));
     TRY(st);
     if (n == 0) {
@@ -223,6 +225,7 @@ static cltrain_status run_phase(run *r, int epoch, int phase, double lr, train_r
       TRY(cltrain_model_sgd_step(r->m, &sgd));
       r->st.steps++;
       if (test_hook_at("CLTRAIN_TEST_KILL_AT_STEP", r->st.steps)) raise(SIGKILL); /* crash tests */
+      if (test_hook_at("CLTRAIN_TEST_STOP_AT_STEP", r->st.steps)) raise(SIGSTOP); /* a hung rank */
       loss_sum += (double)loss * n;
     } else {
       if (sc->fc) TRY(feature_cache_forward(sc->fc, r->m, x, idx, n, r->logits));
@@ -246,9 +249,10 @@ static cltrain_status run_phase(run *r, int epoch, int phase, double lr, train_r
   TRY(cltrain_context_finish(r->cx));
   /* the phase's sums over the ranks (validation is split, no rank waits for another per batch) */
   TRY(agree(r, CLTRAIN_OK));
-  /* A pass over every image: the cache holds all that loaded (every rank's share, once shared:
-   * the next epoch's shares are other images). */
-  if (ended && sc->fc && !sc->complete) TRY(feature_cache_share(sc->fc, r->d));
+  /* A pass over every image: the caches hold all that loaded, each rank its share's. Shuffled
+   * training gives each rank other images next epoch: their rows come from their owners. */
+  if (ended && sc->fc && !sc->complete)
+    TRY(feature_cache_share(sc->fc, r->d, !phase && o->shuffle, o->batch_size));
   if (ended) sc->complete = 1;
   double sums[3] = {loss_sum, (double)correct, (double)images};
   TRY(dist_sum(r->d, r->cx, sums, 3));
@@ -326,7 +330,9 @@ static cltrain_status setup_cache(run *r) {
   size_t host = (size_t)sysconf(_SC_PHYS_PAGES) / 4 * (size_t)sysconf(_SC_PAGESIZE);
   cltrain_status st = CLTRAIN_OK;
   for (int p = 0; p < 2 && !st; p++) {
-    st = feature_cache_create(cx, r->m, node, imagefolder_size(r->folder[p]), device, host, &r->cache[p].fc);
+    /* each rank's cache holds its share of a pass (all of it for one rank) */
+    st = feature_cache_create_shard(cx, r->m, node, imagefolder_size(r->folder[p]),
+                                    loader_epoch_images(r->loader[p]), device, host, &r->cache[p].fc);
     if (!st && feature_cache_on_device(r->cache[p].fc)) device -= feature_cache_bytes(r->cache[p].fc);
   }
   int most = larger_split(r->folder[0], r->folder[1]);
@@ -549,10 +555,13 @@ cltrain_status cltrain_train_run(cltrain_context *cx, const cltrain_train_option
   if (!cx || !o) return rt_fail(cx, CLTRAIN_ERR_ARG, "cltrain_train_run: NULL context or options");
   if (out) memset(out, 0, sizeof *out);
   /* An older caller's smaller struct gets the defaults for the fields it lacks. */
-  /* version 1 ended at user; mpi_comm came after it */
-  static const size_t sizes[] = {RT_SIZE_THROUGH(cltrain_train_options, user), sizeof(cltrain_train_options)};
+  /* version 1 ended at user, version 2 at mpi_comm; mpi_timeout came after it */
+  static const size_t sizes[] = {RT_SIZE_THROUGH(cltrain_train_options, user),
+                                 RT_SIZE_THROUGH(cltrain_train_options, mpi_comm), sizeof(cltrain_train_options)};
   cltrain_train_options full = cltrain_train_defaults();
-  TRY(rt_options_in(cx, "cltrain_train_options", o, &full, sizes, 2));
+  TRY(rt_options_in(cx, "cltrain_train_options", o, &full, sizes, 3));
+  if (!(full.mpi_timeout > 0) || !isfinite(full.mpi_timeout))
+    return rt_fail(cx, CLTRAIN_ERR_ARG, "the MPI timeout must be > 0 seconds, got %g", full.mpi_timeout);
   if (full.sgd.size != sizeof full.sgd)
     return rt_fail(cx, CLTRAIN_ERR_ARG, "cltrain_train_options.sgd.size is %zu, not %zu: start the options "
                    "from cltrain_train_defaults()", full.sgd.size, sizeof full.sgd);
@@ -560,7 +569,7 @@ cltrain_status cltrain_train_run(cltrain_context *cx, const cltrain_train_option
   memset(&r, 0, sizeof r);
   r.cx = cx, r.o = &full;
   imagefolder *tf = NULL, *vf = NULL;
-  cltrain_status st = dist_open(cx, full.mpi_comm, &r.d);
+  cltrain_status st = dist_open(cx, full.mpi_comm, full.mpi_timeout, &r.d);
   r.rank = dist_rank(r.d);
   if (!st) st = train_body(&r, &tf, &vf, out);
   /* a failure this rank met alone: the others learn it at their next agreement */
