@@ -202,18 +202,35 @@ static cltrain_status im2col(cltrain_context *cx, buf col, buf x, int nb, size_t
   return rt_run(&call, 3, gi, NULL);
 }
 
+/* 1 when the forward GEMM writes y's (N,K,P) layout itself, one GEMM per image of a chunk
+ * (a batched call), instead of one GEMM over the chunk into (K, nb*P) and an unpack kernel.
+ * Only where per-item calls cost nothing (blas_layout_free), with no bias to add, and where
+ * it moves fewer bytes: each per-image GEMM packs the (K, CRSP) weights again, while the
+ * unpack reads and writes (K, P) per image, so it pays while CRSP < P (conv1, layer1, the
+ * downsamples; not layer3/4's 3x3s, whose weights outweigh their small planes). */
+static int direct_output(const cltrain_context *cx, const conv2d_shape *s, buf b) {
+  return blas_layout_free(cx) && !buf_present(b) &&
+         padded_crs(s) < (size_t)conv2d_out_h(s) * conv2d_out_w(s);
+}
+
 /* y (=, or += when accumulate) conv(x, wp) [+ b], wp being the weights prepared as
  * (K, padded C*R*S). */
 static cltrain_status forward_core(cltrain_context *cx, buf y, buf x, buf wp, buf b, buf workspace,
                                    int accumulate, const conv2d_shape *s) {
   size_t crsp = padded_crs(s), oh = conv2d_out_h(s), p = oh * conv2d_out_w(s);
   size_t in_img = (size_t)s->c * s->h * s->w, out_img = (size_t)s->k * p;
-  int g = chunk_images(s);
+  int g = chunk_images(s), direct = direct_output(cx, s, b);
   buf col = workspace, yt = buf_at(workspace, crsp * g * p);
   rt_call call;
   for (int n0 = 0; n0 < s->n; n0 += g) {
     int nb = s->n - n0 < g ? s->n - n0 : g;
     TRY(im2col(cx, col, buf_at(x, n0 * in_img), nb, crsp, s));
+    if (direct) {
+      /* y[i] (K, P) (= or +=) wp (K,CRSP) x col[:, i*P .. (i+1)*P) (CRSP, P; rows nb*P apart) */
+      TRY(blas_sgemm_batched(cx, 0, 0, s->k, p, crsp, 1.0f, wp, crsp, 0, col, nb * p, p,
+                             accumulate ? 1.0f : 0.0f, buf_at(y, n0 * out_img), p, out_img, nb));
+      continue;
+    }
     /* yt (K, nb*P) = wp (K,CRSP) x col (CRSP, nb*P), CRSP = CRS padded with zeros */
     TRY(blas_sgemm(cx, 0, 0, s->k, nb * p, crsp, 1.0f, wp, crsp, col, nb * p, 0.0f, yt, nb * p));
     TRY(rt_kernel(cx, FILE_CL, "", "conv2d_forward_unpack", &call));
@@ -288,7 +305,7 @@ cltrain_status conv2d_forward(cltrain_context *cx, buf y, buf x, buf w, buf b, b
 
 /* dw (K, CRS) += dyt (K, np) x col^T, as described at DW_SLICE, col being the chunk's im2col:
  * transposed (np, CRS; rows dw_ld(s) apart) when col_t, else as the forward pass lays it out
- * (CRS, np) and read through a transposed GEMM (blas_transpose_free). parts is the scratch for
+ * (CRS, np) and read through a transposed GEMM (blas_layout_free). parts is the scratch for
  * dw_parts(s) partial products, rows dw_ld(s) apart. */
 static cltrain_status weight_grad(cltrain_context *cx, buf dw, buf dyt, buf col, int col_t,
                                   buf parts, size_t np, const conv2d_shape *s) {
@@ -355,7 +372,7 @@ cltrain_status conv2d_backward(cltrain_context *cx, buf dx, buf dw, buf db, buf 
    * pass's im2col layout and the data gradient reads w as it is: the transposed im2col (R*S
    * floats per work-item, each from its own channel plane) took more of a batch-16 step on PoCL (9.7% of
    * its perf samples) than the forward one run twice per layer (8.0%). */
-  int col_t = !blas_transpose_free(cx);
+  int col_t = !blas_layout_free(cx);
   if (gemm_dx && col_t) {
     TRY(rt_kernel(cx, FILE_CL, "", "conv2d_backward_transpose_w", &call));
     arg_buf(&call, wt), arg_buf(&call, w);
