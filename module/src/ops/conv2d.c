@@ -368,10 +368,11 @@ cltrain_status conv2d_backward(cltrain_context *cx, buf dx, buf dw, buf db, buf 
   conv2d_shape d;
   int fwd_dx = buf_present(dx) && dx_as_forward(s, &d);
   int gemm_dx = buf_present(dx) && !fwd_dx;
-  /* Where a transposed GEMM operand costs nothing, the weight gradient reads the forward
-   * pass's im2col layout and the data gradient reads w as it is: the transposed im2col (R*S
-   * floats per work-item, each from its own channel plane) took more of a batch-16 step on PoCL (9.7% of
-   * its perf samples) than the forward one run twice per layer (8.0%). */
+  /* Where a GEMM's operand layout costs nothing, the weight gradient reads the forward pass's
+   * im2col layout and the data gradient reads w as it is: the transposed im2col (R*S floats
+   * per work-item, each from its own channel plane) took more of a batch-16 step on PoCL
+   * (10.9% of its perf samples) than the forward one, run twice per layer (8.8%); with it
+   * gone the im2col samples fell by 26% (docs/performance.md section 12). */
   int col_t = !blas_layout_free(cx);
   if (gemm_dx && col_t) {
     TRY(rt_kernel(cx, FILE_CL, "", "conv2d_backward_transpose_w", &call));
