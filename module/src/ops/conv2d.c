@@ -1,6 +1,6 @@
-/* conv2d.c: convolution as im2col plus CLBlast SGEMM over chunks of images, with every operand
- * laid out so that no GEMM needs a transposed operand (twice as slow on PoCL); 3x3 stride-1
- * convolutions as Winograd F(2x2, 3x3) with batched GEMMs. */
+/* conv2d.c: convolution as im2col plus SGEMM over chunks of images, with every operand laid out
+ * so that no CLBlast GEMM needs a transposed operand (twice as slow on PoCL; the native backend
+ * takes them for free); 3x3 stride-1 convolutions as Winograd F(2x2, 3x3) with batched GEMMs. */
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -190,23 +190,47 @@ static void arg_geometry(rt_call *c, const conv2d_shape *s) {
   arg_int(c, s->dil_h), arg_int(c, s->dil_w);
 }
 
+/* col (rows, nb*P) = im2col of the nb images (nb,C,H,W) at x, zero rows past C*R*S. */
+static cltrain_status im2col(cltrain_context *cx, buf col, buf x, int nb, size_t rows,
+                             const conv2d_shape *s) {
+  rt_call call;
+  TRY(rt_kernel(cx, FILE_CL, "", "conv2d_forward_im2col", &call));
+  arg_buf(&call, col), arg_buf(&call, x);
+  arg_geometry(&call, s);
+  arg_int(&call, nb), arg_int(&call, (int)rows);
+  size_t gi[3] = {(size_t)conv2d_out_h(s), rows, (size_t)nb};
+  return rt_run(&call, 3, gi, NULL);
+}
+
+/* 1 when the forward GEMM writes y's (N,K,P) layout itself, one GEMM per image of a chunk
+ * (a batched call), instead of one GEMM over the chunk into (K, nb*P) and an unpack kernel.
+ * Only where per-item calls cost nothing (blas_layout_free), with no bias to add, and where
+ * it moves fewer bytes: each per-image GEMM packs the (K, CRSP) weights again, while the
+ * unpack reads and writes (K, P) per image, so it pays while CRSP < P (conv1, layer1, the
+ * downsamples; not layer3/4's 3x3s, whose weights outweigh their small planes). */
+static int direct_output(const cltrain_context *cx, const conv2d_shape *s, buf b) {
+  return blas_layout_free(cx) && !buf_present(b) &&
+         padded_crs(s) < (size_t)conv2d_out_h(s) * conv2d_out_w(s);
+}
+
 /* y (=, or += when accumulate) conv(x, wp) [+ b], wp being the weights prepared as
  * (K, padded C*R*S). */
 static cltrain_status forward_core(cltrain_context *cx, buf y, buf x, buf wp, buf b, buf workspace,
                                    int accumulate, const conv2d_shape *s) {
   size_t crsp = padded_crs(s), oh = conv2d_out_h(s), p = oh * conv2d_out_w(s);
   size_t in_img = (size_t)s->c * s->h * s->w, out_img = (size_t)s->k * p;
-  int g = chunk_images(s);
+  int g = chunk_images(s), direct = direct_output(cx, s, b);
   buf col = workspace, yt = buf_at(workspace, crsp * g * p);
   rt_call call;
   for (int n0 = 0; n0 < s->n; n0 += g) {
     int nb = s->n - n0 < g ? s->n - n0 : g;
-    TRY(rt_kernel(cx, FILE_CL, "", "conv2d_forward_im2col", &call));
-    arg_buf(&call, col), arg_buf(&call, buf_at(x, n0 * in_img));
-    arg_geometry(&call, s);
-    arg_int(&call, nb), arg_int(&call, (int)crsp);
-    size_t gi[3] = {oh, crsp, (size_t)nb};
-    TRY(rt_run(&call, 3, gi, NULL));
+    TRY(im2col(cx, col, buf_at(x, n0 * in_img), nb, crsp, s));
+    if (direct) {
+      /* y[i] (K, P) (= or +=) wp (K,CRSP) x col[:, i*P .. (i+1)*P) (CRSP, P; rows nb*P apart) */
+      TRY(blas_sgemm_batched(cx, 0, 0, s->k, p, crsp, 1.0f, wp, crsp, 0, col, nb * p, p,
+                             accumulate ? 1.0f : 0.0f, buf_at(y, n0 * out_img), p, out_img, nb));
+      continue;
+    }
     /* yt (K, nb*P) = wp (K,CRSP) x col (CRSP, nb*P), CRSP = CRS padded with zeros */
     TRY(blas_sgemm(cx, 0, 0, s->k, nb * p, crsp, 1.0f, wp, crsp, col, nb * p, 0.0f, yt, nb * p));
     TRY(rt_kernel(cx, FILE_CL, "", "conv2d_forward_unpack", &call));
@@ -279,25 +303,29 @@ cltrain_status conv2d_forward(cltrain_context *cx, buf y, buf x, buf w, buf b, b
   return forward_core(cx, y, x, wp, b, workspace, 0, s);
 }
 
-/* dw (K, CRS) += dyt (K, np) x colT (np, CRS), as described at DW_SLICE; parts is the
- * scratch for dw_parts(s) partial products; colT's and parts' rows are dw_ld(s) apart. */
-static cltrain_status weight_grad(cltrain_context *cx, buf dw, buf dyt, buf colt, buf parts,
-                                  size_t np, const conv2d_shape *s) {
+/* dw (K, CRS) += dyt (K, np) x col^T, as described at DW_SLICE, col being the chunk's im2col:
+ * transposed (np, CRS; rows dw_ld(s) apart) when col_t, else as the forward pass lays it out
+ * (CRS, np) and read through a transposed GEMM (blas_layout_free). parts is the scratch for
+ * dw_parts(s) partial products, rows dw_ld(s) apart. */
+static cltrain_status weight_grad(cltrain_context *cx, buf dw, buf dyt, buf col, int col_t,
+                                  buf parts, size_t np, const conv2d_shape *s) {
   size_t crs = (size_t)s->c * s->r * s->s, ld = dw_ld(s), kc = (size_t)s->k * ld;
+  size_t ldb = col_t ? ld : np, pix = col_t ? ld : 1; /* col's rows; one pixel to the next */
   size_t per_call = dw_parts(s), slices = (np + DW_SLICE - 1) / DW_SLICE;
   if (!per_call || slices < 2)
-    return blas_sgemm(cx, 0, 0, s->k, crs, np, 1.0f, dyt, np, colt, ld, 1.0f, dw, crs);
+    return blas_sgemm(cx, 0, !col_t, s->k, crs, np, 1.0f, dyt, np, col, ldb, 1.0f, dw, crs);
   rt_call call;
   for (size_t j0 = 0; j0 < slices; j0 += per_call) {
     size_t nj = slices - j0 < per_call ? slices - j0 : per_call;
     size_t full = nj, p0 = j0 * DW_SLICE;
     if (j0 + nj == slices && np % DW_SLICE) full--; /* the last slice is short */
-    TRY(blas_sgemm_batched(cx, 0, 0, s->k, crs, DW_SLICE, 1.0f, buf_at(dyt, p0), np, DW_SLICE,
-                           buf_at(colt, p0 * ld), ld, DW_SLICE * ld, 0.0f, parts, ld, kc, full));
+    TRY(blas_sgemm_batched(cx, 0, !col_t, s->k, crs, DW_SLICE, 1.0f, buf_at(dyt, p0), np,
+                           DW_SLICE, buf_at(col, p0 * pix), ldb, DW_SLICE * pix, 0.0f, parts, ld,
+                           kc, full));
     if (full < nj) {
       size_t q0 = p0 + full * DW_SLICE;
-      TRY(blas_sgemm(cx, 0, 0, s->k, crs, np - q0, 1.0f, buf_at(dyt, q0), np,
-                     buf_at(colt, q0 * ld), ld, 0.0f, buf_at(parts, full * kc), ld));
+      TRY(blas_sgemm(cx, 0, !col_t, s->k, crs, np - q0, 1.0f, buf_at(dyt, q0), np,
+                     buf_at(col, q0 * pix), ldb, 0.0f, buf_at(parts, full * kc), ld));
     }
     TRY(rt_kernel(cx, FILE_CL, "", "conv2d_backward_sum_parts", &call));
     arg_buf(&call, dw), arg_buf(&call, parts);
@@ -340,7 +368,13 @@ cltrain_status conv2d_backward(cltrain_context *cx, buf dx, buf dw, buf db, buf 
   conv2d_shape d;
   int fwd_dx = buf_present(dx) && dx_as_forward(s, &d);
   int gemm_dx = buf_present(dx) && !fwd_dx;
-  if (gemm_dx) {
+  /* Where a GEMM's operand layout costs nothing, the weight gradient reads the forward pass's
+   * im2col layout and the data gradient reads w as it is: the transposed im2col (R*S floats
+   * per work-item, each from its own channel plane) took more of a batch-16 step on PoCL
+   * (10.9% of its perf samples) than the forward one, run twice per layer (8.8%); with it
+   * gone the im2col samples fell by 26% (docs/performance.md section 12). */
+  int col_t = !blas_layout_free(cx);
+  if (gemm_dx && col_t) {
     TRY(rt_kernel(cx, FILE_CL, "", "conv2d_backward_transpose_w", &call));
     arg_buf(&call, wt), arg_buf(&call, w);
     arg_int(&call, s->k), arg_int(&call, (int)crs);
@@ -356,18 +390,23 @@ cltrain_status conv2d_backward(cltrain_context *cx, buf dx, buf dw, buf db, buf 
     size_t gp[3] = {p, (size_t)s->k, (size_t)nb};
     TRY(rt_run(&call, 3, gp, NULL));
     if (buf_present(dw)) {
-      TRY(rt_kernel(cx, FILE_CL, "", "conv2d_backward_im2col_t", &call));
-      arg_buf(&call, col), arg_buf(&call, buf_at(x, n0 * in_img));
-      arg_geometry(&call, s);
-      arg_int(&call, nb), arg_int(&call, (int)dw_ld(s));
-      size_t gi[3] = {(size_t)s->c, p, (size_t)nb};
-      TRY(rt_run(&call, 3, gi, NULL));
-      /* dw (K,CRS) += dyt (K, nb*P) x colT (nb*P, CRS); chunks in order, so the sum is fixed. */
-      TRY(weight_grad(cx, dw, dyt, col, parts, np, s));
+      if (col_t) {
+        TRY(rt_kernel(cx, FILE_CL, "", "conv2d_backward_im2col_t", &call));
+        arg_buf(&call, col), arg_buf(&call, buf_at(x, n0 * in_img));
+        arg_geometry(&call, s);
+        arg_int(&call, nb), arg_int(&call, (int)dw_ld(s));
+        size_t gi[3] = {(size_t)s->c, p, (size_t)nb};
+        TRY(rt_run(&call, 3, gi, NULL));
+      } else {
+        TRY(im2col(cx, col, buf_at(x, n0 * in_img), nb, crs, s));
+      }
+      /* dw (K,CRS) += dyt (K, nb*P) x col^T; chunks in order, so the sum is fixed. */
+      TRY(weight_grad(cx, dw, dyt, col, col_t, parts, np, s));
     }
     if (gemm_dx) {
       /* dcol (CRS, nb*P) = wT (CRS,K) x dyt (K, nb*P), then gathered back into dx. */
-      TRY(blas_sgemm(cx, 0, 0, crs, np, s->k, 1.0f, wt, s->k, dyt, np, 0.0f, col, np));
+      if (col_t) TRY(blas_sgemm(cx, 0, 0, crs, np, s->k, 1.0f, wt, s->k, dyt, np, 0.0f, col, np));
+      else TRY(blas_sgemm(cx, 1, 0, crs, np, s->k, 1.0f, w, crs, dyt, np, 0.0f, col, np));
       TRY(rt_kernel(cx, FILE_CL, "", "conv2d_backward_col2im", &call));
       arg_buf(&call, buf_at(dx, n0 * in_img)), arg_buf(&call, col);
       arg_geometry(&call, s);

@@ -1,4 +1,4 @@
-/* conv2d.h: 2-D convolution (NCHW, groups = 1) as im2col plus CLBlast SGEMM, forward and
+/* conv2d.h: 2-D convolution (NCHW, groups = 1) as im2col plus SGEMM (blas.h), forward and
  * backward, and its double-accumulating C reference on host arrays. */
 #ifndef CLTRAIN_OPS_CONV2D_H
 #define CLTRAIN_OPS_CONV2D_H

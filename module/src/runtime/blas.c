@@ -98,6 +98,8 @@ static cltrain_status choose_backend(cltrain_context *cx) {
   return CLTRAIN_OK;
 }
 
+int blas_layout_free(const cltrain_context *cx) { return cx->gemm_native; }
+
 const char *blas_backend_name(const cltrain_context *cx) {
   return cx->gemm_native ? gemm_native_name() : "CLBlast";
 }

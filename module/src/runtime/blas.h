@@ -33,6 +33,13 @@ void blas_release(void);
 /* "CLBlast", or the native backend's name with the kernels OpenBLAS picked. */
 const char *blas_backend_name(const cltrain_context *cx);
 
+/* 1 when a GEMM's operand layout costs nothing: on the native backend, where OpenBLAS packs
+ * both operands into its own panels whatever their layout and transposition, and a call (or a
+ * batch item) costs microseconds. 0 on CLBlast, which on PoCL ran GEMMs with a transposed
+ * operand twice as slow (a padded, transposed copy per call) and pays launches per call.
+ * Callers with a choice of layout use it to skip a transposing or regrouping kernel. */
+int blas_layout_free(const cltrain_context *cx);
+
 /* Name of the tuning entry applied to this device, or NULL for CLBlast's defaults. */
 const char *blas_tuning_name(const cltrain_context *cx);
 
