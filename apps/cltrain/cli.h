@@ -4,16 +4,15 @@
 
 #include "opencv2/cltrain.h"
 
-/* Each returns the process exit code: 0 success, 1 failure (message printed), 2 usage error. */
+/* Each returns the process exit code: 0 success, 1 failure (message printed), 2 usage error.
+ * These commands use cltrain.h alone (the build gives them no other include folder, and the
+ * cltrain tool links only libcltrain.so); the developer commands are cltrain-dev's (dev.h). */
 int cmd_devices(int argc, char **argv);
-int cmd_gemm(int argc, char **argv);
-int cmd_synth(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_init(int argc, char **argv);
-int cmd_bench(int argc, char **argv);
 
 /* The whole tool: `cltrain COMMAND ARGS...` as argv; returns the exit code. */
 int cli_main(int argc, char **argv);
@@ -21,6 +20,12 @@ int cli_main(int argc, char **argv);
 /* When set (by the argument-parser fuzz target), each command returns 0 once its arguments have
  * parsed and checked, before it opens a device or touches a file. */
 extern int cli_parse_only;
+
+/* Runs cltrain-dev's `command` (gemm-check, synth, bench; `bench ops` is its bench-ops) with
+ * argv[1..]: through cli_dev_main when it is set (cltrain-dev's own dev_main, linked in by the
+ * fuzz target), else by executing the cltrain-dev beside this executable. */
+int cli_dev(const char *command, int argc, char **argv);
+extern int (*cli_dev_main)(int argc, char **argv);
 
 /* Opens the device `selector` (NULL: $CLTRAIN_DEVICE or the default) with the context options
  * the environment asks for: $CLTRAIN_CONV_WINOGRAD (0, 1 or all) and $CLTRAIN_PROFILE (0 or 1),

@@ -11,12 +11,11 @@
 
 #include "blas.h"
 #include "cache.h"
-#include "cli.h"
+#include "dev.h"
 #include "graph.h"
 #include "model.h"
 #include "rng.h"
 
-int cmd_bench_ops(int argc, char **argv);
 
 static double now_s(void) {
   struct timespec t;
