@@ -11,15 +11,17 @@ static const struct {
 } commands[] = {
     {"gemm-check", cmd_gemm},
     {"synth", cmd_synth},
-    {"bench", cmd_bench},
+    {"bench", cmd_bench}, /* cltrain's own bench, with the feature cache plugged in */
     {"bench-ops", cmd_bench_ops},
 };
 
 int dev_main(int argc, char **argv) {
+  cli_bench_cache = &dev_bench_cache;
+  cli_dev_main = dev_main; /* `bench ops` from within bench stays in this process */
   for (size_t i = 0; argc >= 2 && i < sizeof commands / sizeof commands[0]; i++)
     if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
   fprintf(stderr, "usage: cltrain-dev gemm-check|synth|bench|bench-ops [ARGS]\n"
-                  "(the same commands as 'cltrain gemm-check', 'cltrain synth', 'cltrain bench' "
-                  "and 'cltrain bench ops')\n");
+                  "(what 'cltrain gemm-check', 'cltrain synth', 'cltrain bench --cache' and "
+                  "'cltrain bench ops' run)\n");
   return 2;
 }

@@ -24,7 +24,7 @@ static const struct {
     {"gemm-check", dev_command, "check and time SGEMM through cltrain's CLBlast wrapper (cltrain-dev)"},
     {"synth", dev_command, "draw a labelled shape image set (for the demo, offline; cltrain-dev)"},
     {"init", cmd_init, "write a freshly initialised ResNet-18/34 as ONNX, to train from scratch"},
-    {"bench", dev_command, "time training and inference steps (or each op: bench ops; cltrain-dev)"},
+    {"bench", cmd_bench, "time training and inference steps on synthetic data (each op: bench ops)"},
     {"info", cmd_info, "show how cltrain imports an ONNX model: nodes, stages, parameters"},
     {"eval", cmd_eval, "loss, accuracy and confusion matrix of a model on an ImageFolder"},
     {"predict", cmd_predict, "top-k classes of images, optionally drawn as a picture grid"},
@@ -139,6 +139,7 @@ int cli_number(const char *cmd, const char *flag, const char *s, double *out) {
 }
 
 int cli_parse_only = 0;
+const cli_bench_cache_ops *cli_bench_cache = NULL;
 int (*cli_dev_main)(int argc, char **argv) = NULL;
 
 /* `cltrain bench ops` is cltrain-dev's bench-ops; everything else keeps its name. */

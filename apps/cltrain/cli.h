@@ -13,6 +13,22 @@ int cmd_eval(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_init(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+
+/* `cltrain bench --cache` times steps on the feature cache, which is internal: cltrain-dev sets
+ * these (bench_cache.c), and without them cmd_bench runs the command in cltrain-dev. */
+typedef struct cli_bench_cache_state cli_bench_cache_state;
+typedef struct cli_bench_cache_ops {
+  /* A cache of 4 batches of rows of the frozen part's output, filled by 4 training steps on
+   * images (batch, in_c, in_h, in_w) and labels (batch), as epoch 1 of a cached run fills it. */
+  cltrain_status (*fill)(cltrain_context *cx, cltrain_model *m, const float *images, const int *labels,
+                         int batch, cli_bench_cache_state **out);
+  /* One training step's loss and gradients on `batch` random cached rows with these labels. */
+  cltrain_status (*loss_grad)(cli_bench_cache_state *c, cltrain_model *m, const int *labels, int batch,
+                              float *loss);
+  void (*destroy)(cli_bench_cache_state *c);
+} cli_bench_cache_ops;
+extern const cli_bench_cache_ops *cli_bench_cache;
 
 /* The whole tool: `cltrain COMMAND ARGS...` as argv; returns the exit code. */
 int cli_main(int argc, char **argv);

@@ -1,6 +1,6 @@
 /* test_tools_api.c: the public calls the cltrain tool is built on (cltrain.h, "for tools"):
- * context details, a model's nodes, the ImageFolder and its eval reader, the atomic file
- * write. Each is checked against the internal function it wraps, and every error path. */
+ * context details, a model's nodes, the ImageFolder and its eval reader, the profiler's
+ * totals and the launch count, the atomic file write. Each is checked against the internal function it wraps, and every error path. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -172,6 +172,40 @@ static void test_folder(cltrain_context *cx, cltrain_model *m) {
   cltrain_folder_close(NULL);
 }
 
+/* The profiler's totals and the launch count around one profiled forward pass. */
+static void test_profile(cltrain_context *cx, cltrain_model *m) {
+  float *x = malloc(sizeof(float) * 3 * 224 * 224), logits[2];
+  if (!x) return;
+  fill_uniform(x, 3 * 224 * 224, 5, -1, 1);
+  int n = -1;
+  cltrain_profile_entry e[16];
+  CHECK_OK(cltrain_context_set_option(cx, CLTRAIN_OPT_PROFILE, 1));
+  CHECK_OK(cltrain_context_reset_profile(cx));
+  CHECK_OK(cltrain_context_get_profile(cx, NULL, 0, &n));
+  CHECK(n == 0, "nothing profiled after a reset: %d op kinds", n);
+  unsigned long l0 = cltrain_debug_launch_count();
+  CHECK_OK(cltrain_model_set_train(m, 0));
+  CHECK_OK(cltrain_model_forward(m, x, 1, logits));
+  CHECK(cltrain_debug_launch_count() > l0 + 20, "a forward pass launches kernels: %lu",
+        cltrain_debug_launch_count() - l0);
+  if (CHECK_OK(cltrain_context_get_profile(cx, e, 16, &n))) {
+    int conv = -1;
+    for (int i = 0; i < n && i < 16; i++)
+      if (!strcmp(e[i].op, "conv")) conv = i;
+    CHECK(n >= 4 && conv >= 0 && e[conv].calls[0] == 20 && e[conv].calls[1] == 0 && e[conv].seconds[0] > 0,
+          "%d op kinds; ResNet-18's 20 convolutions ran forward once", n);
+  }
+  int two = -1;
+  CHECK_OK(cltrain_context_get_profile(cx, e, 2, &two));
+  CHECK(two == n, "a short array still counts every kind: %d", two);
+  CHECK_OK(cltrain_context_set_option(cx, CLTRAIN_OPT_PROFILE, 0));
+  CHECK_STATUS(cltrain_context_get_profile(NULL, e, 16, &n), CLTRAIN_ERR_ARG);
+  CHECK_STATUS(cltrain_context_get_profile(cx, NULL, 16, &n), CLTRAIN_ERR_ARG);
+  CHECK_STATUS(cltrain_context_get_profile(cx, e, 16, NULL), CLTRAIN_ERR_ARG);
+  CHECK_STATUS(cltrain_context_reset_profile(NULL), CLTRAIN_ERR_ARG);
+  free(x);
+}
+
 static void test_write_file(void) {
   char path[] = "/tmp/cltrain-tools-XXXXXX";
   int fd = mkstemp(path);
@@ -207,7 +241,10 @@ int main(void) {
   cltrain_model *m = NULL;
   test_details(cx);
   test_nodes(cx);
-  if (CHECK_OK(cltrain_model_load_onnx(cx, ref_path("whole_r18_bn.onnx", path, sizeof path), &m))) test_folder(cx, m);
+  if (CHECK_OK(cltrain_model_load_onnx(cx, ref_path("whole_r18_bn.onnx", path, sizeof path), &m))) {
+    test_folder(cx, m);
+    test_profile(cx, m);
+  }
   test_write_file();
   cltrain_model_destroy(m);
   cltrain_context_destroy(cx);

@@ -559,6 +559,23 @@ CLTRAIN_API cltrain_status cltrain_folder_reader_next(cltrain_folder_reader *r, 
 /* Seconds cltrain_folder_reader_next() has waited for decoding, since create. */
 CLTRAIN_API double cltrain_folder_reader_wait_seconds(const cltrain_folder_reader *r);
 
+/* What CLTRAIN_OPT_PROFILE measured on cx since it opened or since the last reset, per op kind
+ * that ran: seconds and calls of its forward ([0]) and backward ([1]) passes, each node timed
+ * between clFinish calls (`cltrain bench` with CLTRAIN_PROFILE=1). Writes up to `cap` entries
+ * (NULL with cap 0 to count them); *count gets the number of op kinds that ran. */
+typedef struct cltrain_profile_entry {
+  const char *op; /* static text, as in cltrain_node_info.op */
+  double seconds[2];
+  long calls[2];
+} cltrain_profile_entry;
+CLTRAIN_API cltrain_status cltrain_context_get_profile(const cltrain_context *cx, cltrain_profile_entry *out,
+                                                       int cap, int *count);
+CLTRAIN_API cltrain_status cltrain_context_reset_profile(cltrain_context *cx);
+
+/* A debug aid for benchmarks: OpenCL kernels that cltrain has launched in this process, over
+ * every context (CLBlast's own launches are not counted). */
+CLTRAIN_API unsigned long cltrain_debug_launch_count(void);
+
 /* Writes `bytes` bytes to `path` as cltrain writes every file: into a temporary file beside it,
  * fsynced, renamed over `path`, and the folder fsynced, so that a crash leaves the old file or
  * the new one, never a part. CLTRAIN_ERR_IO names the file and the reason (cltrain_last_error(NULL)). */

@@ -1,6 +1,7 @@
-/* tools.c: the public calls that the cltrain tool's devices and info commands need (cltrain.h,
- * "for tools"): a context's launch limits and GEMM path, a model's nodes, an atomic file write.
- * Thin wrappers over the runtime, the importer and core/atomic_file. */
+/* tools.c: the public calls that the cltrain tool's devices, info and bench commands need
+ * (cltrain.h, "for tools"): a context's launch limits and GEMM path, a model's nodes, the
+ * profiler's totals and the launch count, an atomic file write. Thin wrappers over the runtime,
+ * the importer, the model's profiler and core/atomic_file. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 #include "atomic_file.h"
 #include "blas.h"
 #include "graph.h"
+#include "model.h"
 #include "runtime.h"
 
 cltrain_status cltrain_context_get_details(const cltrain_context *cx, cltrain_context_details *out) {
@@ -62,6 +64,34 @@ cltrain_status cltrain_onnx_nodes(cltrain_context *cx, const char *path, cltrain
   graph_free(&g);
   return CLTRAIN_OK;
 }
+
+cltrain_status cltrain_context_get_profile(const cltrain_context *cx, cltrain_profile_entry *out, int cap,
+                                          int *count) {
+  if (!cx || !count || cap < 0 || (!out && cap))
+    return rt_fail(NULL, CLTRAIN_ERR_ARG, "cltrain_context_get_profile: NULL cx or count, or out NULL "
+                   "with cap %d", cap);
+  double sec[MODEL_PROFILE_OPS][2];
+  long calls[MODEL_PROFILE_OPS][2];
+  model_profile_totals(cx, sec, calls);
+  int n = 0;
+  for (int op = 0; op < MODEL_PROFILE_OPS; op++) {
+    if (!calls[op][0] && !calls[op][1]) continue;
+    if (n < cap)
+      out[n] = (cltrain_profile_entry){graph_op_name((node_op)op), {sec[op][0], sec[op][1]},
+                                       {calls[op][0], calls[op][1]}};
+    n++;
+  }
+  *count = n;
+  return CLTRAIN_OK;
+}
+
+cltrain_status cltrain_context_reset_profile(cltrain_context *cx) {
+  if (!cx) return rt_fail(NULL, CLTRAIN_ERR_ARG, "cltrain_context_reset_profile: cx is NULL");
+  model_profile_reset(cx);
+  return CLTRAIN_OK;
+}
+
+unsigned long cltrain_debug_launch_count(void) { return rt_launch_count(); }
 
 cltrain_status cltrain_write_file(const char *path, const void *data, size_t bytes) {
   if (!path || (!data && bytes))
