@@ -12,7 +12,6 @@
 
 #include "cli.h"
 
-
 static double now_s(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
