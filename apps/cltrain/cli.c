@@ -1,5 +1,7 @@
 /* cli.c: the cltrain command-line tool's subcommand dispatch (cli_main) and shared helpers;
- * main.c only calls cli_main, so that the fuzz target (test/fuzz/fuzz_cli_args.c) can link the rest. */
+ * main.c only calls cli_main, so that the fuzz target (test/fuzz/fuzz_cli_args.c) can link the rest.
+ * The developer commands (gemm-check, synth, bench) live in cltrain-dev (apps/cltrain-dev), which
+ * reaches the library's internals: cli_dev runs them. */
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -7,8 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
+
+static int dev_command(int argc, char **argv) { return cli_dev(argv[0], argc, argv); }
 
 static const struct {
   const char *name;
@@ -16,10 +21,10 @@ static const struct {
   const char *help;
 } commands[] = {
     {"devices", cmd_devices, "list OpenCL platforms and devices, marking the default"},
-    {"gemm-check", cmd_gemm, "check and time SGEMM through cltrain's CLBlast wrapper"},
-    {"synth", cmd_synth, "draw a labelled shape image set (for the demo, offline)"},
+    {"gemm-check", dev_command, "check and time SGEMM through cltrain's CLBlast wrapper (cltrain-dev)"},
+    {"synth", dev_command, "draw a labelled shape image set (for the demo, offline; cltrain-dev)"},
     {"init", cmd_init, "write a freshly initialised ResNet-18/34 as ONNX, to train from scratch"},
-    {"bench", cmd_bench, "time training and inference steps (or each op: bench ops) on synthetic data"},
+    {"bench", cmd_bench, "time training and inference steps on synthetic data (each op: bench ops)"},
     {"info", cmd_info, "show how cltrain imports an ONNX model: nodes, stages, parameters"},
     {"eval", cmd_eval, "loss, accuracy and confusion matrix of a model on an ImageFolder"},
     {"predict", cmd_predict, "top-k classes of images, optionally drawn as a picture grid"},
@@ -134,6 +139,35 @@ int cli_number(const char *cmd, const char *flag, const char *s, double *out) {
 }
 
 int cli_parse_only = 0;
+const cli_bench_cache_ops *cli_bench_cache = NULL;
+int (*cli_dev_main)(int argc, char **argv) = NULL;
+
+/* `cltrain bench ops` is cltrain-dev's bench-ops; everything else keeps its name. */
+int cli_dev(const char *command, int argc, char **argv) {
+  const char *name = !strcmp(command, "bench") && argc >= 2 && !strcmp(argv[1], "ops") ? "bench-ops" : command;
+  int skip = name != command; /* "ops" is part of the name */
+  char **args = calloc((size_t)argc + 2, sizeof *args);
+  if (!args) return fprintf(stderr, "cltrain: out of memory\n"), 1;
+  args[0] = (char *)"cltrain-dev", args[1] = (char *)name;
+  for (int i = 1 + skip; i < argc; i++) args[i + 1 - skip] = argv[i];
+  int n = argc + 1 - skip, rc;
+  if (cli_dev_main) {
+    rc = cli_dev_main(n, args);
+  } else {
+    /* cltrain-dev is built next to cltrain (never installed): look beside this executable */
+    char path[4096];
+    ssize_t len = readlink("/proc/self/exe", path, sizeof path - 16);
+    char *slash = NULL;
+    if (len > 0) path[len] = 0, slash = strrchr(path, '/');
+    if (slash) strcpy(slash + 1, "cltrain-dev");
+    if (slash && access(path, X_OK) == 0) execv(path, args);
+    fprintf(stderr, "cltrain: '%s' is a developer command of cltrain-dev, which is not beside this "
+            "cltrain (it is built in the source tree's build/bin/ and never installed)\n", command);
+    rc = 1;
+  }
+  free(args);
+  return rc;
+}
 
 int cli_main(int argc, char **argv) {
   if (argc < 2) {

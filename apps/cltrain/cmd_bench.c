@@ -1,6 +1,7 @@
 /* cmd_bench.c: `cltrain bench`, images/s of training steps and inference on synthetic data
- * (seeded random images and labels), as a training loop would run them; `cltrain bench ops`
- * (bench_ops.c) times each op alone at ResNet-18's shapes. */
+ * (seeded random images and labels), as a training loop would run them, on the public API.
+ * `cltrain bench ops` (each op alone) and `--cache` (the internal feature cache) run in
+ * cltrain-dev (apps/cltrain-dev: bench_ops.c, bench_cache.c). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,14 +10,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "blas.h"
-#include "cache.h"
 #include "cli.h"
-#include "graph.h"
-#include "model.h"
-#include "rng.h"
-
-int cmd_bench_ops(int argc, char **argv);
 
 static double now_s(void) {
   struct timespec t;
@@ -49,21 +43,28 @@ static double median(double *v, int n) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+/* Uniform in [0, 1) from splitmix64: the synthetic batch only needs to be seeded and varied. */
+static double uniform(uint64_t *state) {
+  uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return (double)((z ^ (z >> 31)) >> 11) * 0x1.0p-53;
+}
+
 /* With CLTRAIN_PROFILE=1: where the timed steps' time went, per op type and pass. Each node
  * then runs between clFinish calls, so the steps themselves are slower than unprofiled ones. */
 static void print_profile(const cltrain_context *cx, int steps, double step_total) {
-  double sec[MODEL_PROFILE_OPS][2];
-  long calls[MODEL_PROFILE_OPS][2];
-  model_profile_totals(cx, sec, calls);
+  cltrain_profile_entry ops[32];
+  int n = 0;
+  if (cltrain_context_get_profile(cx, ops, 32, &n) != CLTRAIN_OK) return;
   double sum = 0;
   printf("profile (CLTRAIN_PROFILE=1, per step, nodes timed between clFinish calls):\n");
   printf("  %-16s %10s %10s %7s\n", "op", "fwd ms", "bwd ms", "share");
-  for (int op = 0; op < MODEL_PROFILE_OPS; op++) {
-    double t = sec[op][0] + sec[op][1];
-    if (!calls[op][0] && !calls[op][1]) continue;
+  for (int i = 0; i < n && i < 32; i++) {
+    double t = ops[i].seconds[0] + ops[i].seconds[1];
     sum += t;
-    printf("  %-16s %10.1f %10.1f %6.1f%%\n", graph_op_name((node_op)op), 1e3 * sec[op][0] / steps,
-           1e3 * sec[op][1] / steps, 100 * t / step_total);
+    printf("  %-16s %10.1f %10.1f %6.1f%%\n", ops[i].op, 1e3 * ops[i].seconds[0] / steps,
+           1e3 * ops[i].seconds[1] / steps, 100 * t / step_total);
   }
   printf("  %-16s %10.1f %10s %6.1f%%   (upload, read-back; training: loss, zeroing grads, SGD)\n", "other",
          1e3 * (step_total - sum) / steps, "", 100 * (step_total - sum) / step_total);
@@ -76,31 +77,8 @@ static int parse_int(const char *s, const char *flag, int lo, int *out) {
   return 1;
 }
 
-/* --cache: a feature cache of 4 batches of rows, filled by 4 training steps on the synthetic
- * images (epoch 1 of a cached run), and a row index buffer for the timed steps. */
-static cltrain_status fill_cache(cltrain_context *cx, cltrain_model *m, const float *images, const int *labels,
-                                 int batch, feature_cache **fc, int32_t **rows) {
-  const char *why = "";
-  int node = feature_cache_node(m, &why);
-  if (node < 0) return rt_fail(cx, CLTRAIN_ERR_ARG, "--cache: cannot cache features: %s", why);
-  size_t budget = feature_cache_device_budget(cx);
-  TRY(feature_cache_create(cx, m, node, 4 * batch, budget, budget, fc));
-  if (!(*rows = malloc(sizeof **rows * (size_t)batch))) return rt_fail(cx, CLTRAIN_ERR_OUT_OF_MEMORY, "out of host memory");
-  cltrain_sgd_options so = cltrain_sgd_defaults();
-  TRY(cltrain_model_set_train(m, 1));
-  for (int k = 0; k < 4; k++) {
-    float loss;
-    for (int b = 0; b < batch; b++) (*rows)[b] = k * batch + b;
-    TRY(feature_cache_loss_grad(*fc, m, images, *rows, labels, batch, &loss, NULL));
-    TRY(cltrain_model_sgd_step(m, &so));
-  }
-  printf("cache: %d rows of '%s' (%.1f MiB, %s), filled by 4 training steps\n", 4 * batch, m->g.nodes[node].name,
-         feature_cache_bytes(*fc) / 1048576.0, feature_cache_on_device(*fc) ? "on the device" : "in host memory");
-  return cltrain_context_finish(cx);
-}
-
 int cmd_bench(int argc, char **argv) {
-  if (argc >= 2 && !strcmp(argv[1], "ops")) return cmd_bench_ops(argc - 1, argv + 1);
+  if (argc >= 2 && !strcmp(argv[1], "ops")) return cli_dev("bench", argc, argv);
   const char *arch = NULL, *model = NULL, *freeze = "none", *device = NULL;
   const char *s_batch = "16", *s_steps = "10", *s_warmup = "2", *s_classes = "2";
   int bad = 0, infer_only = 0, no_infer = 0, cache = 0;
@@ -161,18 +139,20 @@ int cmd_bench(int argc, char **argv) {
     return 2;
   }
   if (cli_parse_only) return 0;
+  if (cache && !infer_only && !cli_bench_cache) return cli_dev("bench", argc, argv);
 
   cltrain_context *cx = NULL;
   cltrain_model *m = NULL;
   float *images = NULL, *logits = NULL;
   int *labels = NULL;
-  int32_t *rows = NULL;
   double *times = NULL;
-  feature_cache *fc = NULL;
+  cli_bench_cache_state *fc = NULL;
   char tmp[64] = "";
   int rc = 1;
+  int profile = 0;
   cltrain_status st = cli_context(device, &cx);
-  if (st != CLTRAIN_OK) return cli_fail(NULL, st);
+  if (st == CLTRAIN_OK) st = cltrain_context_get_option(cx, CLTRAIN_OPT_PROFILE, &profile);
+  if (st != CLTRAIN_OK) return cltrain_context_destroy(cx), cli_fail(NULL, st);
   if (!model) {
     /* fresh weights: a file of our own, removed again at the end */
     snprintf(tmp, sizeof tmp, "/tmp/cltrain-bench-%ld.onnx", (long)getpid());
@@ -202,32 +182,34 @@ int cmd_bench(int argc, char **argv) {
     fprintf(stderr, "cltrain bench: out of host memory\n");
     goto done;
   }
-  cltrain_rng rng = rng_make(7, 0);
-  for (size_t i = 0; i < (size_t)batch * per; i++) images[i] = 2.0f * rng_uniform(&rng) - 1.0f;
-  for (int i = 0; i < batch; i++) labels[i] = (int)rng_below(&rng, (uint32_t)classes);
+  uint64_t rng = 7;
+  for (size_t i = 0; i < (size_t)batch * per; i++) images[i] = (float)(2.0 * uniform(&rng) - 1.0);
+  for (int i = 0; i < batch; i++) labels[i] = (int)(uniform(&rng) * classes);
 
   cltrain_device_info dev;
   if ((st = cltrain_context_device(cx, &dev)) != CLTRAIN_OK) goto fail;
   printf("device: %s (%s)\nmodel: %s, %d classes, freeze %s, batch %d, %d steps after %d warm-up\n",
          dev.name, dev.platform, model == tmp ? (arch ? arch : "resnet18") : model, classes,
          freeze, batch, steps, warmup);
-  printf("gemm: %s\n", blas_backend_name(cx));
+  cltrain_context_details det = {.size = sizeof det};
+  if ((st = cltrain_context_get_details(cx, &det)) != CLTRAIN_OK) goto fail;
+  printf("gemm: %s\n", det.gemm_backend);
   printf("load: %.2f s\n", t_load);
-  if (cache && !infer_only && (st = fill_cache(cx, m, images, labels, batch, &fc, &rows)) != CLTRAIN_OK) goto fail;
+  if (cache && !infer_only && (st = cli_bench_cache->fill(cx, m, images, labels, batch, &fc)) != CLTRAIN_OK)
+    goto fail;
 
   double train_img_s = 0, infer_img_s = 0, first_step = 0, launches = 0;
   cltrain_sgd_options so = cltrain_sgd_defaults();
   if (!infer_only) {
     if ((st = cltrain_model_set_train(m, 1)) != CLTRAIN_OK) goto fail;
     double step_total = 0;
-    unsigned long launches0 = rt_launch_count();
+    unsigned long launches0 = cltrain_debug_launch_count();
     for (int k = 0; k < warmup + steps; k++) {
-      if (k == warmup) model_profile_reset(cx), launches0 = rt_launch_count();
+      if (k == warmup) cltrain_context_reset_profile(cx), launches0 = cltrain_debug_launch_count();
       double t0 = now_s();
       float loss;
       if (fc) { /* a random batch of cached rows, as a shuffled epoch takes them */
-        for (int b = 0; b < batch; b++) rows[b] = (int32_t)rng_below(&rng, (uint32_t)(4 * batch));
-        st = feature_cache_loss_grad(fc, m, NULL, rows, labels, batch, &loss, NULL);
+        st = cli_bench_cache->loss_grad(fc, m, labels, batch, &loss);
       } else {
         st = cltrain_model_loss_grad(m, images, labels, batch, &loss, NULL);
       }
@@ -238,24 +220,24 @@ int cmd_bench(int argc, char **argv) {
       if (k == 0) first_step = times[k];
       if (k >= warmup) step_total += times[k];
     }
-    if (cx->profile) print_profile(cx, steps, step_total);
+    if (profile) print_profile(cx, steps, step_total);
     double med = median(times + warmup, steps);
     train_img_s = batch / med;
     printf("train%s: first step %.3f s, median step %.3f s: %.2f images/s\n", fc ? " (cached features)" : "",
            first_step, med, train_img_s);
-    launches = (double)(rt_launch_count() - launches0) / steps;
+    launches = (double)(cltrain_debug_launch_count() - launches0) / steps;
     printf("kernel launches per step: %.0f of cltrain's own (CLBlast's: scripts/count-launches)\n", launches);
   }
   if ((st = cltrain_model_set_train(m, 0)) != CLTRAIN_OK) goto fail;
   double infer_total = 0;
   for (int k = 0; k < (no_infer ? 0 : warmup + steps); k++) {
-    if (k == warmup) model_profile_reset(cx);
+    if (k == warmup) cltrain_context_reset_profile(cx);
     double t0 = now_s();
     if ((st = cltrain_model_forward(m, images, batch, logits)) != CLTRAIN_OK) goto fail;
     times[k] = now_s() - t0;
     if (k >= warmup) infer_total += times[k];
   }
-  if (!no_infer && cx->profile) print_profile(cx, steps, infer_total);
+  if (!no_infer && profile) print_profile(cx, steps, infer_total);
   if (!no_infer) {
     double med = median(times + warmup, steps);
     infer_img_s = batch / med;
@@ -274,8 +256,8 @@ fail:
   rc = cli_fail(cx, st);
 done:
   if (tmp[0]) remove(tmp);
-  free(images), free(labels), free(logits), free(times), free(rows);
-  feature_cache_destroy(fc);
+  free(images), free(labels), free(logits), free(times);
+  if (fc) cli_bench_cache->destroy(fc);
   cltrain_model_destroy(m);
   cltrain_context_destroy(cx);
   return rc;

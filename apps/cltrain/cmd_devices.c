@@ -4,16 +4,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "blas.h"
 #include "cli.h"
-#include "runtime.h"
 
 static const char *type_name(cltrain_device_type t) {
   return t == CLTRAIN_DEVICE_GPU ? "GPU" : t == CLTRAIN_DEVICE_CPU ? "CPU"
          : t == CLTRAIN_DEVICE_ACCELERATOR ? "ACCEL" : "OTHER";
 }
 
-/* Opens device `sel` and prints what its launches depend on (the values cx->limits holds, so
+/* Opens device `sel` and prints what its launches depend on (cltrain_context_get_details:
  * CLTRAIN_DEVICE_LIMITS shows here too). A device that cannot be opened is named, not fatal. */
 static void print_details(const char *sel) {
   cltrain_context *cx = NULL;
@@ -21,21 +19,20 @@ static void print_details(const char *sel) {
     printf("        cannot open: %s\n", cltrain_last_error(NULL));
     return;
   }
-  char ext[8192] = "";
-  clGetDeviceInfo(cx->device, CL_DEVICE_EXTENSIONS, sizeof ext - 1, ext, NULL);
-  size_t wi[3] = {0, 0, 0};
-  clGetDeviceInfo(cx->device, CL_DEVICE_MAX_WORK_ITEM_SIZES, sizeof wi, wi, NULL);
-  const char *tuning = blas_tuning_name(cx);
+  cltrain_context_details d = {.size = sizeof d};
+  if (cltrain_context_get_details(cx, &d) != CLTRAIN_OK) {
+    printf("        no details: %s\n", cltrain_last_error(NULL));
+    cltrain_context_destroy(cx);
+    return;
+  }
   printf("        work-group <= %zu items (per dimension %zu x %zu x %zu), local memory %zu KiB, "
          "largest buffer %.2f GiB\n",
-         cx->limits.max_work_group, wi[0], wi[1], wi[2], cx->limits.local_mem_bytes >> 10,
-         (double)cx->info.max_alloc_bytes / (1 << 30));
-  printf("        fp64 %s, fp16 %s, subgroups %s, native kernels %s\n",
-         cx->limits.fp64 ? "yes" : "no", strstr(ext, "cl_khr_fp16") ? "yes" : "no",
-         strstr(ext, "cl_khr_subgroups") || strstr(ext, "cl_intel_subgroups") ? "yes" : "no",
-         cx->limits.native_kernels ? "yes" : "no");
-  printf("        reductions in work-groups of %zu; GEMM parameters: %s\n", rt_reduce_width(cx),
-         tuning ? tuning : "CLBlast's defaults (no tuning entry for this device)");
+         d.max_work_group, d.max_work_items[0], d.max_work_items[1], d.max_work_items[2],
+         d.local_mem_bytes >> 10, (double)d.max_alloc_bytes / (1 << 30));
+  printf("        fp64 %s, fp16 %s, subgroups %s, native kernels %s\n", d.fp64 ? "yes" : "no",
+         d.fp16 ? "yes" : "no", d.subgroups ? "yes" : "no", d.native_kernels ? "yes" : "no");
+  printf("        reductions in work-groups of %zu; GEMM parameters: %s\n", d.reduce_width,
+         d.gemm_tuning ? d.gemm_tuning : "CLBlast's defaults (no tuning entry for this device)");
   cltrain_context_destroy(cx);
 }
 
@@ -79,8 +76,9 @@ int cmd_devices(int argc, char **argv) {
            (double)d[i].global_mem_bytes / (1 << 30), d[i].c_version);
     /* The GEMM backend is chosen when a context opens ($CLTRAIN_GEMM, runtime/blas.c). */
     cltrain_context *cx = NULL;
-    if (cltrain_context_create(sel, &cx) == CLTRAIN_OK)
-      printf("          gemm: %s\n", blas_backend_name(cx));
+    cltrain_context_details det = {.size = sizeof det};
+    if (cltrain_context_create(sel, &cx) == CLTRAIN_OK && cltrain_context_get_details(cx, &det) == CLTRAIN_OK)
+      printf("          gemm: %s\n", det.gemm_backend);
     else
       printf("          gemm: none (%s)\n", cltrain_last_error(NULL));
     cltrain_context_destroy(cx);

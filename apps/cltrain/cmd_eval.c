@@ -9,9 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "atomic_file.h"
 #include "cli.h"
-#include "data.h"
 
 static double now_s(void) {
   struct timespec t;
@@ -33,26 +31,26 @@ static void csv_field(FILE *f, const char *s) {
   fputc('"', f);
 }
 
-/* Writes path,label,logit0,.. per image to `path` (atomic_file: a temporary file, fsync, rename),
- * so a failure leaves nothing behind. Returns 0, or 1 after printing the error. */
-static int dump_logits(const char *path, const imagefolder *f, const float *logits, int k) {
+/* Writes path,label,logit0,.. per image to `path` (cltrain_write_file: a temporary file, fsync,
+ * rename), so a failure leaves nothing behind. Returns 0, or 1 after printing the error. */
+static int dump_logits(const char *path, const cltrain_folder *f, const float *logits, int k) {
   char *text = NULL;
   size_t len = 0;
   FILE *o = open_memstream(&text, &len);
   if (!o) return fprintf(stderr, "cltrain eval: out of memory\n"), 1;
-  int n = imagefolder_size(f);
+  int n = cltrain_folder_size(f);
   for (int i = 0; i < n; i++) {
-    csv_field(o, imagefolder_path(f, i));
-    fprintf(o, ",%d", imagefolder_label(f, i));
+    csv_field(o, cltrain_folder_path(f, i));
+    fprintf(o, ",%d", cltrain_folder_label(f, i));
     for (int j = 0; j < k; j++) fprintf(o, ",%.9g", logits[(size_t)i * k + j]);
     fputc('\n', o);
   }
   int err = ferror(o) ? ENOMEM : 0;
   if (fclose(o) != 0 && !err) err = ENOMEM;
-  if (!err) err = atomic_file_write_all(path, text, len);
+  if (err) return free(text), fprintf(stderr, "cltrain eval: out of memory\n"), 1;
+  cltrain_status st = cltrain_write_file(path, text, len);
   free(text);
-  if (err) return fprintf(stderr, "cltrain eval: cannot write '%s': %s\n", path, strerror(err)), 1;
-  return 0;
+  return st == CLTRAIN_OK ? 0 : cli_fail(NULL, st);
 }
 
 static void usage(FILE *f) {
@@ -105,15 +103,15 @@ static int parse(int argc, char **argv, eval_args *a) {
 typedef struct eval_state {
   cltrain_context *cx;
   cltrain_model *m;
-  imagefolder *f;
-  loader *l;
+  cltrain_folder *f;
+  cltrain_folder_reader *r;
   float *logits; /* (images, classes) */
   long *confusion; /* (classes, classes): [true][predicted] */
 } eval_state;
 
 static void release(eval_state *s) {
-  loader_destroy(s->l);
-  imagefolder_close(s->f);
+  cltrain_folder_reader_destroy(s->r);
+  cltrain_folder_close(s->f);
   cltrain_model_destroy(s->m);
   cltrain_context_destroy(s->cx);
   free(s->logits);
@@ -126,42 +124,33 @@ static int run(const eval_args *a, eval_state *s) {
   if ((st = cltrain_model_load_onnx(s->cx, a->model, &s->m)) != CLTRAIN_OK) return cli_fail(s->cx, st);
   cltrain_model_info info;
   if ((st = cltrain_model_get_info(s->m, &info)) != CLTRAIN_OK) return cli_fail(s->cx, st);
-  if ((st = imagefolder_open(s->cx, a->data, &s->f)) != CLTRAIN_OK) return cli_fail(s->cx, st);
-  int k = info.num_classes, n = imagefolder_size(s->f);
-  if (imagefolder_num_classes(s->f) != k) {
+  if ((st = cltrain_folder_open(s->cx, a->data, &s->f)) != CLTRAIN_OK) return cli_fail(s->cx, st);
+  int k = info.num_classes, n = cltrain_folder_size(s->f);
+  if (cltrain_folder_num_classes(s->f) != k) {
     fprintf(stderr, "cltrain eval: the model '%s' has %d classes but the data '%s' has %d class "
-            "folders\n", a->model, k, a->data, imagefolder_num_classes(s->f));
+            "folders\n", a->model, k, a->data, cltrain_folder_num_classes(s->f));
     return 1;
   }
-  transform_params t = transform_eval_defaults();
-  if (info.in_h != info.in_w || info.in_c != 3) {
-    fprintf(stderr, "cltrain eval: the model's input is %dx%dx%d; the eval transform makes square "
-            "3-channel images\n", info.in_c, info.in_h, info.in_w);
-    return 1;
-  }
-  if (info.in_h != t.crop) t.resize = (int)lround(info.in_h * 256.0 / 224.0), t.crop = info.in_h;
-  loader_options o = loader_defaults();
-  o.batch_size = a->batch, o.workers = a->workers;
-  if ((st = loader_create(s->cx, s->f, &t, &o, &s->l)) != CLTRAIN_OK) return cli_fail(s->cx, st);
+  st = cltrain_folder_reader_create(s->cx, s->f, s->m, a->batch, a->workers, &s->r);
+  if (st != CLTRAIN_OK) return cli_fail(s->cx, st);
   s->logits = malloc((size_t)n * k * sizeof(float));
   s->confusion = calloc((size_t)k * k, sizeof(long));
   if (!s->logits || !s->confusion) return fprintf(stderr, "cltrain eval: out of memory\n"), 1;
   double t0 = now_s(), loss_sum = 0;
   long correct = 0;
   int done = 0;
-  if ((st = loader_start_epoch(s->l, 0)) != CLTRAIN_OK) return cli_fail(s->cx, st);
   for (;;) {
     const float *x;
-    const int32_t *y;
+    const int *y;
     int nb;
-    if ((st = loader_next(s->l, &x, &y, &nb)) != CLTRAIN_OK) return cli_fail(s->cx, st);
+    if ((st = cltrain_folder_reader_next(s->r, &x, &y, &nb)) != CLTRAIN_OK) return cli_fail(s->cx, st);
     if (nb == 0) break;
     if (done + nb > n) return fprintf(stderr, "cltrain eval: the loader returned too many images\n"), 1;
     float *lg = s->logits + (size_t)done * k;
     if ((st = cltrain_model_forward(s->m, x, nb, lg)) != CLTRAIN_OK) return cli_fail(s->cx, st);
     for (int i = 0; i < nb; i++, lg += k) {
-      /* No shuffle: the loader keeps the folder's order, which the dump relies on. */
-      if (y[i] != imagefolder_label(s->f, done + i))
+      /* The reader keeps the folder's order, which the dump relies on. */
+      if (y[i] != cltrain_folder_label(s->f, done + i))
         return fprintf(stderr, "cltrain eval: the loader's order differs from the folder's\n"), 1;
       int best = 0;
       double mx = lg[0], sum = 0;
@@ -183,20 +172,20 @@ static int run(const eval_args *a, eval_state *s) {
   if (cltrain_context_device(s->cx, &d) == CLTRAIN_OK) printf("device: %s\n", d.name);
   printf("model: %s (%d classes)\n", a->model, k);
   printf("data: %s: %d images, %.1f images/s (%.1f s waiting for decoding)\n", a->data, n,
-         n / (secs > 0 ? secs : 1e-9), loader_wait_seconds(s->l));
+         n / (secs > 0 ? secs : 1e-9), cltrain_folder_reader_wait_seconds(s->r));
   printf("loss: %.8f\n", loss_sum / n);
   printf("accuracy: %.4f%% (%ld/%d)\n", 100.0 * correct / n, correct, n);
   int wname = 4;
   for (int c = 0; c < k; c++) {
-    int len = (int)strlen(imagefolder_class_name(s->f, c));
+    int len = (int)strlen(cltrain_folder_class_name(s->f, c));
     wname = len > wname ? len : wname;
   }
   int wcol = wname < 6 ? 6 : wname;
   printf("\nconfusion matrix (rows: true class, columns: predicted)\n%-*s", wname, "");
-  for (int c = 0; c < k; c++) printf(" %*s", wcol, imagefolder_class_name(s->f, c));
+  for (int c = 0; c < k; c++) printf(" %*s", wcol, cltrain_folder_class_name(s->f, c));
   printf("\n");
   for (int r = 0; r < k; r++) {
-    printf("%-*s", wname, imagefolder_class_name(s->f, r));
+    printf("%-*s", wname, cltrain_folder_class_name(s->f, r));
     for (int c = 0; c < k; c++) printf(" %*ld", wcol, s->confusion[(size_t)r * k + c]);
     printf("\n");
   }

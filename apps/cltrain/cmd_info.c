@@ -1,9 +1,9 @@
 /* cmd_info.c: `cltrain info`, what cltrain makes of an ONNX model: nodes, stages and totals. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
-#include "graph.h"
 
 /* 11689512 -> "11,689,512" */
 static const char *thousands(size_t v, char *buf, size_t cap) {
@@ -17,9 +17,10 @@ static const char *thousands(size_t v, char *buf, size_t cap) {
   return buf;
 }
 
-static void stage_name(const graph_desc *g, int stage, char *buf, size_t cap) {
-  if (stage == GRAPH_STAGE_STEM) snprintf(buf, cap, "stem");
-  else if (stage == g->nstages + 1) snprintf(buf, cap, "head");
+/* Stages: 0 the stem, 1..nstages the residual stages, nstages + 1 the head. */
+static void stage_name(int nstages, int stage, char *buf, size_t cap) {
+  if (stage == 0) snprintf(buf, cap, "stem");
+  else if (stage == nstages + 1) snprintf(buf, cap, "head");
   else snprintf(buf, cap, "stage%d", stage);
 }
 
@@ -53,58 +54,70 @@ int cmd_info(int argc, char **argv) {
     cltrain_status st = cli_context(device, &cx);
     if (st != CLTRAIN_OK) return cli_fail(NULL, st);
   }
-  graph_desc g;
-  cltrain_status st = graph_import_onnx(cx, model, &g);
+  int n = 0;
+  cltrain_node_info *nodes = NULL;
+  cltrain_status st = cltrain_onnx_nodes(cx, model, NULL, 0, &n);
+  if (st == CLTRAIN_OK && !(nodes = calloc((size_t)n, sizeof *nodes))) st = CLTRAIN_ERR_OUT_OF_MEMORY;
+  if (st == CLTRAIN_OK) st = cltrain_onnx_nodes(cx, model, nodes, n, &n);
   if (st != CLTRAIN_OK) {
     int rc = cli_fail(cx, st);
+    free(nodes);
     cltrain_context_destroy(cx);
     return rc;
   }
+  int output = 0, nstages = 0;
+  size_t trainable = 0, stored = 0;
+  for (int i = 0; i < n; i++) {
+    if (nodes[i].is_output) output = i;
+    trainable += nodes[i].trainable, stored += nodes[i].stored;
+  }
+  for (int i = 0; i < n; i++) /* the head is the last stage */
+    if (nodes[i].stage - 1 > nstages) nstages = nodes[i].stage - 1;
   printf("model: %s\n", model);
   if (cx) {
     cltrain_device_info d;
     if (cltrain_context_device(cx, &d) == CLTRAIN_OK) printf("device: %s (%s)\n", d.name, d.platform);
   }
-  printf("input: %dx%dx%d per image\n\n", g.in_c, g.in_h, g.in_w);
+  printf("input: %dx%dx%d per image\n\n", nodes[0].c, nodes[0].h, nodes[0].w);
   printf("%4s  %-28s %-15s %-14s %12s  %s\n", "#", "name", "op", "output", "params", "stage");
   char num[40], shape[48], stg[16];
   int nconv = 0, nbn = 0, nlinear = 0;
-  for (int i = 0; i < g.n; i++) {
-    const graph_node *nd = &g.nodes[i];
-    nconv += nd->op == NODE_CONV;
-    nbn += nd->op == NODE_BN;
-    nlinear += nd->op == NODE_LINEAR;
+  for (int i = 0; i < n; i++) {
+    const cltrain_node_info *nd = &nodes[i];
+    nconv += !strcmp(nd->op, "conv");
+    nbn += !strcmp(nd->op, "bn");
+    nlinear += !strcmp(nd->op, "linear");
     snprintf(shape, sizeof shape, "%dx%dx%d", nd->c, nd->h, nd->w);
-    if (nd->op == NODE_INPUT) snprintf(stg, sizeof stg, "-");
-    else stage_name(&g, nd->stage, stg, sizeof stg);
-    printf("%4d  %-28s %-15s %-14s %12s  %s\n", i, nd->name, graph_op_name(nd->op), shape,
-           thousands(nd->ntrainable, num, sizeof num), stg);
+    if (nd->stage < 0) snprintf(stg, sizeof stg, "-");
+    else stage_name(nstages, nd->stage, stg, sizeof stg);
+    printf("%4d  %-28s %-15s %-14s %12s  %s\n", i, nd->name, nd->op, shape,
+           thousands(nd->trainable, num, sizeof num), stg);
   }
   printf("\nstages:\n");
-  for (int s = 0; s <= g.nstages + 1; s++) {
+  for (int s = 0; s <= nstages + 1; s++) {
     int first = -1, last = -1, count = 0;
     size_t p = 0;
-    for (int i = 1; i < g.n; i++)
-      if (g.nodes[i].stage == s) {
+    for (int i = 1; i < n; i++)
+      if (nodes[i].stage == s) {
         if (first < 0) first = i;
-        last = i, count++, p += g.nodes[i].ntrainable;
+        last = i, count++, p += nodes[i].trainable;
       }
-    stage_name(&g, s, stg, sizeof stg);
+    stage_name(nstages, s, stg, sizeof stg);
     if (count == 0) {
       printf("  %-7s (empty)\n", stg);
       continue;
     }
     printf("  %-7s %3d nodes  %s .. %s  %s parameters, output %dx%dx%d\n", stg, count,
-           g.nodes[first].name, g.nodes[last].name, thousands(p, num, sizeof num), g.nodes[last].c,
-           g.nodes[last].h, g.nodes[last].w);
+           nodes[first].name, nodes[last].name, thousands(p, num, sizeof num), nodes[last].c,
+           nodes[last].h, nodes[last].w);
   }
-  char stored[40];
-  printf("\ntotals: %d nodes: %d conv, %d bn, %d linear; classes %d (node %s)\n", g.n - 1, nconv, nbn,
-         nlinear, g.nodes[g.output].out_features, g.nodes[g.output].name);
+  char stored_s[40];
+  printf("\ntotals: %d nodes: %d conv, %d bn, %d linear; classes %d (node %s)\n", n - 1, nconv, nbn,
+         nlinear, nodes[output].out_features, nodes[output].name);
   printf("parameters: %s trainable (as torchvision counts them); %s stored with BN running "
          "statistics\n",
-         thousands(graph_trainable_count(&g), num, sizeof num), thousands(g.nparams, stored, sizeof stored));
-  graph_free(&g);
+         thousands(trainable, num, sizeof num), thousands(stored, stored_s, sizeof stored_s));
+  free(nodes);
   cltrain_context_destroy(cx);
   return 0;
 }

@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "cli.h"
-#include "data.h"
 #include "grid.h"
 
 static void usage(FILE *f) {
@@ -26,7 +25,7 @@ static void usage(FILE *f) {
 typedef struct predict_state {
   cltrain_context *cx;
   cltrain_model *m;
-  imagefolder *f;
+  cltrain_folder *f;
   char **names;    /* (classes) */
   char *names_buf; /* storage behind names, when they came from a list or the model */
   float *logits, *probs; /* (images, classes) */
@@ -42,7 +41,7 @@ static void release(predict_state *s) {
   free(s->probs);
   free(s->names);
   free(s->names_buf);
-  imagefolder_close(s->f);
+  cltrain_folder_close(s->f);
   cltrain_model_destroy(s->m);
   cltrain_context_destroy(s->cx);
 }
@@ -68,14 +67,14 @@ static int class_names(predict_state *s, const char *model, const char *labels, 
     return 0;
   }
   if (data) {
-    cltrain_status st = imagefolder_open(s->cx, data, &s->f);
+    cltrain_status st = cltrain_folder_open(s->cx, data, &s->f);
     if (st != CLTRAIN_OK) return cli_fail(s->cx, st);
-    if (imagefolder_num_classes(s->f) != k) {
+    if (cltrain_folder_num_classes(s->f) != k) {
       fprintf(stderr, "cltrain predict: the model '%s' has %d classes but the data '%s' has %d "
-              "class folders\n", model, k, data, imagefolder_num_classes(s->f));
+              "class folders\n", model, k, data, cltrain_folder_num_classes(s->f));
       return 1;
     }
-    for (int c = 0; c < k; c++) s->names[c] = (char *)imagefolder_class_name(s->f, c);
+    for (int c = 0; c < k; c++) s->names[c] = (char *)cltrain_folder_class_name(s->f, c);
     return 0;
   }
   size_t size = 0;

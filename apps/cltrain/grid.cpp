@@ -10,7 +10,7 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
-#include "atomic_file.h"
+#include "opencv2/cltrain.h"
 #include "grid.h"
 
 namespace {
@@ -50,8 +50,8 @@ int write(const char *out, const char *const *paths, const char *const *captions
   } catch (const cv::Exception &e) {
     return *err = "cannot encode '" + path + "' as " + ext + ": " + e.what(), 1;
   }
-  if (int e = atomic_file_write_all(path.c_str(), bytes.data(), bytes.size()))
-    return *err = "cannot write '" + path + "': " + std::strerror(e), 1;
+  if (cltrain_write_file(path.c_str(), bytes.data(), bytes.size()) != CLTRAIN_OK)
+    return *err = cltrain_last_error(nullptr), 1; /* "cannot write 'PATH': REASON" */
   return 0;
 }
 

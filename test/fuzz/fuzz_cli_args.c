@@ -1,7 +1,7 @@
 /* fuzz_cli_args.c: the cltrain tool's argument parsing (cli_main with cli_parse_only set, so each
  * command stops before it opens a device or a file). The input is the command line after
- * "cltrain", one argument per NUL- or newline-separated field; each argument is its own
- * allocation so that AddressSanitizer sees a read past any one of them. Exit codes other than
+ * "cltrain" (cltrain-dev's commands included), one argument per NUL- or newline-separated
+ * field; each argument is its own allocation so that AddressSanitizer sees a read past any one of them. Exit codes other than
  * 0 (parsed, or --help) and 2 (usage error) are a bug. */
 #include <stdint.h>
 #include <stdio.h>
@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "dev.h"
 
 enum { MAX_ARGS = 64 };
 
@@ -19,6 +19,7 @@ static FILE *report;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
   cli_parse_only = 1;
+  cli_dev_main = dev_main; /* gemm-check, synth and bench parse in this process too */
   int fd = dup(2);
   report = fd >= 0 ? fdopen(fd, "w") : NULL;
   return 0;

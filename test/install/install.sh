@@ -40,6 +40,17 @@ else bad "pkg-config: includedir $incdir, flags $flags"; fi
 expect pc-build 0 "" -- cc -o "$tmp/predict-pc" "$p/share/cltrain/samples/predict.c" $flags \
   -Wl,-rpath,"$libdir"
 
+# The installed tool is the public API's client: it loads the installed libcltrain.so (a shared
+# build), and the developer commands of cltrain-dev, which is not installed, are refused by name.
+if [ -e "$libdir/libcltrain.so.0" ]; then
+  loaded=$(ldd "$p/bin/cltrain" | sed -n 's/.*libcltrain\.so\.0 => \([^ ]*\).*/\1/p') # via $ORIGIN/../lib
+  if [ -n "$loaded" ] && [ "$(realpath "$loaded")" = "$(realpath "$libdir/libcltrain.so.0")" ]; then
+    ok "bin/cltrain loads the installed libcltrain.so.0"
+  else bad "bin/cltrain ldd:"; ldd "$p/bin/cltrain" | grep -i cltrain; fi
+fi
+if [ -e "$p/bin/cltrain-dev" ]; then bad "cltrain-dev was installed"; else ok "cltrain-dev not installed"; fi
+expect dev-command-refused 1 "'gemm-check' is a developer command of cltrain-dev" -- "$p/bin/cltrain" gemm-check
+
 # The same two images through the installed tool and both sample builds.
 model=$tmp/m.onnx
 expect init 0 "wrote" -- "$p/bin/cltrain" init --classes 3 --out "$model" --seed 5

@@ -502,6 +502,101 @@ CLTRAIN_API void cltrain_mpi_abort(const void *comm, int code);
 CLTRAIN_API cltrain_status cltrain_resnet_onnx(const char *arch, int num_classes, uint64_t seed,
                                                const char *path);
 
+/* ---- for tools: what the cltrain command-line tool needs (EXPERIMENTAL) --------------------
+ * The cltrain tool (apps/cltrain) is built on this header alone, as sqlite's shell is on
+ * sqlite3.h. These calls serve its devices, info, eval and predict commands; they are
+ * EXPERIMENTAL: their structs and meaning may change in a later 0.x release. */
+
+/* What a context's launches depend on (`cltrain devices --verbose`). The caller sets `size` to
+ * sizeof(cltrain_context_details); another size is CLTRAIN_ERR_ARG. */
+typedef struct cltrain_context_details {
+  size_t size;
+  const char *gemm_backend;  /* static text: the GEMM path chosen when the context opened */
+  const char *gemm_tuning;   /* the GEMM tuning entry applied to this device; NULL: CLBlast's defaults */
+  size_t max_work_group;     /* work-items per group that launches use (CLTRAIN_DEVICE_LIMITS lowers it) */
+  size_t max_work_items[3];  /* CL_DEVICE_MAX_WORK_ITEM_SIZES */
+  size_t local_mem_bytes;    /* local memory per group that kernels use */
+  size_t max_alloc_bytes;    /* the largest buffer */
+  size_t reduce_width;       /* work-items per group of the reduction kernels */
+  int fp64, fp16, subgroups; /* cl_khr_fp64, cl_khr_fp16, cl_khr/intel_subgroups */
+  int native_kernels;        /* CL_EXEC_NATIVE_KERNEL */
+} cltrain_context_details;
+CLTRAIN_API cltrain_status cltrain_context_get_details(const cltrain_context *cx,
+                                                       cltrain_context_details *out);
+
+/* One node of a model as cltrain imports it (`cltrain info`). */
+typedef struct cltrain_node_info {
+  char name[96];        /* the torchvision module path where the export has one: "layer1.0.conv1" */
+  const char *op;       /* static text: "input", "conv", "bn", "relu", "linear", ... */
+  int c, h, w;          /* output shape per image, for the input size imported */
+  int stage;            /* -1 the input, 0 the stem, 1..S the residual stages, S + 1 the head */
+  int is_output;        /* the classifier whose outputs are the logits */
+  int out_features;     /* linear nodes: outputs */
+  size_t trainable;     /* learnable parameters (BN: gamma and beta) */
+  size_t stored;        /* parameters stored in the file (BN: with its running statistics) */
+} cltrain_node_info;
+
+/* Imports the ONNX model at `path` (as cltrain_model_load_onnx() does, without a device when
+ * cx is NULL) and writes up to `cap` of its nodes, in topological order, to `out` (NULL with
+ * cap 0 to count them); *count gets the number of nodes. Errors name the file or node and are
+ * detailed by cltrain_last_error(cx). */
+CLTRAIN_API cltrain_status cltrain_onnx_nodes(cltrain_context *cx, const char *path,
+                                              cltrain_node_info *out, int cap, int *count);
+
+/* An ImageFolder: DIR/CLASS/IMAGE, classes sorted by name, images sorted within each class,
+ * as torchvision's datasets.ImageFolder orders them. An empty or unreadable folder, or a
+ * class without images, is an error naming it. */
+typedef struct cltrain_folder cltrain_folder;
+CLTRAIN_API cltrain_status cltrain_folder_open(cltrain_context *cx, const char *dir,
+                                               cltrain_folder **out);
+CLTRAIN_API void cltrain_folder_close(cltrain_folder *f); /* accepts NULL */
+CLTRAIN_API int cltrain_folder_size(const cltrain_folder *f);        /* images; 0 for NULL */
+CLTRAIN_API int cltrain_folder_num_classes(const cltrain_folder *f); /* 0 for NULL */
+/* NULL when out of range */
+CLTRAIN_API const char *cltrain_folder_class_name(const cltrain_folder *f, int c);
+/* image i's path relative to DIR; NULL when out of range */
+CLTRAIN_API const char *cltrain_folder_path(const cltrain_folder *f, int i);
+/* image i's class; -1 when out of range */
+CLTRAIN_API int cltrain_folder_label(const cltrain_folder *f, int i);
+
+/* A folder's images in its order, through the evaluation transform that
+ * cltrain_model_predict_files() applies for m's input size, decoded by `workers` threads
+ * (0: hardware threads - 1) ahead of the caller, `batch` images at a time. cx is m's context;
+ * f must outlive the reader. */
+typedef struct cltrain_folder_reader cltrain_folder_reader;
+CLTRAIN_API cltrain_status cltrain_folder_reader_create(cltrain_context *cx, const cltrain_folder *f,
+                                                        const cltrain_model *m, int batch,
+                                                        int workers, cltrain_folder_reader **out);
+CLTRAIN_API void cltrain_folder_reader_destroy(cltrain_folder_reader *r); /* accepts NULL */
+/* The next batch: *images (n, in_c, in_h, in_w) and *labels (n), valid until the next call;
+ * *n is 0 after the last batch. An image that fails to decode is an error naming it. */
+CLTRAIN_API cltrain_status cltrain_folder_reader_next(cltrain_folder_reader *r, const float **images,
+                                                      const int **labels, int *n);
+/* Seconds cltrain_folder_reader_next() has waited for decoding, since create. */
+CLTRAIN_API double cltrain_folder_reader_wait_seconds(const cltrain_folder_reader *r);
+
+/* What CLTRAIN_OPT_PROFILE measured on cx since it opened or since the last reset, per op kind
+ * that ran: seconds and calls of its forward ([0]) and backward ([1]) passes, each node timed
+ * between clFinish calls (`cltrain bench` with CLTRAIN_PROFILE=1). Writes up to `cap` entries
+ * (NULL with cap 0 to count them); *count gets the number of op kinds that ran. */
+typedef struct cltrain_profile_entry {
+  const char *op; /* static text, as in cltrain_node_info.op */
+  double seconds[2];
+  long calls[2];
+} cltrain_profile_entry;
+CLTRAIN_API cltrain_status cltrain_context_get_profile(const cltrain_context *cx, cltrain_profile_entry *out,
+                                                       int cap, int *count);
+CLTRAIN_API cltrain_status cltrain_context_reset_profile(cltrain_context *cx);
+
+/* A debug aid for benchmarks: OpenCL kernels that cltrain has launched in this process, over
+ * every context (CLBlast's own launches are not counted). */
+CLTRAIN_API unsigned long cltrain_debug_launch_count(void);
+
+/* Writes `bytes` bytes to `path` as cltrain writes every file: into a temporary file beside it,
+ * fsynced, renamed over `path`, and the folder fsynced, so that a crash leaves the old file or
+ * the new one, never a part. CLTRAIN_ERR_IO names the file and the reason (cltrain_last_error(NULL)). */
+CLTRAIN_API cltrain_status cltrain_write_file(const char *path, const void *data, size_t bytes);
+
 #ifdef __cplusplus
 }
 #endif

@@ -63,6 +63,12 @@ typedef struct transform_params {
 transform_params transform_eval_defaults(void);
 transform_params transform_train_defaults(void);
 
+/* The eval transform for a model whose input is (in_c, in_h, in_w): Resize(in_h * 256 / 224,
+ * rounded), CenterCrop(in_h); CLTRAIN_ERR_UNSUPPORTED, naming `fn`, unless the input is square
+ * with 3 channels. What predict and the public folder reader use. */
+cltrain_status transform_eval_for_input(cltrain_context *cx, const char *fn, int in_c, int in_h, int in_w,
+                                       transform_params *t);
+
 /* torchvision's Resize(size) output for an h x w image (int(size * long / short) on the long
  * side). */
 void transform_resized_size(int h, int w, int size, int *out_h, int *out_w);

@@ -175,6 +175,19 @@ transform_params transform_eval_defaults(void) {
   return t;
 }
 
+cltrain_status transform_eval_for_input(cltrain_context *cx, const char *fn, int in_c, int in_h, int in_w,
+                                       transform_params *t) {
+  if (in_c != 3 || in_h != in_w)
+    return rt_fail(cx, CLTRAIN_ERR_UNSUPPORTED, "%s: the model's input is %dx%dx%d; the eval "
+                   "transform makes square 3-channel images", fn, in_c, in_h, in_w);
+  *t = transform_eval_defaults();
+  if (in_h != t->crop) { /* keep the tutorial's 256/224 ratio */
+    t->resize = (int)std::lround(in_h * 256.0 / 224.0);
+    t->crop = in_h;
+  }
+  return CLTRAIN_OK;
+}
+
 transform_params transform_train_defaults(void) {
   transform_params t = transform_eval_defaults();
   t.augment = 1;

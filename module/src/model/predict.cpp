@@ -23,14 +23,8 @@ enum { PREDICT_CHUNK = 16 }; /* images per forward pass: bounds activation memor
 template <class Item>
 cltrain_status predict_items(cltrain_model *m, const char *fn, int n, float *logits, Item item) {
   const graph_desc *g = &m->g;
-  if (g->in_c != 3 || g->in_h != g->in_w)
-    return rt_fail(m->cx, CLTRAIN_ERR_UNSUPPORTED, "%s: the model's input is %dx%dx%d; the eval "
-                   "transform makes square 3-channel images", fn, g->in_c, g->in_h, g->in_w);
-  transform_params t = transform_eval_defaults();
-  if (g->in_h != t.crop) { /* keep the tutorial's 256/224 ratio */
-    t.resize = (int)std::lround(g->in_h * 256.0 / 224.0);
-    t.crop = g->in_h;
-  }
+  transform_params t;
+  TRY(transform_eval_for_input(m->cx, fn, g->in_c, g->in_h, g->in_w, &t));
   int k = g->nodes[g->output].out_features;
   size_t per = (size_t)3 * t.crop * t.crop;
   int chunk = n < PREDICT_CHUNK ? n : PREDICT_CHUNK;

@@ -7,7 +7,7 @@
 #include <time.h>
 
 #include "blas.h"
-#include "cli.h"
+#include "dev.h"
 
 static double now_s(void) {
   struct timespec ts;

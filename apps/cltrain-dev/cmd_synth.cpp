@@ -13,7 +13,7 @@
 #include <opencv2/imgproc.hpp>
 
 extern "C" {
-#include "cli.h"
+#include "dev.h"
 #include "rng.h"
 }
 

@@ -7,7 +7,7 @@
 #include <time.h>
 
 #include "batchnorm.h"
-#include "cli.h"
+#include "dev.h"
 #include "conv2d.h"
 #include "eltwise.h"
 #include "linear.h"
