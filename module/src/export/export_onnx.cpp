@@ -20,6 +20,7 @@
 #include <opencv2/dnn.hpp>
 
 #include "model.h"
+#include "node_kinds.h"
 #include "atomic_file.h"
 #include "rng.h"
 
@@ -88,17 +89,18 @@ onnx::TensorProto *operand(onnx::GraphProto *g, const onnx::NodeProto *node, int
   return t;
 }
 
-/* Copies the weights of imported layer `nd` into its initializers. */
-void update_layer(onnx::GraphProto *g, const graph_node *nd, const float *p) {
+/* Copies the weights of imported layer `nd` into its initializers: its parameter slice in order
+ * where the op table says they are the node's operands 1, 2, ... (conv, BN); a classifier's
+ * weight transposed back when the source's Gemm stored it (in, out). */
+void update_layer(onnx::GraphProto *g, const cltrain_model *m, int i, const float *params) {
+  const graph_node *nd = &m->g.nodes[i];
+  const float *p = params + nd->param_off;
   onnx::NodeProto *node = find_node(g, nd->onnx_name);
   if (!node) fail(CLTRAIN_ERR_FORMAT, std::string("export: no ONNX node for layer ") + nd->name + " (" + nd->onnx_name + ")");
-  if (nd->op == NODE_CONV) {
-    size_t wc = nd->nparams - (nd->has_bias ? (size_t)nd->k : 0);
-    set_values(operand(g, node, 1, nd), p, wc, nd->name);
-    if (nd->has_bias) set_values(operand(g, node, 2, nd), p + wc, (size_t)nd->k, nd->name);
-  } else if (nd->op == NODE_BN) {
-    size_t c = (size_t)nd->c;
-    for (int k = 0; k < 4; k++) set_values(operand(g, node, k + 1, nd), p + k * c, c, nd->name);
+  if (node_kind_of(nd->op)->onnx_operands) {
+    int k = 1;
+    for (int t = 0; t < m->ntensors; t++)
+      if (m->tensors[t].node == i) set_values(operand(g, node, k++, nd), params + m->tensors[t].off, m->tensors[t].count, nd->name);
   } else if (nd->op == NODE_LINEAR) {
     size_t in = (size_t)nd->in_features, out = (size_t)nd->out_features;
     int trans_b = 0;
@@ -241,7 +243,7 @@ void export_model(cltrain_model *m, const char *path, const char *const *names, 
   onnx::GraphProto *g = model.mutable_graph();
   for (int i = 0; i < m->g.n; i++) {
     const graph_node *nd = &m->g.nodes[i];
-    if (nd->onnx_name[0] && nd->nparams) update_layer(g, nd, params.data() + nd->param_off);
+    if (nd->onnx_name[0] && nd->nparams) update_layer(g, m, i, params.data());
   }
   if (m->old_head_onnx[0]) write_new_head(g, m, params.data());
   declare_input_size(g, m->g.in_h, m->g.in_w);

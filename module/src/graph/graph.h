@@ -12,6 +12,8 @@
 extern "C" {
 #endif
 
+/* The ops a graph can hold. What each one means to the graph, the executor, the memory plan
+ * and the exporter is its entry in the op table, model/node_kinds.c. */
 typedef enum node_op {
   NODE_INPUT,          /* the image batch, (in_c, in_h, in_w); always node 0 */
   NODE_CONV,           /* y = conv(x, W) (+ b); W (k, c, r, s), no groups */
@@ -24,7 +26,8 @@ typedef enum node_op {
   NODE_FLATTEN,        /* (c, h, w) -> (c*h*w, 1, 1); a view, no data moves */
   NODE_LINEAR,         /* y = W x + b, W (out_features, in_features) */
   NODE_IDENTITY,       /* y = x; a view (OpenCV names graph outputs with these) */
-  NODE_DROPOUT         /* train mode: y = x * mask / (1 - p); eval: y = x (new heads only) */
+  NODE_DROPOUT,        /* train mode: y = x * mask / (1 - p); eval: y = x (new heads only) */
+  NODE_OP_COUNT        /* not an op: the size of the op table (model/node_kinds.c) */
 } node_op;
 
 /* Stage of a node (graph_node.stage): 0 is the stem, 1..nstages the residual stages, and
