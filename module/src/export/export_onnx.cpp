@@ -215,13 +215,19 @@ double verify(cltrain_model *m, const std::string &file) {
   m->train = was;
   if (st) throw export_error{st, cltrain_last_error(m->cx)};
   cv::dnn::Net net = cv::dnn::readNetFromONNX(file);
-  int dims[4] = {n, c, h, w};
-  net.setInput(cv::Mat(4, dims, CV_32F, probe.data()));
-  cv::Mat out = net.forward();
-  if ((size_t)out.total() != ours.size())
-    fail(CLTRAIN_ERR_INTERNAL, "export verification: cv::dnn gives " + std::to_string(out.total()) + " logits, cltrain " + std::to_string(ours.size()));
+  /* One image at a time: cv::dnn 4.6 runs MobileNetV3's squeeze-excitation (a Scale layer with
+   * two inputs) only at batch 1. */
+  std::vector<float> theirs_all;
+  for (int i = 0; i < n; i++) {
+    int dims[4] = {1, c, h, w};
+    net.setInput(cv::Mat(4, dims, CV_32F, probe.data() + (size_t)i * c * h * w));
+    cv::Mat out = net.forward();
+    if ((size_t)out.total() != (size_t)k)
+      fail(CLTRAIN_ERR_INTERNAL, "export verification: cv::dnn gives " + std::to_string(out.total()) + " logits, cltrain " + std::to_string(k));
+    theirs_all.insert(theirs_all.end(), out.ptr<float>(), out.ptr<float>() + k);
+  }
   double num = 0, den = 0;
-  const float *theirs = out.ptr<float>();
+  const float *theirs = theirs_all.data();
   for (size_t i = 0; i < ours.size(); i++) {
     num += (double)(theirs[i] - ours[i]) * (theirs[i] - ours[i]);
     den += (double)ours[i] * ours[i];

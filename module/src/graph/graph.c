@@ -143,12 +143,14 @@ cltrain_status graph_assign_stages(cltrain_context *cx, graph_desc *g) {
   for (int i = 0; i < n; i++) {
     for (int j = 0; j < g->nodes[i].ninputs; j++)
       uses[g->nodes[i].inputs[j]]++;
-    if (g->nodes[i].op == NODE_CONV || g->nodes[i].op == NODE_ADD) last_body = i;
+    node_op op = g->nodes[i].op;
+    if (op == NODE_CONV || op == NODE_DEPTHWISE || op == NODE_ADD) last_body = i;
   }
   int head = n;
   for (int i = last_body + 1; i < n; i++) {
     node_op op = g->nodes[i].op;
-    if (op != NODE_BN && op != NODE_RELU && op != NODE_IDENTITY) {
+    /* the last conv's BN and activation (ReLU, or hardswish: x * hardsigmoid(x)) */
+    if (op != NODE_BN && op != NODE_RELU && op != NODE_IDENTITY && op != NODE_HARDSIGMOID && op != NODE_MUL) {
       head = i;
       break;
     }

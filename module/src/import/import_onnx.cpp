@@ -1,15 +1,18 @@
 /* import_onnx.cpp: ONNX -> graph_desc through OpenCV's own importer (cv::dnn::readNetFromONNX):
  * layer types, blobs (raw weights, BN statistics unfused) and edges, before any forward pass.
  * C++ only because cv::dnn is; every exception is caught here and becomes a status. */
+#include <onnx/onnx_pb.h>
 #include <opencv2/dnn.hpp>
 #include <opencv2/core/utils/logger.hpp>
 #include <opencv2/dnn/all_layers.hpp>
 
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -58,9 +61,10 @@ size_t put_blob(std::vector<float> &params, const cv::Mat &m, size_t want, const
 }
 
 /* Eltwise covers sum, prod, max and weighted sums (Sub is a sum with coefficients 1, -1), and
- * 4.6 exposes none of that publicly: run the layer once on 2 and 3 and accept only 5. This
- * reconfigures the layer for 1x1x1x1 inputs, which is harmless: the Net is never run. */
-bool eltwise_is_plain_sum(const cv::Ptr<cv::dnn::Layer> &l) {
+ * 4.6 exposes none of that publicly: run the layer once on 2 and 3 and read what it computes
+ * (5: x + y, 6: x * y; anything else is refused), or NaN if it cannot run. This reconfigures the
+ * layer for 1x1x1x1 inputs, which is harmless: the Net is never run. */
+float eltwise_probe(const cv::Ptr<cv::dnn::Layer> &l) {
   try {
     std::vector<int> sh{1, 1, 1, 1};
     std::vector<cv::Mat> in{cv::Mat(sh, CV_32F, cv::Scalar(2)), cv::Mat(sh, CV_32F, cv::Scalar(3))};
@@ -69,9 +73,9 @@ bool eltwise_is_plain_sum(const cv::Ptr<cv::dnn::Layer> &l) {
     l->getMemoryShapes(in_shapes, 1, out_shapes, internal_shapes); /* sets the channel count */
     l->finalize(cv::_InputArray(in), cv::_OutputArray(out));
     l->forward(in, out, internals);
-    return out.size() == 1 && out[0].at<float>(0) == 5.0f;
+    return out.size() == 1 ? out[0].at<float>(0) : NAN;
   } catch (...) {
-    return false;
+    return NAN;
   }
 }
 
@@ -81,6 +85,23 @@ struct importer {
   std::vector<graph_node> nodes;
   std::vector<float> params;
   std::map<int, int> by_cv_id; /* cv::dnn layer id -> node index */
+  /* BatchNormalization node name -> torch's momentum: cv::dnn drops the attribute, and training
+   * needs it (torchvision's MobileNetV3 uses 0.01, most models 0.1). */
+  std::map<std::string, float> bn_momentum;
+
+  /* ONNX's momentum attribute is 1 - torch's, rounded to float32: torch's decimal value comes back
+   * rounded to 6 significant digits (1 - 0.9f = 0.10000002 -> 0.1f, as torch's default). */
+  void read_bn_momenta(const void *data, size_t n) {
+    onnx::ModelProto model;
+    if (!model.ParseFromArray(data, (int)n)) return; /* onnx_validate has parsed it already */
+    for (const auto &node : model.graph().node())
+      for (const auto &a : node.attribute())
+        if (node.op_type() == "BatchNormalization" && a.name() == "momentum") {
+          char text[32];
+          snprintf(text, sizeof text, "%.6g", 1.0 - (double)a.f());
+          bn_momentum["onnx_node!" + node.name()] = strtof(text, nullptr);
+        }
+  }
 
   void set_window(graph_node &nd, const cv::Ptr<cv::dnn::Layer> &l, const std::vector<size_t> &k,
                   const std::vector<size_t> &st, const std::vector<size_t> &pb,
@@ -113,13 +134,17 @@ struct importer {
     nd.op = NODE_CONV;
     set_window(nd, l, cl->kernel_size, cl->strides, cl->pads_begin, cl->pads_end, cl->dilations);
     nd.k = b[0].size[0];
-    if (b[0].size[1] != x.c)
+    /* One filter per channel (group = c = k): the depthwise op; other groupings are refused. */
+    int c_per_filter = b[0].size[1];
+    if (c_per_filter == 1 && nd.k == x.c && x.c > 1)
+      nd.op = NODE_DEPTHWISE;
+    else if (c_per_filter != x.c)
       unsupported(path, l, "grouped convolution (weights for " + std::to_string(b[0].size[1]) +
                                " input channels, input has " + std::to_string(x.c) + ")");
     if (b[0].size[2] != nd.r || b[0].size[3] != nd.s || cl->numOutput != nd.k)
       fail(CLTRAIN_ERR_FORMAT, where(path, l) + ": weight shape disagrees with the kernel size");
     nd.has_bias = b.size() >= 2;
-    nd.nparams += put_blob(params, b[0], (size_t)nd.k * x.c * nd.r * nd.s, path, l, "W");
+    nd.nparams += put_blob(params, b[0], (size_t)nd.k * c_per_filter * nd.r * nd.s, path, l, "W");
     if (nd.has_bias) nd.nparams += put_blob(params, b[1], (size_t)nd.k, path, l, "bias");
     nd.ntrainable = nd.nparams;
   }
@@ -132,6 +157,8 @@ struct importer {
     if (!bl || b.size() < 2) unsupported(path, l, "a batch norm without statistics");
     nd.op = NODE_BN;
     nd.eps = bl->epsilon;
+    auto mom = bn_momentum.find(l->name);
+    nd.momentum = mom != bn_momentum.end() ? mom->second : 0.1f; /* ONNX's default 0.9 */
     size_t c = (size_t)x.c, at = 2;
     std::vector<float> ones(c, 1.0f), zeros(c, 0.0f);
     cv::Mat gamma = bl->hasWeights ? b.at(at++) : cv::Mat(ones, false);
@@ -177,9 +204,30 @@ struct importer {
     want_inputs(nd, l, 2);
     const graph_node &y = nodes[nd.inputs[1]];
     if (x.c != y.c || x.h != y.h || x.w != y.w)
-      unsupported(path, l, "an add of differently shaped inputs (broadcasting)");
-    if (!eltwise_is_plain_sum(l)) unsupported(path, l, "an elementwise op other than x + y");
-    nd.op = NODE_ADD;
+      unsupported(path, l, "an elementwise op on differently shaped inputs (broadcasting)");
+    float probe = eltwise_probe(l);
+    if (probe != 5.0f && probe != 6.0f) unsupported(path, l, "an elementwise op other than x + y or x * y");
+    nd.op = probe == 5.0f ? NODE_ADD : NODE_MUL;
+  }
+
+  /* x * s with s one value per channel (squeeze-excitation): cv::dnn's Scale with the scale as a
+   * second input, which comes first or second as the ONNX Mul had it. */
+  void scale(graph_node &nd, const cv::Ptr<cv::dnn::Layer> &l, const graph_node &) {
+    auto *sl = dynamic_cast<cv::dnn::ScaleLayer *>(l.get());
+    want_inputs(nd, l, 2);
+    if (!sl || !l->blobs.empty() || sl->hasBias || sl->axis != 1)
+      unsupported(path, l, "a Scale other than the product of two activations over channels");
+    if (nodes[nd.inputs[0]].h * nodes[nd.inputs[0]].w == 1) std::swap(nd.inputs[0], nd.inputs[1]);
+    nd.op = NODE_MUL;
+  }
+
+  void hardsigmoid(graph_node &nd, const cv::Ptr<cv::dnn::Layer> &l, const graph_node &) {
+    auto *hl = dynamic_cast<cv::dnn::HardSigmoidLayer *>(l.get());
+    want_inputs(nd, l, 1);
+    if (!hl) unsupported(path, l, "not a HardSigmoid layer");
+    nd.op = NODE_HARDSIGMOID;
+    if (!(hl->alpha > 0)) unsupported(path, l, "a HardSigmoid with alpha <= 0");
+    nd.alpha = hl->alpha, nd.beta = hl->beta;
   }
 
   void flatten(graph_node &nd, const cv::Ptr<cv::dnn::Layer> &l, const graph_node &) {
@@ -225,7 +273,8 @@ struct importer {
         {"ReLU", &importer::relu},        {"Pooling", &importer::pooling},
         {"Eltwise", &importer::eltwise},  {"Flatten", &importer::flatten},
         {"Reshape", &importer::reshape},  {"InnerProduct", &importer::inner_product},
-        {"Identity", &importer::identity},
+        {"Identity", &importer::identity},  {"Scale", &importer::scale},
+        {"HardSigmoid", &importer::hardsigmoid},
     };
     return kinds;
   }
@@ -316,6 +365,7 @@ extern "C" cltrain_status graph_import_onnx_buffer(cltrain_context *cx, const ch
   try {
     importer im;
     im.path = path;
+    im.read_bn_momenta(data, n);
     try {
       quiet_opencv quiet;
       im.net = cv::dnn::readNetFromONNX((const char *)data, n);

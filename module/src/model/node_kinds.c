@@ -6,13 +6,14 @@
 
 #include "batchnorm.h"
 #include "conv2d.h"
+#include "depthwise.h"
 #include "dropout.h"
 #include "eltwise.h"
+#include "hardsigmoid.h"
 #include "linear.h"
+#include "mul.h"
 #include "pool.h"
 #include "relu.h"
-
-#define BN_MOMENTUM 0.1f /* PyTorch's BatchNorm2d default; ONNX exports do not carry it */
 
 static buf X(const cltrain_model *m, const graph_node *nd, int k) { return model_node_output(m, nd->inputs[k]); }
 
@@ -37,8 +38,10 @@ static int conv_infer(const graph_node *nodes, graph_node *nd, char *why, size_t
   return 0;
 }
 
+/* Floats of W: (k, c, r, s), or (c, 1, r, s) for a depthwise conv. */
 static size_t conv_weights(const cltrain_model *m, const graph_node *nd) {
-  return (size_t)nd->k * m->g.nodes[nd->inputs[0]].c * nd->r * nd->s;
+  int c_per_filter = nd->op == NODE_DEPTHWISE ? 1 : m->g.nodes[nd->inputs[0]].c;
+  return (size_t)nd->k * c_per_filter * nd->r * nd->s;
 }
 
 static void conv_tensors(cltrain_model *m, int i) {
@@ -92,7 +95,7 @@ static void bn_tensors(cltrain_model *m, int i) {
 }
 
 static batchnorm_shape bn_shape(const graph_node *nd, int n) {
-  batchnorm_shape s = {n, nd->c, nd->h, nd->w, nd->eps, BN_MOMENTUM};
+  batchnorm_shape s = {n, nd->c, nd->h, nd->w, nd->eps, nd->momentum};
   return s;
 }
 
@@ -297,6 +300,70 @@ static cltrain_status linear_bwd(cltrain_model *m, int i, int n, const node_grad
                          X(m, nd, 0), model_node_param(m, nd, 0), g->acc[0], &s);
 }
 
+/* ---- depthwise: a conv (the same fields, shape rule and tensors) with one filter per channel ---- */
+
+static cltrain_status depthwise_fwd(cltrain_model *m, int i, int n) {
+  const graph_node *nd = &m->g.nodes[i];
+  conv2d_shape s = conv_shape(m, nd, n);
+  size_t wc = conv_weights(m, nd);
+  return depthwise_forward(m->cx, model_node_output(m, i), X(m, nd, 0), model_node_param(m, nd, 0),
+                           nd->has_bias ? model_node_param(m, nd, wc) : buf_none(), &s);
+}
+
+static cltrain_status depthwise_bwd(cltrain_model *m, int i, int n, const node_grads *g) {
+  const graph_node *nd = &m->g.nodes[i];
+  conv2d_shape s = conv_shape(m, nd, n);
+  size_t wc = conv_weights(m, nd);
+  return depthwise_backward(m->cx, g->dx[0], model_node_grad(m, i, 0),
+                            nd->has_bias ? model_node_grad(m, i, wc) : buf_none(), model_node_dy(m, i),
+                            X(m, nd, 0), model_node_param(m, nd, 0), g->acc[0], &s);
+}
+
+/* ---- hardsigmoid: clamp(alpha x + beta, 0, 1), elementwise ---- */
+
+static cltrain_status hardsigmoid_fwd(cltrain_model *m, int i, int n) {
+  const graph_node *nd = &m->g.nodes[i];
+  return hardsigmoid_forward(m->cx, model_node_output(m, i), X(m, nd, 0), nd->alpha, nd->beta,
+                             model_node_count(m, i, n));
+}
+
+static cltrain_status hardsigmoid_bwd(cltrain_model *m, int i, int n, const node_grads *g) {
+  const graph_node *nd = &m->g.nodes[i];
+  return hardsigmoid_backward(m->cx, g->dx[0], model_node_dy(m, i), X(m, nd, 0), nd->alpha, nd->beta, g->acc[0],
+                              model_node_count(m, i, n));
+}
+
+/* ---- mul: inputs[0] * inputs[1], the second of the same shape or one value per channel ---- */
+
+static int mul_infer(const graph_node *nodes, graph_node *nd, char *why, size_t cap) {
+  const graph_node *x = &nodes[nd->inputs[0]], *y = &nodes[nd->inputs[1]];
+  if (x->c != y->c || !((y->h == x->h && y->w == x->w) || (y->h == 1 && y->w == 1))) {
+    snprintf(why, cap, "multiplies %dx%dx%d by %dx%dx%d (only the same shape or %dx1x1)", x->c, x->h, x->w, y->c,
+             y->h, y->w, x->c);
+    return -1;
+  }
+  return 0;
+}
+
+static mul_shape mul_shape_of(const cltrain_model *m, int i, int n) {
+  const graph_node *nd = &m->g.nodes[i], *b = &m->g.nodes[nd->inputs[1]];
+  mul_shape s = {model_node_count(m, i, n), b->h * b->w == 1 ? nd->h * nd->w : 1};
+  return s;
+}
+
+static cltrain_status mul_fwd(cltrain_model *m, int i, int n) {
+  const graph_node *nd = &m->g.nodes[i];
+  mul_shape s = mul_shape_of(m, i, n);
+  return mul_forward(m->cx, model_node_output(m, i), X(m, nd, 0), X(m, nd, 1), &s);
+}
+
+static cltrain_status mul_bwd(cltrain_model *m, int i, int n, const node_grads *g) {
+  const graph_node *nd = &m->g.nodes[i];
+  mul_shape s = mul_shape_of(m, i, n);
+  return mul_backward(m->cx, g->dx[0], g->dx[1], model_node_dy(m, i), X(m, nd, 0), X(m, nd, 1), g->acc[0],
+                      g->acc[1], &s);
+}
+
 /* ---- the table ---- */
 
 static const node_kind kinds[NODE_OP_COUNT] = {
@@ -319,6 +386,11 @@ static const node_kind kinds[NODE_OP_COUNT] = {
                    READS_INPUTS_IF_TRAINED, NULL, NULL, NULL, "linear.cl"},
   [NODE_IDENTITY] = {"identity", 1, 0, NULL, NULL, 0, NULL, NULL, 0, NULL, NULL, NULL, NULL},
   [NODE_DROPOUT] = {"dropout", 0, 0, NULL, NULL, 0, dropout_fwd, dropout_bwd, 0, NULL, NULL, NULL, NULL},
+  [NODE_DEPTHWISE] = {"dwconv", 0, 0, conv_infer, conv_tensors, 1, depthwise_fwd, depthwise_bwd,
+                      READS_INPUTS_IF_TRAINED, NULL, NULL, NULL, NULL},
+  [NODE_HARDSIGMOID] = {"hardsigmoid", 0, 0, NULL, NULL, 0, hardsigmoid_fwd, hardsigmoid_bwd, READS_INPUTS, NULL,
+                        NULL, NULL, NULL},
+  [NODE_MUL] = {"mul", 0, 1, mul_infer, NULL, 0, mul_fwd, mul_bwd, READS_INPUTS, NULL, NULL, NULL, NULL},
 };
 
 const node_kind *node_kind_of(node_op op) {
