@@ -2,7 +2,8 @@
  * squeeze-excitation's per-channel product), imported from torchvision's ONNX export, against
  * PyTorch (test/ref/ref_mobilenet.py): logits, loss and every gradient in eval and train mode, a
  * 4-step SGD trajectory, and exports (as imported, and with a new head) that cv::dnn must match;
- * MobileNetV3-large's eval-mode logits and gradients and its export. */
+ * MobileNetV3-large's and EfficientNet-B0's (SiLU as x * sigmoid(x)) eval-mode logits and
+ * gradients and their exports (test/ref/ref_efficientnet.py). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -207,6 +208,12 @@ int main(void) {
   if (m) {
     run_mode(m, "mnv3l", "eval", 0, count_learnable(m));
     export_checked(m, "of the large model");
+    cltrain_model_destroy(m);
+  }
+  m = load(cx, "effb0_bn.onnx", 4012672, path, sizeof path);
+  if (m) {
+    run_mode(m, "effb0", "eval", 0, count_learnable(m));
+    export_checked(m, "of EfficientNet-B0");
     cltrain_model_destroy(m);
   }
   cltrain_context_destroy(cx);

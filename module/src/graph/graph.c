@@ -149,8 +149,9 @@ cltrain_status graph_assign_stages(cltrain_context *cx, graph_desc *g) {
   int head = n;
   for (int i = last_body + 1; i < n; i++) {
     node_op op = g->nodes[i].op;
-    /* the last conv's BN and activation (ReLU, or hardswish: x * hardsigmoid(x)) */
-    if (op != NODE_BN && op != NODE_RELU && op != NODE_IDENTITY && op != NODE_HARDSIGMOID && op != NODE_MUL) {
+    /* the last conv's BN and activation (ReLU; hardswish or SiLU: x * hardsigmoid(x), x * sigmoid(x)) */
+    if (op != NODE_BN && op != NODE_RELU && op != NODE_IDENTITY && op != NODE_HARDSIGMOID && op != NODE_SIGMOID &&
+        op != NODE_MUL) {
       head = i;
       break;
     }

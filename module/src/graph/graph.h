@@ -30,6 +30,7 @@ typedef enum node_op {
   NODE_DEPTHWISE,      /* y = depthwise conv(x, W) (+ b); W (c, 1, r, s): ONNX Conv, group = c = k */
   NODE_HARDSIGMOID,    /* clamp(alpha * x + beta, 0, 1) (MobileNetV3's hardswish is x * this) */
   NODE_MUL,            /* inputs[0] * inputs[1], the second of the same shape or (c, 1, 1) */
+  NODE_SIGMOID,        /* 1 / (1 + exp(-x)) (EfficientNet's SiLU is x * this) */
   NODE_OP_COUNT        /* not an op: the size of the op table (model/node_kinds.c) */
 } node_op;
 

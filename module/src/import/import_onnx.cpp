@@ -221,6 +221,11 @@ struct importer {
     nd.op = NODE_MUL;
   }
 
+  void sigmoid(graph_node &nd, const cv::Ptr<cv::dnn::Layer> &l, const graph_node &) {
+    want_inputs(nd, l, 1);
+    nd.op = NODE_SIGMOID;
+  }
+
   void hardsigmoid(graph_node &nd, const cv::Ptr<cv::dnn::Layer> &l, const graph_node &) {
     auto *hl = dynamic_cast<cv::dnn::HardSigmoidLayer *>(l.get());
     want_inputs(nd, l, 1);
@@ -274,7 +279,7 @@ struct importer {
         {"Eltwise", &importer::eltwise},  {"Flatten", &importer::flatten},
         {"Reshape", &importer::reshape},  {"InnerProduct", &importer::inner_product},
         {"Identity", &importer::identity},  {"Scale", &importer::scale},
-        {"HardSigmoid", &importer::hardsigmoid},
+        {"HardSigmoid", &importer::hardsigmoid}, {"Sigmoid", &importer::sigmoid},
     };
     return kinds;
   }

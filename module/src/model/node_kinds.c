@@ -14,6 +14,7 @@
 #include "mul.h"
 #include "pool.h"
 #include "relu.h"
+#include "sigmoid.h"
 
 static buf X(const cltrain_model *m, const graph_node *nd, int k) { return model_node_output(m, nd->inputs[k]); }
 
@@ -364,6 +365,17 @@ static cltrain_status mul_bwd(cltrain_model *m, int i, int n, const node_grads *
                       g->acc[1], &s);
 }
 
+/* ---- sigmoid: 1 / (1 + exp(-x)), elementwise; backward from its output ---- */
+
+static cltrain_status sigmoid_fwd(cltrain_model *m, int i, int n) {
+  return sigmoid_forward(m->cx, model_node_output(m, i), X(m, &m->g.nodes[i], 0), model_node_count(m, i, n));
+}
+
+static cltrain_status sigmoid_bwd(cltrain_model *m, int i, int n, const node_grads *g) {
+  return sigmoid_backward(m->cx, g->dx[0], model_node_dy(m, i), model_node_output(m, i), g->acc[0],
+                          model_node_count(m, i, n));
+}
+
 /* ---- the table ---- */
 
 static const node_kind kinds[NODE_OP_COUNT] = {
@@ -391,6 +403,7 @@ static const node_kind kinds[NODE_OP_COUNT] = {
   [NODE_HARDSIGMOID] = {"hardsigmoid", 0, 0, NULL, NULL, 0, hardsigmoid_fwd, hardsigmoid_bwd, READS_INPUTS, NULL,
                         NULL, NULL, NULL},
   [NODE_MUL] = {"mul", 0, 1, mul_infer, NULL, 0, mul_fwd, mul_bwd, READS_INPUTS, NULL, NULL, NULL, NULL},
+  [NODE_SIGMOID] = {"sigmoid", 0, 0, NULL, NULL, 0, sigmoid_fwd, sigmoid_bwd, READS_OUTPUT, NULL, NULL, NULL, NULL},
 };
 
 const node_kind *node_kind_of(node_op op) {
