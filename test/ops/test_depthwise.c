@@ -1,9 +1,12 @@
 /* test_depthwise.c: depthwise convolution forward and backward on the device and in the C
  * reference against PyTorch float64 (MobileNetV3-small's depthwise shapes at batch 2, a large
- * plane, odd geometry), skipped and accumulated gradients, bitwise determinism, shape errors. */
+ * plane, odd geometry), skipped and accumulated gradients, bitwise determinism, shape errors.
+ * DEPTHWISE_BENCH=<batch> instead prints GB/s of EfficientNet-B0's depthwise shapes at 224x224
+ * beside a device copy of the same bytes (the memory bound), no checks (see bench()). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "check.h"
 #include "depthwise.h"
@@ -81,8 +84,62 @@ static void one(cltrain_context *cx, const char *name) {
   ref_free(r);
 }
 
+static double now(cltrain_context *cx) {
+  struct timespec t;
+  cltrain_context_finish(cx);
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* GB/s of each pass, counting each tensor it must read or write once (forward: x, w, y; dx: dy,
+ * w, dx; dw: dy, x, dw), and of rt_copy moving as many bytes (read + write): the memory bound
+ * measured in the same run. Best of 3. */
+static void bench(cltrain_context *cx, int batch) {
+  static const int shapes[][4] = {/* c h r stride: EfficientNet-B0 at 224x224 */
+                                  {32, 112, 3, 1}, {96, 112, 3, 2}, {144, 56, 5, 2},
+                                  {240, 28, 3, 2}, {480, 14, 5, 1}, {1152, 7, 3, 1}};
+  printf("batch %d: GB/s (ms), best of 3; copy = rt_copy of the forward's bytes\n%-22s %14s %14s %14s %14s\n", batch,
+         "shape", "forward", "backward-data", "backward-w", "copy");
+  for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
+    const int *v = shapes[i];
+    conv2d_shape s = {batch, v[0], v[1], v[1], v[0], v[2], v[2], v[3], v[3], v[2] / 2, v[2] / 2, 1, 1, 0};
+    size_t nx = (size_t)batch * s.c * s.h * s.w, nw = (size_t)s.c * s.r * s.s;
+    size_t ny = (size_t)batch * s.c * conv2d_out_h(&s) * conv2d_out_w(&s);
+    buf x = test_upload(cx, NULL, nx), w = test_upload(cx, NULL, nw), y = test_upload(cx, NULL, ny);
+    buf dx = test_upload(cx, NULL, nx), dw = test_upload(cx, NULL, nw), dy = test_upload(cx, NULL, ny);
+    buf cp = test_upload(cx, NULL, (nx + ny) / 2 + 1);
+    double best[4] = {1e9, 1e9, 1e9, 1e9}, bytes[4] = {4.0 * (nx + ny + nw), 4.0 * (nx + ny + nw),
+                                                         4.0 * (nx + ny + nw), 4.0 * (nx + ny)};
+    for (int rep = 0; rep < 3; rep++) {
+      double t0 = now(cx);
+      CHECK_OK(depthwise_forward(cx, y, x, w, buf_none(), &s));
+      double t1 = now(cx);
+      CHECK_OK(depthwise_backward(cx, dx, buf_none(), buf_none(), dy, x, w, OP_OVERWRITE, &s));
+      double t2 = now(cx);
+      CHECK_OK(depthwise_backward(cx, buf_none(), dw, buf_none(), dy, x, w, OP_OVERWRITE, &s));
+      double t3 = now(cx);
+      CHECK_OK(rt_copy(cx, cp, x, (nx + ny) / 2));
+      double t4 = now(cx), t[4] = {t1 - t0, t2 - t1, t3 - t2, t4 - t3};
+      for (int k = 0; k < 4; k++)
+        if (t[k] < best[k]) best[k] = t[k];
+    }
+    char label[64];
+    snprintf(label, sizeof label, "%dx%dx%d %dx%d s%d", s.c, s.h, s.w, s.r, s.s, s.stride_h);
+    printf("%-22s", label);
+    for (int k = 0; k < 4; k++) printf(" %6.1f (%5.2f)", bytes[k] / best[k] * 1e-9, best[k] * 1e3);
+    printf("\n");
+    rt_free(x.mem), rt_free(w.mem), rt_free(y.mem), rt_free(dx.mem), rt_free(dw.mem), rt_free(dy.mem),
+        rt_free(cp.mem);
+  }
+}
+
 int main(void) {
   cltrain_context *cx = test_context();
+  if (getenv("DEPTHWISE_BENCH")) {
+    bench(cx, atoi(getenv("DEPTHWISE_BENCH")) > 0 ? atoi(getenv("DEPTHWISE_BENCH")) : 8);
+    cltrain_context_destroy(cx);
+    return check_done();
+  }
   const char *cases[] = {"dw_mnv3_s2_3x3", "dw_mnv3_3x3", "dw_mnv3_s2_5x5", "dw_mnv3_5x5", "dw_large", "dw_odd"};
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) one(cx, cases[i]);
 

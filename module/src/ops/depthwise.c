@@ -1,5 +1,6 @@
 /* depthwise.c: launches kernels/depthwise.cl: one work-item per output (forward) or per input
- * element (dx), one reducing work-group per (channel, tap) for dw and per channel for db. */
+ * element (dx) over a 3-D range, one reducing work-group per (channel, tap) for dw and per
+ * channel for db. */
 #include "depthwise.h"
 
 #define FILE_CL "depthwise.cl"
@@ -18,19 +19,37 @@ static void window_args(rt_call *k, const conv2d_shape *s) {
   arg_int(k, s->dil_h), arg_int(k, s->dil_w);
 }
 
+/* Enqueues k over (cols, rows, images * c) in chunks of images whose planes fit a range's third
+ * dimension (65535 on GPUs); k's arguments end with img0 set here (its index in the call). */
+static cltrain_status run_planes(rt_call *k, int img0_arg, int cols, int rows, const conv2d_shape *s) {
+  size_t l0 = rt_local_size(k, 64);
+  while (l0 > 1 && l0 / 2 >= (size_t)cols) l0 /= 2; /* no more idle columns than needed */
+  size_t g[3] = {((size_t)cols + l0 - 1) / l0 * l0, (size_t)rows, 0}, l[3] = {l0, 1, 1};
+  int chunk = 65535 / s->c > 0 ? 65535 / s->c : 1;
+  for (int img0 = 0; img0 < s->n; img0 += chunk) {
+    int m = s->n - img0 < chunk ? s->n - img0 : chunk;
+    g[2] = (size_t)m * s->c;
+    cl_uint end = k->nargs; /* rewrite img0 in place: the other arguments stay set */
+    k->nargs = (cl_uint)img0_arg;
+    arg_int(k, img0);
+    k->nargs = end;
+    TRY(rt_run(k, 3, g, l));
+  }
+  return CLTRAIN_OK;
+}
+
 cltrain_status depthwise_forward(cltrain_context *cx, buf y, buf x, buf w, buf b, const conv2d_shape *s) {
   TRY(check(cx, "depthwise_forward", s));
   if (!buf_present(y) || !buf_present(x) || !buf_present(w))
     return rt_fail(cx, CLTRAIN_ERR_ARG, "depthwise_forward: %s is NULL",
                    !buf_present(y) ? "y" : !buf_present(x) ? "x" : "w");
-  size_t total = (size_t)s->n * s->c * conv2d_out_h(s) * conv2d_out_w(s);
   rt_call k;
   TRY(rt_kernel(cx, FILE_CL, "", "depthwise_forward", &k));
   arg_buf(&k, y), arg_buf(&k, x), arg_buf(&k, w), arg_buf(&k, buf_present(b) ? b : w);
-  arg_int(&k, buf_present(b)), arg_int(&k, (int)total);
+  arg_int(&k, buf_present(b)), arg_int(&k, 0); /* img0: argument 9 */
   arg_int(&k, s->c), arg_int(&k, s->h), arg_int(&k, s->w);
   window_args(&k, s);
-  return rt_run_items(&k, total);
+  return run_planes(&k, 9, conv2d_out_w(s), conv2d_out_h(s), s);
 }
 
 /* A reduction work-group as wide as the sum's length, up to the device's reduction width. */
@@ -61,16 +80,15 @@ cltrain_status depthwise_backward(cltrain_context *cx, buf dx, buf dw, buf db, b
     arg_buf(&k, dw), arg_buf(&k, dy), arg_buf(&k, x);
     arg_int(&k, s->n), arg_int(&k, s->c), arg_int(&k, s->h), arg_int(&k, s->w);
     window_args(&k, s);
-    TRY(rt_run_groups(&k, reduce_width(cx, p), (size_t)s->c * s->r * s->s, 1, 1));
+    TRY(rt_run_groups(&k, reduce_width(cx, (size_t)s->n * conv2d_out_h(s)), (size_t)s->c * s->r * s->s, 1, 1));
   }
   if (buf_present(dx)) {
     if (!buf_present(w)) return rt_fail(cx, CLTRAIN_ERR_ARG, "depthwise_backward: w is NULL (dx needs it)");
-    size_t total = (size_t)s->n * s->c * s->h * s->w;
     TRY(rt_kernel(cx, FILE_CL, accumulate_dx ? "-DACCUMULATE=1" : "-DACCUMULATE=0", "depthwise_backward_data", &k));
-    arg_buf(&k, dx), arg_buf(&k, dy), arg_buf(&k, w), arg_int(&k, (int)total);
+    arg_buf(&k, dx), arg_buf(&k, dy), arg_buf(&k, w), arg_int(&k, 0); /* img0: argument 6 */
     arg_int(&k, s->c), arg_int(&k, s->h), arg_int(&k, s->w);
     window_args(&k, s);
-    TRY(rt_run_items(&k, total));
+    TRY(run_planes(&k, 6, s->w, s->h, s));
   }
   return CLTRAIN_OK;
 }
