@@ -378,35 +378,40 @@ static cltrain_status sigmoid_bwd(cltrain_model *m, int i, int n, const node_gra
 
 /* ---- the table ---- */
 
+/* One row per op; a field left out is 0 or NULL (node_kinds.h says what each field means). */
 static const node_kind kinds[NODE_OP_COUNT] = {
-  /*                  name, view, functional, infer, tensors, onnx_operands, forward, backward,
-   *                  backward_reads, workspace, aux, aux_what, gemm_program */
-  [NODE_INPUT] = {"input", 0, 0, NULL, NULL, 0, NULL, NULL, 0, NULL, NULL, NULL, NULL},
-  [NODE_CONV] = {"conv", 0, 0, conv_infer, conv_tensors, 1, conv_forward, conv_backward,
-                 READS_INPUTS_IF_TRAINED, conv_workspace, NULL, NULL, "conv2d.cl"},
-  [NODE_BN] = {"bn", 0, 0, NULL, bn_tensors, 1, bn_forward, bn_backward, READS_INPUTS, bn_workspace,
-               bn_aux, "the BN statistics of", NULL},
-  [NODE_RELU] = {"relu", 0, 0, NULL, NULL, 0, relu_fwd, relu_bwd, READS_OUTPUT, NULL, NULL, NULL, NULL},
-  [NODE_MAXPOOL] = {"maxpool", 0, 0, pool_infer, NULL, 0, maxpool_fwd, maxpool_bwd, 0, NULL, maxpool_aux,
-                    "the max-pool indices of", NULL},
-  [NODE_AVGPOOL] = {"avgpool", 0, 0, pool_infer, NULL, 0, avgpool_fwd, avgpool_bwd, 0, NULL, NULL, NULL, NULL},
-  [NODE_GLOBAL_AVGPOOL] = {"global_avgpool", 0, 0, global_pool_infer, NULL, 0, global_avgpool_fwd,
-                           global_avgpool_bwd, 0, NULL, NULL, NULL, NULL},
-  [NODE_ADD] = {"add", 0, 1, add_infer, NULL, 0, add_fwd, add_bwd, 0, NULL, NULL, NULL, NULL},
-  [NODE_FLATTEN] = {"flatten", 1, 1, flatten_infer, NULL, 0, NULL, NULL, 0, NULL, NULL, NULL, NULL},
-  [NODE_LINEAR] = {"linear", 0, 0, linear_infer, linear_tensors, 0, linear_fwd, linear_bwd,
-                   READS_INPUTS_IF_TRAINED, NULL, NULL, NULL, "linear.cl"},
-  [NODE_IDENTITY] = {"identity", 1, 0, NULL, NULL, 0, NULL, NULL, 0, NULL, NULL, NULL, NULL},
-  [NODE_DROPOUT] = {"dropout", 0, 0, NULL, NULL, 0, dropout_fwd, dropout_bwd, 0, NULL, NULL, NULL, NULL},
-  [NODE_DEPTHWISE] = {"dwconv", 0, 0, conv_infer, conv_tensors, 1, depthwise_fwd, depthwise_bwd,
-                      READS_INPUTS_IF_TRAINED, NULL, NULL, NULL, NULL},
-  [NODE_HARDSIGMOID] = {"hardsigmoid", 0, 0, NULL, NULL, 0, hardsigmoid_fwd, hardsigmoid_bwd, READS_INPUTS, NULL,
-                        NULL, NULL, NULL},
-  [NODE_MUL] = {"mul", 0, 1, mul_infer, NULL, 0, mul_fwd, mul_bwd, READS_INPUTS, NULL, NULL, NULL, NULL},
-  [NODE_SIGMOID] = {"sigmoid", 0, 0, NULL, NULL, 0, sigmoid_fwd, sigmoid_bwd, READS_OUTPUT, NULL, NULL, NULL, NULL},
+  [NODE_INPUT] = {.name = "input"},
+  [NODE_CONV] = {.name = "conv", .infer = conv_infer, .tensors = conv_tensors, .onnx_operands = 1,
+                 .forward = conv_forward, .backward = conv_backward, .backward_reads = READS_INPUTS_IF_TRAINED,
+                 .workspace_floats = conv_workspace, .gemm_program = "conv2d.cl"},
+  [NODE_BN] = {.name = "bn", .tensors = bn_tensors, .onnx_operands = 1, .forward = bn_forward,
+               .backward = bn_backward, .backward_reads = READS_INPUTS, .workspace_floats = bn_workspace,
+               .aux_bytes = bn_aux, .aux_what = "the BN statistics of"},
+  [NODE_RELU] = {.name = "relu", .forward = relu_fwd, .backward = relu_bwd, .backward_reads = READS_OUTPUT},
+  [NODE_MAXPOOL] = {.name = "maxpool", .infer = pool_infer, .forward = maxpool_fwd, .backward = maxpool_bwd,
+                    .aux_bytes = maxpool_aux, .aux_what = "the max-pool indices of"},
+  [NODE_AVGPOOL] = {.name = "avgpool", .infer = pool_infer, .forward = avgpool_fwd, .backward = avgpool_bwd},
+  [NODE_GLOBAL_AVGPOOL] = {.name = "global_avgpool", .infer = global_pool_infer, .forward = global_avgpool_fwd,
+                           .backward = global_avgpool_bwd},
+  [NODE_ADD] = {.name = "add", .functional = 1, .infer = add_infer, .forward = add_fwd, .backward = add_bwd},
+  [NODE_FLATTEN] = {.name = "flatten", .is_view = 1, .functional = 1, .infer = flatten_infer},
+  [NODE_LINEAR] = {.name = "linear", .infer = linear_infer, .tensors = linear_tensors, .forward = linear_fwd,
+                   .backward = linear_bwd, .backward_reads = READS_INPUTS_IF_TRAINED,
+                   .gemm_program = "linear.cl"},
+  [NODE_IDENTITY] = {.name = "identity", .is_view = 1},
+  [NODE_DROPOUT] = {.name = "dropout", .forward = dropout_fwd, .backward = dropout_bwd},
+  [NODE_DEPTHWISE] = {.name = "dwconv", .infer = conv_infer, .tensors = conv_tensors, .onnx_operands = 1,
+                      .forward = depthwise_fwd, .backward = depthwise_bwd,
+                      .backward_reads = READS_INPUTS_IF_TRAINED},
+  [NODE_HARDSIGMOID] = {.name = "hardsigmoid", .forward = hardsigmoid_fwd, .backward = hardsigmoid_bwd,
+                        .backward_reads = READS_INPUTS},
+  [NODE_MUL] = {.name = "mul", .functional = 1, .infer = mul_infer, .forward = mul_fwd, .backward = mul_bwd,
+                .backward_reads = READS_INPUTS},
+  [NODE_SIGMOID] = {.name = "sigmoid", .forward = sigmoid_fwd, .backward = sigmoid_bwd,
+                    .backward_reads = READS_OUTPUT},
 };
 
 const node_kind *node_kind_of(node_op op) {
-  static const node_kind unknown = {"?", 0, 0, NULL, NULL, 0, NULL, NULL, 0, NULL, NULL, NULL, NULL};
+  static const node_kind unknown = {.name = "?"};
   return (int)op >= 0 && op < NODE_OP_COUNT && kinds[op].name ? &kinds[op] : &unknown;
 }
