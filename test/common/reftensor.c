@@ -9,7 +9,7 @@ struct ref_set {
   char path[1024];
   char *bytes;
   int count;
-  ref_tensor t[256];
+  ref_tensor t[REF_MAX_TENSORS];
 };
 
 static void die(const char *fmt, const char *a, const char *b) {
@@ -35,11 +35,12 @@ ref_set *ref_load(const char *case_name) {
   char *p = s->bytes, *end = s->bytes + size;
   if (strncmp(p, "CLTREF 1\n", 9)) die("%s is not a CLTREF 1 file%s", s->path, "");
   p += 9;
-  while (p < end && s->count < 256) {
+  while (p < end) {
+    if (s->count == REF_MAX_TENSORS) die("%s holds more than REF_MAX_TENSORS tensors%s", s->path, "");
     ref_tensor *t = &s->t[s->count];
     char dtype[8];
     int used = 0;
-    if (sscanf(p, "%63s %7s %d%n", t->name, dtype, &t->ndim, &used) != 3 || t->ndim > 8)
+    if (sscanf(p, "%127s %7s %d%n", t->name, dtype, &t->ndim, &used) != 3 || t->ndim > 8)
       die("bad tensor header in %s%s", s->path, "");
     p += used;
     t->n = 1;

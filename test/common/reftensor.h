@@ -8,8 +8,11 @@
 
 typedef enum { REF_F32, REF_F64, REF_I32 } ref_dtype;
 
+/* Tensors one case may hold (a whole MobileNet's gradients and errors take ~600). */
+enum { REF_MAX_TENSORS = 1024 };
+
 typedef struct ref_tensor {
-  char name[64];
+  char name[128];
   ref_dtype dtype;
   int ndim;
   long dims[8];

@@ -12,7 +12,8 @@ a swapped gamma/beta or mean/var. Files written into the refs folder:
   models_<arch>_names.txt  the torchvision module paths of the parameter layers, in order
   models_resnet18_fold.ref the folded conv weights and biases (float64 -> f32) by conv name
   bad_unsupported.onnx     a tiny conv -> Softmax -> pool -> fc model: Softmax is not supported
-  bad_sub.onnx, bad_grouped.onnx   the same with x - relu(x), or a depthwise conv, in the middle
+  bad_sub.onnx, bad_grouped.onnx   the same with x - relu(x), or a grouped conv (2 groups of 2
+                           channels; depthwise ones import), in the middle
   tiny_ok.onnx             the same with a ReLU: imports (2 input channels, unused GW initializer)
   bad_truncated.onnx       the first half of resnet18_bn_op13.onnx
   bad_no_classifier.onnx   ResNet-18 without fc: the graph ends in the global average pool
@@ -107,7 +108,7 @@ def generate(w):
         helper.make_node("Sub", ["c", "r"], ["m"], name="/Sub")])
     tiny(w.out / "bad_grouped.onnx", [
         helper.make_node("Conv", ["c", "GW"], ["m"], name="/dw/Conv", kernel_shape=[3, 3],
-                         pads=[1, 1, 1, 1], group=4)])
+                         pads=[1, 1, 1, 1], group=2)])
     tiny(w.out / "tiny_ok.onnx", [helper.make_node("Relu", ["c"], ["m"], name="/relu/Relu")])
 
 
@@ -116,7 +117,8 @@ def tiny(path, middle):
     rng = np.random.default_rng(5)
     init = [helper.make_tensor("W", TensorProto.FLOAT, [4, 2, 3, 3], rng.standard_normal(72).tolist()),
             helper.make_tensor("B", TensorProto.FLOAT, [4], rng.standard_normal(4).tolist()),
-            helper.make_tensor("GW", TensorProto.FLOAT, [4, 1, 3, 3], rng.standard_normal(36).tolist()),
+            # (the draw of 36 keeps the other tensors' values; the model is refused before they matter)
+            helper.make_tensor("GW", TensorProto.FLOAT, [4, 2, 3, 3], np.tile(rng.standard_normal(36), 2).tolist()),
             helper.make_tensor("FW", TensorProto.FLOAT, [3, 4], rng.standard_normal(12).tolist()),
             helper.make_tensor("FB", TensorProto.FLOAT, [3], rng.standard_normal(3).tolist())]
     nodes = [helper.make_node("Conv", ["x", "W", "B"], ["c"], name="/conv/Conv", kernel_shape=[3, 3],

@@ -20,6 +20,7 @@
 #include <opencv2/dnn.hpp>
 
 #include "model.h"
+#include "node_kinds.h"
 #include "atomic_file.h"
 #include "rng.h"
 
@@ -88,17 +89,18 @@ onnx::TensorProto *operand(onnx::GraphProto *g, const onnx::NodeProto *node, int
   return t;
 }
 
-/* Copies the weights of imported layer `nd` into its initializers. */
-void update_layer(onnx::GraphProto *g, const graph_node *nd, const float *p) {
+/* Copies the weights of imported layer `nd` into its initializers: its parameter slice in order
+ * where the op table says they are the node's operands 1, 2, ... (conv, BN); a classifier's
+ * weight transposed back when the source's Gemm stored it (in, out). */
+void update_layer(onnx::GraphProto *g, const cltrain_model *m, int i, const float *params) {
+  const graph_node *nd = &m->g.nodes[i];
+  const float *p = params + nd->param_off;
   onnx::NodeProto *node = find_node(g, nd->onnx_name);
   if (!node) fail(CLTRAIN_ERR_FORMAT, std::string("export: no ONNX node for layer ") + nd->name + " (" + nd->onnx_name + ")");
-  if (nd->op == NODE_CONV) {
-    size_t wc = nd->nparams - (nd->has_bias ? (size_t)nd->k : 0);
-    set_values(operand(g, node, 1, nd), p, wc, nd->name);
-    if (nd->has_bias) set_values(operand(g, node, 2, nd), p + wc, (size_t)nd->k, nd->name);
-  } else if (nd->op == NODE_BN) {
-    size_t c = (size_t)nd->c;
-    for (int k = 0; k < 4; k++) set_values(operand(g, node, k + 1, nd), p + k * c, c, nd->name);
+  if (node_kind_of(nd->op)->onnx_operands) {
+    int k = 1;
+    for (int t = 0; t < m->ntensors; t++)
+      if (m->tensors[t].node == i) set_values(operand(g, node, k++, nd), params + m->tensors[t].off, m->tensors[t].count, nd->name);
   } else if (nd->op == NODE_LINEAR) {
     size_t in = (size_t)nd->in_features, out = (size_t)nd->out_features;
     int trans_b = 0;
@@ -213,13 +215,19 @@ double verify(cltrain_model *m, const std::string &file) {
   m->train = was;
   if (st) throw export_error{st, cltrain_last_error(m->cx)};
   cv::dnn::Net net = cv::dnn::readNetFromONNX(file);
-  int dims[4] = {n, c, h, w};
-  net.setInput(cv::Mat(4, dims, CV_32F, probe.data()));
-  cv::Mat out = net.forward();
-  if ((size_t)out.total() != ours.size())
-    fail(CLTRAIN_ERR_INTERNAL, "export verification: cv::dnn gives " + std::to_string(out.total()) + " logits, cltrain " + std::to_string(ours.size()));
+  /* One image at a time: cv::dnn 4.6 runs MobileNetV3's squeeze-excitation (a Scale layer with
+   * two inputs) only at batch 1. */
+  std::vector<float> theirs_all;
+  for (int i = 0; i < n; i++) {
+    int dims[4] = {1, c, h, w};
+    net.setInput(cv::Mat(4, dims, CV_32F, probe.data() + (size_t)i * c * h * w));
+    cv::Mat out = net.forward();
+    if ((size_t)out.total() != (size_t)k)
+      fail(CLTRAIN_ERR_INTERNAL, "export verification: cv::dnn gives " + std::to_string(out.total()) + " logits, cltrain " + std::to_string(k));
+    theirs_all.insert(theirs_all.end(), out.ptr<float>(), out.ptr<float>() + k);
+  }
   double num = 0, den = 0;
-  const float *theirs = out.ptr<float>();
+  const float *theirs = theirs_all.data();
   for (size_t i = 0; i < ours.size(); i++) {
     num += (double)(theirs[i] - ours[i]) * (theirs[i] - ours[i]);
     den += (double)ours[i] * ours[i];
@@ -241,7 +249,7 @@ void export_model(cltrain_model *m, const char *path, const char *const *names, 
   onnx::GraphProto *g = model.mutable_graph();
   for (int i = 0; i < m->g.n; i++) {
     const graph_node *nd = &m->g.nodes[i];
-    if (nd->onnx_name[0] && nd->nparams) update_layer(g, nd, params.data() + nd->param_off);
+    if (nd->onnx_name[0] && nd->nparams) update_layer(g, m, i, params.data());
   }
   if (m->old_head_onnx[0]) write_new_head(g, m, params.data());
   declare_input_size(g, m->g.in_h, m->g.in_w);

@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "graph_build.h"
+#include "node_kinds.h" /* each op's name, shape rule and whether it is a view */
 #include "runtime.h"
 
 void graph_free(graph_desc *g) {
@@ -18,30 +19,14 @@ void graph_free(graph_desc *g) {
   memset(g, 0, sizeof *g);
 }
 
-int graph_is_reshape(node_op op) { return op == NODE_FLATTEN || op == NODE_IDENTITY; }
+int graph_is_reshape(node_op op) { return node_kind_of(op)->is_view; }
 
 int graph_data_root(const graph_desc *g, int i) {
   while (graph_is_reshape(g->nodes[i].op)) i = g->nodes[i].inputs[0];
   return i;
 }
 
-const char *graph_op_name(node_op op) {
-  switch (op) {
-    case NODE_INPUT: return "input";
-    case NODE_CONV: return "conv";
-    case NODE_BN: return "bn";
-    case NODE_RELU: return "relu";
-    case NODE_MAXPOOL: return "maxpool";
-    case NODE_AVGPOOL: return "avgpool";
-    case NODE_GLOBAL_AVGPOOL: return "global_avgpool";
-    case NODE_ADD: return "add";
-    case NODE_FLATTEN: return "flatten";
-    case NODE_LINEAR: return "linear";
-    case NODE_IDENTITY: return "identity";
-    case NODE_DROPOUT: return "dropout";
-  }
-  return "?";
-}
+const char *graph_op_name(node_op op) { return node_kind_of(op)->name; }
 
 int graph_find(const graph_desc *g, const char *name) {
   if (!g || !name) return -1;
@@ -158,12 +143,15 @@ cltrain_status graph_assign_stages(cltrain_context *cx, graph_desc *g) {
   for (int i = 0; i < n; i++) {
     for (int j = 0; j < g->nodes[i].ninputs; j++)
       uses[g->nodes[i].inputs[j]]++;
-    if (g->nodes[i].op == NODE_CONV || g->nodes[i].op == NODE_ADD) last_body = i;
+    node_op op = g->nodes[i].op;
+    if (op == NODE_CONV || op == NODE_DEPTHWISE || op == NODE_ADD) last_body = i;
   }
   int head = n;
   for (int i = last_body + 1; i < n; i++) {
     node_op op = g->nodes[i].op;
-    if (op != NODE_BN && op != NODE_RELU && op != NODE_IDENTITY) {
+    /* the last conv's BN and activation (ReLU; hardswish or SiLU: x * hardsigmoid(x), x * sigmoid(x)) */
+    if (op != NODE_BN && op != NODE_RELU && op != NODE_IDENTITY && op != NODE_HARDSIGMOID && op != NODE_SIGMOID &&
+        op != NODE_MUL) {
       head = i;
       break;
     }
@@ -191,53 +179,12 @@ cltrain_status graph_assign_stages(cltrain_context *cx, graph_desc *g) {
   return CLTRAIN_OK;
 }
 
-/* Output size of a window sweep, as PyTorch computes it (ceil mode: the last window must start
- * inside the input or the left padding). */
-static int window_out(int in, int k, int stride, int pad, int dil, int ceil_mode) {
-  int span = in + 2 * pad - dil * (k - 1) - 1;
-  if (span < 0 || stride < 1) return 0;
-  int o = (ceil_mode ? (span + stride - 1) / stride : span / stride) + 1;
-  if (ceil_mode && (o - 1) * stride >= in + pad) o--;
-  return o;
-}
-
 int graph_node_infer(const graph_node *nodes, graph_node *nd, char *why, size_t cap) {
   if (nd->op == NODE_INPUT) return 0;
   const graph_node *x = &nodes[nd->inputs[0]];
   nd->c = x->c, nd->h = x->h, nd->w = x->w;
-  switch (nd->op) {
-    case NODE_CONV:
-      nd->c = nd->k;
-      nd->h = window_out(x->h, nd->r, nd->stride_h, nd->pad_h, nd->dil_h, 0);
-      nd->w = window_out(x->w, nd->s, nd->stride_w, nd->pad_w, nd->dil_w, 0);
-      break;
-    case NODE_MAXPOOL:
-    case NODE_AVGPOOL:
-      nd->h = window_out(x->h, nd->r, nd->stride_h, nd->pad_h, 1, nd->ceil_mode);
-      nd->w = window_out(x->w, nd->s, nd->stride_w, nd->pad_w, 1, nd->ceil_mode);
-      break;
-    case NODE_GLOBAL_AVGPOOL:
-      nd->r = x->h, nd->s = x->w, nd->h = nd->w = 1;
-      break;
-    case NODE_ADD: {
-      const graph_node *y = &nodes[nd->inputs[1]];
-      if (x->c != y->c || x->h != y->h || x->w != y->w) {
-        snprintf(why, cap, "adds %dx%dx%d to %dx%dx%d", x->c, x->h, x->w, y->c, y->h, y->w);
-        return -1;
-      }
-      break;
-    }
-    case NODE_FLATTEN: nd->c = x->c * x->h * x->w, nd->h = nd->w = 1; break;
-    case NODE_LINEAR:
-      if (nd->in_features != x->c * x->h * x->w) {
-        snprintf(why, cap, "takes %d features, but its input holds %dx%dx%d", nd->in_features, x->c,
-                 x->h, x->w);
-        return -1;
-      }
-      nd->c = nd->out_features, nd->h = nd->w = 1;
-      break;
-    default: break;
-  }
+  const node_kind *k = node_kind_of(nd->op);
+  if (k->infer && k->infer(nodes, nd, why, cap)) return -1;
   if (nd->h < 1 || nd->w < 1) {
     snprintf(why, cap, "gets a %dx%d input, too small for its %dx%d window", x->h, x->w, nd->r, nd->s);
     return -1;

@@ -12,6 +12,8 @@
 extern "C" {
 #endif
 
+/* The ops a graph can hold. What each one means to the graph, the executor, the memory plan
+ * and the exporter is its entry in the op table, model/node_kinds.c. */
 typedef enum node_op {
   NODE_INPUT,          /* the image batch, (in_c, in_h, in_w); always node 0 */
   NODE_CONV,           /* y = conv(x, W) (+ b); W (k, c, r, s), no groups */
@@ -24,7 +26,12 @@ typedef enum node_op {
   NODE_FLATTEN,        /* (c, h, w) -> (c*h*w, 1, 1); a view, no data moves */
   NODE_LINEAR,         /* y = W x + b, W (out_features, in_features) */
   NODE_IDENTITY,       /* y = x; a view (OpenCV names graph outputs with these) */
-  NODE_DROPOUT         /* train mode: y = x * mask / (1 - p); eval: y = x (new heads only) */
+  NODE_DROPOUT,        /* train mode: y = x * mask / (1 - p); eval: y = x (new heads only) */
+  NODE_DEPTHWISE,      /* y = depthwise conv(x, W) (+ b); W (c, 1, r, s): ONNX Conv, group = c = k */
+  NODE_HARDSIGMOID,    /* clamp(alpha * x + beta, 0, 1) (MobileNetV3's hardswish is x * this) */
+  NODE_MUL,            /* inputs[0] * inputs[1], the second of the same shape or (c, 1, 1) */
+  NODE_SIGMOID,        /* 1 / (1 + exp(-x)) (EfficientNet's SiLU is x * this) */
+  NODE_OP_COUNT        /* not an op: the size of the op table (model/node_kinds.c) */
 } node_op;
 
 /* Stage of a node (graph_node.stage): 0 is the stem, 1..nstages the residual stages, and
@@ -44,6 +51,8 @@ typedef struct graph_node {
    * dilations (conv), has_bias (conv, linear), count_pad (avgpool), ceil_mode (pools). */
   int k, r, s, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, has_bias, count_pad, ceil_mode;
   float eps;                     /* bn */
+  float momentum;                /* bn: torch's running-statistics momentum (0.1 by default) */
+  float alpha, beta;             /* hardsigmoid */
   float dropout;                 /* dropout: the drop probability p */
   int in_features, out_features; /* linear */
   /* This node's slice of graph_desc.params, [param_off, param_off + nparams):

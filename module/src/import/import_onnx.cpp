@@ -1,20 +1,24 @@
 /* import_onnx.cpp: ONNX -> graph_desc through OpenCV's own importer (cv::dnn::readNetFromONNX):
  * layer types, blobs (raw weights, BN statistics unfused) and edges, before any forward pass.
  * C++ only because cv::dnn is; every exception is caught here and becomes a status. */
+#include <onnx/onnx_pb.h>
 #include <opencv2/dnn.hpp>
 #include <opencv2/core/utils/logger.hpp>
 #include <opencv2/dnn/all_layers.hpp>
 
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <utility>
 #include <string>
 #include <vector>
 
 #include "graph.h"
 #include "graph_build.h"
+#include "node_kinds.h"
 #include "runtime.h"
 
 namespace {
@@ -57,9 +61,10 @@ size_t put_blob(std::vector<float> &params, const cv::Mat &m, size_t want, const
 }
 
 /* Eltwise covers sum, prod, max and weighted sums (Sub is a sum with coefficients 1, -1), and
- * 4.6 exposes none of that publicly: run the layer once on 2 and 3 and accept only 5. This
- * reconfigures the layer for 1x1x1x1 inputs, which is harmless: the Net is never run. */
-bool eltwise_is_plain_sum(const cv::Ptr<cv::dnn::Layer> &l) {
+ * 4.6 exposes none of that publicly: run the layer once on 2 and 3 and read what it computes
+ * (5: x + y, 6: x * y; anything else is refused), or NaN if it cannot run. This reconfigures the
+ * layer for 1x1x1x1 inputs, which is harmless: the Net is never run. */
+float eltwise_probe(const cv::Ptr<cv::dnn::Layer> &l) {
   try {
     std::vector<int> sh{1, 1, 1, 1};
     std::vector<cv::Mat> in{cv::Mat(sh, CV_32F, cv::Scalar(2)), cv::Mat(sh, CV_32F, cv::Scalar(3))};
@@ -68,9 +73,9 @@ bool eltwise_is_plain_sum(const cv::Ptr<cv::dnn::Layer> &l) {
     l->getMemoryShapes(in_shapes, 1, out_shapes, internal_shapes); /* sets the channel count */
     l->finalize(cv::_InputArray(in), cv::_OutputArray(out));
     l->forward(in, out, internals);
-    return out.size() == 1 && out[0].at<float>(0) == 5.0f;
+    return out.size() == 1 ? out[0].at<float>(0) : NAN;
   } catch (...) {
-    return false;
+    return NAN;
   }
 }
 
@@ -80,6 +85,23 @@ struct importer {
   std::vector<graph_node> nodes;
   std::vector<float> params;
   std::map<int, int> by_cv_id; /* cv::dnn layer id -> node index */
+  /* BatchNormalization node name -> torch's momentum: cv::dnn drops the attribute, and training
+   * needs it (torchvision's MobileNetV3 uses 0.01, most models 0.1). */
+  std::map<std::string, float> bn_momentum;
+
+  /* ONNX's momentum attribute is 1 - torch's, rounded to float32: torch's decimal value comes back
+   * rounded to 6 significant digits (1 - 0.9f = 0.10000002 -> 0.1f, as torch's default). */
+  void read_bn_momenta(const void *data, size_t n) {
+    onnx::ModelProto model;
+    if (!model.ParseFromArray(data, (int)n)) return; /* onnx_validate has parsed it already */
+    for (const auto &node : model.graph().node())
+      for (const auto &a : node.attribute())
+        if (node.op_type() == "BatchNormalization" && a.name() == "momentum") {
+          char text[32];
+          snprintf(text, sizeof text, "%.6g", 1.0 - (double)a.f());
+          bn_momentum["onnx_node!" + node.name()] = strtof(text, nullptr);
+        }
+  }
 
   void set_window(graph_node &nd, const cv::Ptr<cv::dnn::Layer> &l, const std::vector<size_t> &k,
                   const std::vector<size_t> &st, const std::vector<size_t> &pb,
@@ -95,6 +117,173 @@ struct importer {
     nd.dil_w = dil.size() == 2 ? (int)dil[1] : 1;
   }
 
+  void want_inputs(const graph_node &nd, const cv::Ptr<cv::dnn::Layer> &l, int n) {
+    if (nd.ninputs != n)
+      unsupported(path, l, "expected " + std::to_string(n) + " input(s), found " + std::to_string(nd.ninputs));
+  }
+
+  /* ---- one function per cv::dnn layer type: fills nd's op, fields and parameters (appended to
+   * `params`, nd.param_off already set), x being input 0 ---- */
+
+  void conv(graph_node &nd, const cv::Ptr<cv::dnn::Layer> &l, const graph_node &x) {
+    auto *cl = dynamic_cast<cv::dnn::BaseConvolutionLayer *>(l.get());
+    const std::vector<cv::Mat> &b = l->blobs;
+    want_inputs(nd, l, 1);
+    if (!cl || b.empty() || b[0].dims != 4) unsupported(path, l, "a convolution without 4-D weights");
+    if (cl->padMode != "") unsupported(path, l, "auto_pad '" + cl->padMode + "'");
+    nd.op = NODE_CONV;
+    set_window(nd, l, cl->kernel_size, cl->strides, cl->pads_begin, cl->pads_end, cl->dilations);
+    nd.k = b[0].size[0];
+    /* One filter per channel (group = c = k): the depthwise op; other groupings are refused. */
+    int c_per_filter = b[0].size[1];
+    if (c_per_filter == 1 && nd.k == x.c && x.c > 1)
+      nd.op = NODE_DEPTHWISE;
+    else if (c_per_filter != x.c)
+      unsupported(path, l, "grouped convolution (weights for " + std::to_string(b[0].size[1]) +
+                               " input channels, input has " + std::to_string(x.c) + ")");
+    if (b[0].size[2] != nd.r || b[0].size[3] != nd.s || cl->numOutput != nd.k)
+      fail(CLTRAIN_ERR_FORMAT, where(path, l) + ": weight shape disagrees with the kernel size");
+    nd.has_bias = b.size() >= 2;
+    nd.nparams += put_blob(params, b[0], (size_t)nd.k * c_per_filter * nd.r * nd.s, path, l, "W");
+    if (nd.has_bias) nd.nparams += put_blob(params, b[1], (size_t)nd.k, path, l, "bias");
+    nd.ntrainable = nd.nparams;
+  }
+
+  void batchnorm(graph_node &nd, const cv::Ptr<cv::dnn::Layer> &l, const graph_node &x) {
+    auto *bl = dynamic_cast<cv::dnn::BatchNormLayer *>(l.get());
+    const std::vector<cv::Mat> &b = l->blobs;
+    want_inputs(nd, l, 1);
+    /* blobs: running_mean, running_var, then gamma if hasWeights, then beta if hasBias */
+    if (!bl || b.size() < 2) unsupported(path, l, "a batch norm without statistics");
+    nd.op = NODE_BN;
+    nd.eps = bl->epsilon;
+    auto mom = bn_momentum.find(l->name);
+    nd.momentum = mom != bn_momentum.end() ? mom->second : 0.1f; /* ONNX's default 0.9 */
+    size_t c = (size_t)x.c, at = 2;
+    std::vector<float> ones(c, 1.0f), zeros(c, 0.0f);
+    cv::Mat gamma = bl->hasWeights ? b.at(at++) : cv::Mat(ones, false);
+    cv::Mat beta = bl->hasBias ? b.at(at++) : cv::Mat(zeros, false);
+    nd.nparams += put_blob(params, gamma, c, path, l, "gamma");
+    nd.nparams += put_blob(params, beta, c, path, l, "beta");
+    nd.nparams += put_blob(params, b[0], c, path, l, "running_mean");
+    nd.nparams += put_blob(params, b[1], c, path, l, "running_var");
+    nd.ntrainable = 2 * c;
+  }
+
+  void relu(graph_node &nd, const cv::Ptr<cv::dnn::Layer> &l, const graph_node &) {
+    auto *rl = dynamic_cast<cv::dnn::ReLULayer *>(l.get());
+    want_inputs(nd, l, 1);
+    if (!rl || rl->negativeSlope != 0.0f) unsupported(path, l, "leaky ReLU");
+    nd.op = NODE_RELU;
+  }
+
+  void pooling(graph_node &nd, const cv::Ptr<cv::dnn::Layer> &l, const graph_node &) {
+    auto *pl = dynamic_cast<cv::dnn::PoolingLayer *>(l.get());
+    want_inputs(nd, l, 1);
+    if (!pl) unsupported(path, l, "not a pooling layer");
+    if (pl->padMode != "") unsupported(path, l, "auto_pad '" + pl->padMode + "'");
+    enum { CV_POOL_MAX = 0, CV_POOL_AVE = 1 }; /* PoolingLayerImpl's private enum, 4.x */
+    if (pl->type != CV_POOL_MAX && pl->type != CV_POOL_AVE)
+      unsupported(path, l, "pooling kind " + std::to_string(pl->type) + " (only max and average)");
+    bool global = pl->globalPooling;
+    for (bool gp : pl->isGlobalPooling) global = global && gp;
+    if (pl->globalPooling && !global) unsupported(path, l, "global pooling over only some axes");
+    if (global) {
+      if (pl->type != CV_POOL_AVE) unsupported(path, l, "global max pooling");
+      nd.op = NODE_GLOBAL_AVGPOOL;
+      nd.stride_h = nd.stride_w = 1, nd.dil_h = nd.dil_w = 1;
+    } else {
+      nd.op = pl->type == CV_POOL_MAX ? NODE_MAXPOOL : NODE_AVGPOOL;
+      set_window(nd, l, pl->kernel_size, pl->strides, pl->pads_begin, pl->pads_end, {});
+      nd.ceil_mode = pl->ceilMode;
+      nd.count_pad = nd.op == NODE_AVGPOOL && pl->avePoolPaddedArea;
+    }
+  }
+
+  void eltwise(graph_node &nd, const cv::Ptr<cv::dnn::Layer> &l, const graph_node &x) {
+    want_inputs(nd, l, 2);
+    const graph_node &y = nodes[nd.inputs[1]];
+    if (x.c != y.c || x.h != y.h || x.w != y.w)
+      unsupported(path, l, "an elementwise op on differently shaped inputs (broadcasting)");
+    float probe = eltwise_probe(l);
+    if (probe != 5.0f && probe != 6.0f) unsupported(path, l, "an elementwise op other than x + y or x * y");
+    nd.op = probe == 5.0f ? NODE_ADD : NODE_MUL;
+  }
+
+  /* x * s with s one value per channel (squeeze-excitation): cv::dnn's Scale with the scale as a
+   * second input, which comes first or second as the ONNX Mul had it. */
+  void scale(graph_node &nd, const cv::Ptr<cv::dnn::Layer> &l, const graph_node &) {
+    auto *sl = dynamic_cast<cv::dnn::ScaleLayer *>(l.get());
+    want_inputs(nd, l, 2);
+    if (!sl || !l->blobs.empty() || sl->hasBias || sl->axis != 1)
+      unsupported(path, l, "a Scale other than the product of two activations over channels");
+    if (nodes[nd.inputs[0]].h * nodes[nd.inputs[0]].w == 1) std::swap(nd.inputs[0], nd.inputs[1]);
+    nd.op = NODE_MUL;
+  }
+
+  void sigmoid(graph_node &nd, const cv::Ptr<cv::dnn::Layer> &l, const graph_node &) {
+    want_inputs(nd, l, 1);
+    nd.op = NODE_SIGMOID;
+  }
+
+  void hardsigmoid(graph_node &nd, const cv::Ptr<cv::dnn::Layer> &l, const graph_node &) {
+    auto *hl = dynamic_cast<cv::dnn::HardSigmoidLayer *>(l.get());
+    want_inputs(nd, l, 1);
+    if (!hl) unsupported(path, l, "not a HardSigmoid layer");
+    nd.op = NODE_HARDSIGMOID;
+    if (!(hl->alpha > 0)) unsupported(path, l, "a HardSigmoid with alpha <= 0");
+    nd.alpha = hl->alpha, nd.beta = hl->beta;
+  }
+
+  void flatten(graph_node &nd, const cv::Ptr<cv::dnn::Layer> &l, const graph_node &) {
+    want_inputs(nd, l, 1);
+    nd.op = NODE_FLATTEN;
+  }
+
+  /* Reshape only where it cannot move data: (C,1,1) -> (C) */
+  void reshape(graph_node &nd, const cv::Ptr<cv::dnn::Layer> &l, const graph_node &x) {
+    if (x.h != 1 || x.w != 1) unsupported(path, l, "cltrain cannot run this layer type");
+    flatten(nd, l, x);
+  }
+
+  void inner_product(graph_node &nd, const cv::Ptr<cv::dnn::Layer> &l, const graph_node &x) {
+    auto *il = dynamic_cast<cv::dnn::InnerProductLayer *>(l.get());
+    const std::vector<cv::Mat> &b = l->blobs;
+    want_inputs(nd, l, 1);
+    if (!il || il->axis != 1 || b.empty() || b[0].dims != 2)
+      unsupported(path, l, "a fully-connected layer other than (N, in) x W^T");
+    nd.op = NODE_LINEAR;
+    nd.in_features = b[0].size[1];
+    nd.out_features = b[0].size[0];
+    if (nd.in_features != x.c * x.h * x.w)
+      fail(CLTRAIN_ERR_FORMAT, where(path, l) + ": " + std::to_string(nd.in_features) +
+                                   " input features, but its input holds " + std::to_string(x.c * x.h * x.w));
+    nd.has_bias = b.size() >= 2;
+    nd.nparams += put_blob(params, b[0], (size_t)nd.out_features * nd.in_features, path, l, "W");
+    if (nd.has_bias) nd.nparams += put_blob(params, b[1], (size_t)nd.out_features, path, l, "bias");
+    nd.ntrainable = nd.nparams;
+  }
+
+  void identity(graph_node &nd, const cv::Ptr<cv::dnn::Layer> &l, const graph_node &) {
+    want_inputs(nd, l, 1);
+    nd.op = NODE_IDENTITY;
+  }
+
+  using layer_fn = void (importer::*)(graph_node &, const cv::Ptr<cv::dnn::Layer> &, const graph_node &);
+
+  /* The cv::dnn layer types cltrain runs, and the function that reads each. */
+  static const std::map<std::string, layer_fn> &layer_kinds() {
+    static const std::map<std::string, layer_fn> kinds = {
+        {"Convolution", &importer::conv}, {"BatchNorm", &importer::batchnorm},
+        {"ReLU", &importer::relu},        {"Pooling", &importer::pooling},
+        {"Eltwise", &importer::eltwise},  {"Flatten", &importer::flatten},
+        {"Reshape", &importer::reshape},  {"InnerProduct", &importer::inner_product},
+        {"Identity", &importer::identity},  {"Scale", &importer::scale},
+        {"HardSigmoid", &importer::hardsigmoid}, {"Sigmoid", &importer::sigmoid},
+    };
+    return kinds;
+  }
+
   void add_layer(int id) {
     cv::Ptr<cv::dnn::Layer> l = net.getLayer(id);
     graph_node nd;
@@ -107,114 +296,15 @@ struct importer {
       nd.inputs[nd.ninputs++] = it->second;
     }
     if (nd.ninputs == 0) unsupported(path, l, "no inputs (a constant or a second graph input)");
-    const graph_node &x = nodes[nd.inputs[0]];
-    const std::string &t = l->type;
-    const std::vector<cv::Mat> &b = l->blobs;
+    auto row = layer_kinds().find(l->type);
+    if (row == layer_kinds().end()) unsupported(path, l, "cltrain cannot run this layer type");
     nd.param_off = params.size();
-    auto want_inputs = [&](int n) {
-      if (nd.ninputs != n)
-        unsupported(path, l, "expected " + std::to_string(n) + " input(s), found " +
-                                 std::to_string(nd.ninputs));
-    };
-
-    if (t == "Convolution") {
-      auto *cl = dynamic_cast<cv::dnn::BaseConvolutionLayer *>(l.get());
-      want_inputs(1);
-      if (!cl || b.empty() || b[0].dims != 4) unsupported(path, l, "a convolution without 4-D weights");
-      if (cl->padMode != "") unsupported(path, l, "auto_pad '" + cl->padMode + "'");
-      nd.op = NODE_CONV;
-      set_window(nd, l, cl->kernel_size, cl->strides, cl->pads_begin, cl->pads_end, cl->dilations);
-      nd.k = b[0].size[0];
-      if (b[0].size[1] != x.c)
-        unsupported(path, l, "grouped convolution (weights for " + std::to_string(b[0].size[1]) +
-                                 " input channels, input has " + std::to_string(x.c) + ")");
-      if (b[0].size[2] != nd.r || b[0].size[3] != nd.s || cl->numOutput != nd.k)
-        fail(CLTRAIN_ERR_FORMAT, where(path, l) + ": weight shape disagrees with the kernel size");
-      nd.has_bias = b.size() >= 2;
-      nd.nparams += put_blob(params, b[0], (size_t)nd.k * x.c * nd.r * nd.s, path, l, "W");
-      if (nd.has_bias) nd.nparams += put_blob(params, b[1], (size_t)nd.k, path, l, "bias");
-      nd.ntrainable = nd.nparams;
-    } else if (t == "BatchNorm") {
-      auto *bl = dynamic_cast<cv::dnn::BatchNormLayer *>(l.get());
-      want_inputs(1);
-      /* blobs: running_mean, running_var, then gamma if hasWeights, then beta if hasBias */
-      if (!bl || b.size() < 2) unsupported(path, l, "a batch norm without statistics");
-      nd.op = NODE_BN;
-      nd.eps = bl->epsilon;
-      size_t c = (size_t)x.c, at = 2;
-      std::vector<float> ones(c, 1.0f), zeros(c, 0.0f);
-      cv::Mat gamma = bl->hasWeights ? b.at(at++) : cv::Mat(ones, false);
-      cv::Mat beta = bl->hasBias ? b.at(at++) : cv::Mat(zeros, false);
-      nd.nparams += put_blob(params, gamma, c, path, l, "gamma");
-      nd.nparams += put_blob(params, beta, c, path, l, "beta");
-      nd.nparams += put_blob(params, b[0], c, path, l, "running_mean");
-      nd.nparams += put_blob(params, b[1], c, path, l, "running_var");
-      nd.ntrainable = 2 * c;
-    } else if (t == "ReLU") {
-      auto *rl = dynamic_cast<cv::dnn::ReLULayer *>(l.get());
-      want_inputs(1);
-      if (!rl || rl->negativeSlope != 0.0f) unsupported(path, l, "leaky ReLU");
-      nd.op = NODE_RELU;
-    } else if (t == "Pooling") {
-      auto *pl = dynamic_cast<cv::dnn::PoolingLayer *>(l.get());
-      want_inputs(1);
-      if (!pl) unsupported(path, l, "not a pooling layer");
-      if (pl->padMode != "") unsupported(path, l, "auto_pad '" + pl->padMode + "'");
-      enum { CV_POOL_MAX = 0, CV_POOL_AVE = 1 }; /* PoolingLayerImpl's private enum, 4.x */
-      if (pl->type != CV_POOL_MAX && pl->type != CV_POOL_AVE)
-        unsupported(path, l, "pooling kind " + std::to_string(pl->type) + " (only max and average)");
-      bool global = pl->globalPooling;
-      for (bool gp : pl->isGlobalPooling) global = global && gp;
-      if (pl->globalPooling && !global) unsupported(path, l, "global pooling over only some axes");
-      if (global) {
-        if (pl->type != CV_POOL_AVE) unsupported(path, l, "global max pooling");
-        nd.op = NODE_GLOBAL_AVGPOOL;
-        nd.stride_h = nd.stride_w = 1, nd.dil_h = nd.dil_w = 1;
-      } else {
-        nd.op = pl->type == CV_POOL_MAX ? NODE_MAXPOOL : NODE_AVGPOOL;
-        set_window(nd, l, pl->kernel_size, pl->strides, pl->pads_begin, pl->pads_end, {});
-        nd.ceil_mode = pl->ceilMode;
-        nd.count_pad = nd.op == NODE_AVGPOOL && pl->avePoolPaddedArea;
-      }
-    } else if (t == "Eltwise") {
-      want_inputs(2);
-      const graph_node &y = nodes[nd.inputs[1]];
-      if (x.c != y.c || x.h != y.h || x.w != y.w)
-        unsupported(path, l, "an add of differently shaped inputs (broadcasting)");
-      if (!eltwise_is_plain_sum(l)) unsupported(path, l, "an elementwise op other than x + y");
-      nd.op = NODE_ADD;
-    } else if (t == "Flatten" || (t == "Reshape" && x.h == 1 && x.w == 1)) {
-      /* Reshape only where it cannot move data: (C,1,1) -> (C) */
-      want_inputs(1);
-      nd.op = NODE_FLATTEN;
-    } else if (t == "InnerProduct") {
-      auto *il = dynamic_cast<cv::dnn::InnerProductLayer *>(l.get());
-      want_inputs(1);
-      if (!il || il->axis != 1 || b.empty() || b[0].dims != 2)
-        unsupported(path, l, "a fully-connected layer other than (N, in) x W^T");
-      nd.op = NODE_LINEAR;
-      nd.in_features = b[0].size[1];
-      nd.out_features = b[0].size[0];
-      if (nd.in_features != x.c * x.h * x.w)
-        fail(CLTRAIN_ERR_FORMAT, where(path, l) + ": " + std::to_string(nd.in_features) +
-                                     " input features, but its input holds " +
-                                     std::to_string(x.c * x.h * x.w));
-      nd.has_bias = b.size() >= 2;
-      nd.nparams += put_blob(params, b[0], (size_t)nd.out_features * nd.in_features, path, l, "W");
-      if (nd.has_bias) nd.nparams += put_blob(params, b[1], (size_t)nd.out_features, path, l, "bias");
-      nd.ntrainable = nd.nparams;
-    } else if (t == "Identity") {
-      want_inputs(1);
-      nd.op = NODE_IDENTITY;
-    } else {
-      unsupported(path, l, "cltrain cannot run this layer type");
-    }
+    (this->*row->second)(nd, l, nodes[nd.inputs[0]]);
     char why[160];
     if (graph_node_infer(nodes.data(), &nd, why, sizeof why))
       unsupported(path, l, std::string(why) + " at a " + std::to_string(nodes[0].h) + "x" +
                                std::to_string(nodes[0].w) + " input");
-    graph_friendly_name(nd.onnx_name, nd.op == NODE_ADD || nd.op == NODE_FLATTEN, nd.name,
-                        sizeof nd.name);
+    graph_friendly_name(nd.onnx_name, node_kind_of(nd.op)->functional, nd.name, sizeof nd.name);
     by_cv_id[id] = (int)nodes.size();
     nodes.push_back(nd);
   }
@@ -280,6 +370,7 @@ extern "C" cltrain_status graph_import_onnx_buffer(cltrain_context *cx, const ch
   try {
     importer im;
     im.path = path;
+    im.read_bn_momenta(data, n);
     try {
       quiet_opencv quiet;
       im.net = cv::dnn::readNetFromONNX((const char *)data, n);

@@ -8,17 +8,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "batchnorm.h"
-#include "conv2d.h"
-#include "dropout.h"
-#include "eltwise.h"
-#include "linear.h"
 #include "loss.h"
-#include "pool.h"
-#include "relu.h"
+#include "node_kinds.h"
 #include "sgd.h"
-
-#define BN_MOMENTUM 0.1f /* PyTorch's BatchNorm2d default; ONNX exports do not carry it */
 
 int model_is_view(const cltrain_model *m, int i) {
   node_op op = m->g.nodes[i].op;
@@ -37,67 +29,35 @@ static buf P(const cltrain_model *m, size_t off) { return (buf){m->params, off};
 static buf G(const cltrain_model *m, size_t off) { return (buf){m->grads, off}; }
 static buf Y(const cltrain_model *m, int i) { return (buf){m->pool[m->ybuf[i]], 0}; }
 static buf DY(const cltrain_model *m, int i) { return (buf){m->pool[m->dybuf[i]], 0}; }
-static buf AUX(const cltrain_model *m, int i) { return (buf){m->aux[i], 0}; }
 
-static conv2d_shape conv_shape(const cltrain_model *m, const graph_node *nd, int n) {
-  const graph_node *in = &m->g.nodes[nd->inputs[0]];
-  conv2d_shape s = {n, in->c, in->h, in->w, nd->k, nd->r, nd->s, nd->stride_h, nd->stride_w,
-                    nd->pad_h, nd->pad_w, nd->dil_h, nd->dil_w, m->cx->conv_winograd};
-  return s;
-}
+/* ---- what the op table's functions use (node_kinds.h) ---- */
 
-static batchnorm_shape bn_shape(const graph_node *nd, int n) {
-  batchnorm_shape s = {n, nd->c, nd->h, nd->w, nd->eps, BN_MOMENTUM};
-  return s;
+buf model_node_param(const cltrain_model *m, const graph_node *nd, size_t k) { return P(m, nd->param_off + k); }
+buf model_node_grad(const cltrain_model *m, int i, size_t k) {
+  return m->frozen[i] ? buf_none() : G(m, m->g.nodes[i].param_off + k); /* frozen: no gradient */
 }
-
-static pool2d_shape pool_shape(const cltrain_model *m, const graph_node *nd, int n) {
-  const graph_node *in = &m->g.nodes[nd->inputs[0]];
-  pool2d_shape s = {n, in->c, in->h, in->w, nd->r, nd->s, nd->stride_h, nd->stride_w,
-                    nd->pad_h, nd->pad_w, nd->h, nd->w};
-  return s;
-}
-
-static linear_shape linear_shape_of(const graph_node *nd, int n) {
-  linear_shape s = {n, nd->in_features, nd->out_features};
-  return s;
-}
+buf model_node_dy(const cltrain_model *m, int i) { return DY(m, i); }
+buf model_node_aux(const cltrain_model *m, int i) { return (buf){m->aux[i], 0}; }
+buf model_workspace(const cltrain_model *m) { return (buf){m->work, 0}; }
+size_t model_node_count(const cltrain_model *m, int i, int n) { return (size_t)n * node_size(&m->g.nodes[i]); }
 
 /* ---- tensors ---- */
 
-static int add_tensor(cltrain_model *m, int node, const char *suffix, size_t off, size_t count,
-                      int learnable) {
+void model_add_tensor(cltrain_model *m, int node, const char *suffix, size_t off, size_t count, int learnable) {
   model_tensor *t = &m->tensors[m->ntensors++];
   snprintf(t->name, sizeof t->name, "%s.%s", m->g.nodes[node].name, suffix);
   t->node = node;
   t->off = off;
   t->count = count;
   t->learnable = learnable;
-  return 0;
 }
 
 static cltrain_status build_tensors(cltrain_model *m) {
-  m->tensors = calloc((size_t)m->g.n * 4 + 1, sizeof *m->tensors);
+  m->tensors = calloc((size_t)m->g.n * 4 + 1, sizeof *m->tensors); /* BN's 4 are the most a node has */
   if (!m->tensors) return rt_fail(m->cx, CLTRAIN_ERR_OUT_OF_MEMORY, "out of host memory");
   for (int i = 0; i < m->g.n; i++) {
-    const graph_node *nd = &m->g.nodes[i];
-    size_t o = nd->param_off;
-    if (nd->op == NODE_CONV) {
-      const graph_node *in = &m->g.nodes[nd->inputs[0]];
-      size_t wc = (size_t)nd->k * in->c * nd->r * nd->s;
-      add_tensor(m, i, "weight", o, wc, 1);
-      if (nd->has_bias) add_tensor(m, i, "bias", o + wc, (size_t)nd->k, 1);
-    } else if (nd->op == NODE_BN) {
-      size_t c = (size_t)nd->c;
-      add_tensor(m, i, "weight", o, c, 1);
-      add_tensor(m, i, "bias", o + c, c, 1);
-      add_tensor(m, i, "running_mean", o + 2 * c, c, 0);
-      add_tensor(m, i, "running_var", o + 3 * c, c, 0);
-    } else if (nd->op == NODE_LINEAR) {
-      size_t wc = (size_t)nd->out_features * nd->in_features;
-      add_tensor(m, i, "weight", o, wc, 1);
-      if (nd->has_bias) add_tensor(m, i, "bias", o + wc, (size_t)nd->out_features, 1);
-    }
+    const node_kind *k = node_kind_of(m->g.nodes[i].op);
+    if (k->tensors) k->tensors(m, i);
   }
   return CLTRAIN_OK;
 }
@@ -217,10 +177,7 @@ cltrain_status cltrain_model_get_info(const cltrain_model *m, cltrain_model_info
   if (!m || !out) return rt_fail(m ? m->cx : NULL, CLTRAIN_ERR_ARG, "cltrain_model_get_info: NULL argument");
   memset(out, 0, sizeof *out);
   out->num_nodes = m->g.n;
-  for (int i = 0; i < m->g.n; i++) {
-    node_op op = m->g.nodes[i].op;
-    out->num_param_layers += op == NODE_CONV || op == NODE_BN || op == NODE_LINEAR;
-  }
+  for (int i = 0; i < m->g.n; i++) out->num_param_layers += model_has_params(&m->g.nodes[i]);
   out->num_stages = m->g.nstages;
   out->num_classes = m->g.nodes[m->g.output].out_features;
   out->in_c = m->g.in_c, out->in_h = m->g.in_h, out->in_w = m->g.in_w;
@@ -291,19 +248,10 @@ cltrain_status model_reserve(cltrain_model *m, int n, int backward) {
   int ne = 0;
   size_t work = 1;
   for (int i = 0; i < m->g.n; i++) {
-    const graph_node *nd = &m->g.nodes[i];
-    if (nd->op == NODE_BN) {
-      extra[ne++] = (batch_buf){"the BN statistics of", i, 2 * (size_t)nd->c * sizeof(float), &m->aux[i]};
-      batchnorm_shape s = bn_shape(nd, n);
-      size_t wf = batchnorm_workspace_floats(&s);
-      if (wf > work) work = wf;
-    } else if (nd->op == NODE_MAXPOOL) {
-      extra[ne++] = (batch_buf){"the max-pool indices of", i, (size_t)n * node_size(nd) * sizeof(int), &m->aux[i]};
-    } else if (nd->op == NODE_CONV) {
-      conv2d_shape s = conv_shape(m, nd, n);
-      size_t wf = conv2d_workspace_floats(&s);
-      if (wf > work) work = wf;
-    }
+    const node_kind *k = node_kind_of(m->g.nodes[i].op);
+    if (k->aux_bytes) extra[ne++] = (batch_buf){k->aux_what, i, k->aux_bytes(&m->g.nodes[i], n), &m->aux[i]};
+    size_t wf = k->workspace_floats ? k->workspace_floats(m, i, n) : 0;
+    if (wf > work) work = wf;
   }
   extra[ne++] = (batch_buf){"the workspace", -1, work * sizeof(float), &m->work};
   extra[ne++] = (batch_buf){"the labels", -1, (size_t)n * sizeof(int), &m->labels};
@@ -319,72 +267,13 @@ cltrain_status model_reserve(cltrain_model *m, int n, int backward) {
   return CLTRAIN_OK;
 }
 
-/* Whether BN node i normalises with batch statistics: in train mode, unless it is frozen and
- * frozen BN layers run in eval mode (the default). */
-static int bn_training(const cltrain_model *m, int i) {
-  return m->train && !(m->frozen[i] && m->frozen_bn == CLTRAIN_FROZEN_BN_EVAL);
-}
-
-static dropout_args dropout_of(const cltrain_model *m, const graph_node *nd, int i, int n) {
-  /* Each step and node draws its own mask: the step goes in the high word of the stream
-   * position, the node above the (at most 2^24) elements. */
-  dropout_args a = {(size_t)n * node_size(nd), nd->dropout, m->dropout_seed,
-                    (m->dropout_step << 32) + ((uint64_t)i << 24)};
-  return a;
-}
-
 /* ---- forward ---- */
 
 static cltrain_status forward_node(cltrain_model *m, int i, int n) {
-  cltrain_context *cx = m->cx;
-  const graph_node *nd = &m->g.nodes[i];
-  buf y = Y(m, i), x = nd->ninputs > 0 ? Y(m, nd->inputs[0]) : buf_none();
-  buf work = {m->work, 0};
-  size_t o = nd->param_off, count = (size_t)n * node_size(nd);
-  switch (nd->op) {
-    case NODE_INPUT:
-    case NODE_FLATTEN:
-    case NODE_IDENTITY: return CLTRAIN_OK;
-    case NODE_CONV: {
-      conv2d_shape s = conv_shape(m, nd, n);
-      size_t wc = (size_t)s.k * s.c * s.r * s.s;
-      return conv2d_forward(cx, y, x, P(m, o), nd->has_bias ? P(m, o + wc) : buf_none(), work, &s);
-    }
-    case NODE_BN: {
-      batchnorm_shape s = bn_shape(nd, n);
-      size_t c = (size_t)nd->c;
-      if (m->fused[i])
-        return batchnorm_relu_forward(cx, y, AUX(m, i), P(m, o + 2 * c), P(m, o + 3 * c), x,
-                                      P(m, o), P(m, o + c), work, bn_training(m, i), &s);
-      return batchnorm_forward(cx, y, AUX(m, i), P(m, o + 2 * c), P(m, o + 3 * c), x,
-                               P(m, o), P(m, o + c), work, bn_training(m, i), &s);
-    }
-    case NODE_RELU: return m->fused[i] ? CLTRAIN_OK : relu_forward(cx, y, x, count);
-    case NODE_DROPOUT: {
-      if (!m->train) return rt_copy(cx, y, x, count);
-      dropout_args a = dropout_of(m, nd, i, n);
-      return dropout_forward(cx, y, x, &a);
-    }
-    case NODE_MAXPOOL: {
-      pool2d_shape s = pool_shape(m, nd, n);
-      return maxpool2d_forward(cx, y, AUX(m, i), x, &s);
-    }
-    case NODE_AVGPOOL: {
-      pool2d_shape s = pool_shape(m, nd, n);
-      return avgpool2d_forward(cx, y, x, &s);
-    }
-    case NODE_GLOBAL_AVGPOOL: {
-      pool2d_shape s = pool_shape(m, nd, n);
-      return global_avgpool_forward(cx, y, x, &s);
-    }
-    case NODE_ADD: return add_forward(cx, y, x, Y(m, nd->inputs[1]), count);
-    case NODE_LINEAR: {
-      linear_shape s = linear_shape_of(nd, n);
-      size_t wc = (size_t)s.in * s.out;
-      return linear_forward(cx, y, x, P(m, o), nd->has_bias ? P(m, o + wc) : buf_none(), &s);
-    }
-  }
-  return rt_fail(cx, CLTRAIN_ERR_INTERNAL, "node %s: unknown op %d", nd->name, (int)nd->op);
+  const node_kind *k = node_kind_of(m->g.nodes[i].op);
+  if (m->g.nodes[i].op == NODE_INPUT || k->is_view) return CLTRAIN_OK;
+  if (!k->forward) return rt_fail(m->cx, CLTRAIN_ERR_INTERNAL, "node %s: no forward for op %s", m->g.nodes[i].name, k->name);
+  return k->forward(m, i, n);
 }
 
 /* ---- profiling (CLTRAIN_OPT_PROFILE, see model.h) ---- */
@@ -439,63 +328,13 @@ static buf grad_target(cltrain_model *m, int j, unsigned char *written, int *acc
 }
 
 static cltrain_status backward_node(cltrain_model *m, int i, int n, unsigned char *written) {
-  cltrain_context *cx = m->cx;
   const graph_node *nd = &m->g.nodes[i];
   if (model_is_view(m, i) || nd->op == NODE_INPUT || !written[root_of(m, i)]) return CLTRAIN_OK;
-  buf dy = DY(m, i), y = Y(m, i), x = Y(m, nd->inputs[0]), work = {m->work, 0};
-  size_t o = nd->param_off, count = (size_t)n * node_size(nd);
-  int acc = 0;
-  buf dx = grad_target(m, nd->inputs[0], written, &acc);
-  buf dw = m->frozen[i] ? buf_none() : G(m, o); /* frozen layers get no parameter gradient */
-  switch (nd->op) {
-    case NODE_CONV: {
-      conv2d_shape s = conv_shape(m, nd, n);
-      size_t wc = (size_t)s.k * s.c * s.r * s.s;
-      if (!buf_present(dx) && !buf_present(dw)) return CLTRAIN_OK;
-      return conv2d_backward(cx, dx, dw, nd->has_bias && !m->frozen[i] ? G(m, o + wc) : buf_none(),
-                             dy, x, P(m, o), work, acc, &s);
-    }
-    case NODE_BN: {
-      batchnorm_shape s = bn_shape(nd, n);
-      size_t c = (size_t)nd->c;
-      buf db = m->frozen[i] ? buf_none() : G(m, o + c);
-      if (m->fused[i]) /* dy is the ReLU's (a view of this node), y its output */
-        return batchnorm_relu_backward(cx, dx, dw, db, dy, y, x, P(m, o), AUX(m, i), work,
-                                       bn_training(m, i), acc, &s);
-      return batchnorm_backward(cx, dx, dw, db, dy, x, P(m, o), AUX(m, i), work,
-                                bn_training(m, i), acc, &s);
-    }
-    case NODE_RELU: return relu_backward(cx, dx, dy, y, acc, count);
-    case NODE_DROPOUT: {
-      dropout_args a = dropout_of(m, nd, i, n);
-      return dropout_backward(cx, dx, dy, &a, acc);
-    }
-    case NODE_MAXPOOL: {
-      pool2d_shape s = pool_shape(m, nd, n);
-      return maxpool2d_backward(cx, dx, dy, AUX(m, i), &s, acc);
-    }
-    case NODE_AVGPOOL: {
-      pool2d_shape s = pool_shape(m, nd, n);
-      return avgpool2d_backward(cx, dx, dy, &s, acc);
-    }
-    case NODE_GLOBAL_AVGPOOL: {
-      pool2d_shape s = pool_shape(m, nd, n);
-      return global_avgpool_backward(cx, dx, dy, &s, acc);
-    }
-    case NODE_ADD: {
-      int acc_b = 0;
-      buf db = grad_target(m, nd->inputs[1], written, &acc_b);
-      return add_backward(cx, dx, db, dy, count, acc, acc_b);
-    }
-    case NODE_LINEAR: {
-      linear_shape s = linear_shape_of(nd, n);
-      size_t wc = (size_t)s.in * s.out;
-      return linear_backward(cx, dx, dw, nd->has_bias && !m->frozen[i] ? G(m, o + wc) : buf_none(),
-                             dy, x, P(m, o), acc, &s);
-    }
-    default: break;
-  }
-  return rt_fail(cx, CLTRAIN_ERR_INTERNAL, "node %s: no backward for op %d", nd->name, (int)nd->op);
+  const node_kind *k = node_kind_of(nd->op);
+  node_grads g = {{buf_none(), buf_none()}, {0, 0}};
+  for (int j = 0; j < nd->ninputs; j++) g.dx[j] = grad_target(m, nd->inputs[j], written, &g.acc[j]);
+  if (!k->backward) return rt_fail(m->cx, CLTRAIN_ERR_INTERNAL, "node %s: no backward for op %s", nd->name, k->name);
+  return k->backward(m, i, n, &g);
 }
 
 cltrain_status model_backward_device(cltrain_model *m, int n) {
@@ -518,10 +357,7 @@ cltrain_status model_backward_device(cltrain_model *m, int n) {
 }
 
 /* Whether node i's op calls the GEMM (CLBlast), which the walk below must not reach. */
-static int walk_skips(const cltrain_model *m, int i) {
-  node_op op = m->g.nodes[i].op;
-  return op == NODE_CONV || op == NODE_LINEAR;
-}
+static int walk_skips(const cltrain_model *m, int i) { return node_kind_of(m->g.nodes[i].op)->gemm_program != NULL; }
 
 /* Starts compiling, on other cores, the OpenCL programs that a step at batch n will use
  * (runtime.h, rt_record_begin): the executor walks the pass with nothing enqueued, so every op
@@ -531,8 +367,8 @@ static int walk_skips(const cltrain_model *m, int i) {
 static void prebuild_programs(cltrain_model *m, int n, int backward) {
   cltrain_context *cx = m->cx;
   if (!rt_record_begin(cx)) return;
-  rt_prebuild_note(cx, "conv2d.cl", "");
-  rt_prebuild_note(cx, "linear.cl", "");
+  for (int op = 0; op < NODE_OP_COUNT; op++)
+    if (node_kind_of((node_op)op)->gemm_program) rt_prebuild_note(cx, node_kind_of((node_op)op)->gemm_program, "");
   for (int i = 0; i < m->g.n; i++)
     if (!walk_skips(m, i)) (void)forward_node(m, i, n);
   unsigned char *written = backward ? calloc((size_t)m->g.n, 1) : NULL;
@@ -549,7 +385,8 @@ static void prebuild_programs(cltrain_model *m, int n, int backward) {
     for (int i = m->g.n - 1; i > 0; i--) {
       int acc;
       if (!walk_skips(m, i)) (void)backward_node(m, i, n, written);
-      else if (written[root_of(m, i)]) (void)grad_target(m, m->g.nodes[i].inputs[0], written, &acc);
+      else if (written[root_of(m, i)])
+        for (int j = 0; j < m->g.nodes[i].ninputs; j++) (void)grad_target(m, m->g.nodes[i].inputs[j], written, &acc);
     }
     (void)sgd_update(cx, P(m, 0), (buf){m->momentum, 0}, G(m, 0), 1, &h, 1);
   }

@@ -118,7 +118,7 @@ buf model_node_output(const cltrain_model *m, int i); /* node i's output buffer 
  * model_backward_device runs between clFinish calls and its wall time adds to the context's
  * total per (node_op, pass): pass 0 forward, 1 backward. Slower than a normal run (no overlap of
  * enqueues); off, it costs one branch per node. */
-enum { MODEL_PROFILE_OPS = NODE_DROPOUT + 1 };
+enum { MODEL_PROFILE_OPS = NODE_OP_COUNT };
 void model_profile_totals(const cltrain_context *cx, double seconds[MODEL_PROFILE_OPS][2],
                           long calls[MODEL_PROFILE_OPS][2]);
 void model_profile_reset(cltrain_context *cx);

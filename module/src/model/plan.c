@@ -1,16 +1,16 @@
 /* plan.c: the model's activation memory, planned once per (batch capacity, training or
  * inference, frozen set). A node's output is kept until backward only when backward reads it
- * (a trainable conv's or linear's input, a BN input, a ReLU output below which something
- * trains); every other buffer returns to a pool once its last reader has run, and gradient
- * buffers live only from their first writer to their reader. The plan is made by simulating
- * the forward and backward timeline with a best-fit free list of device buffers. */
+ * (its readers' op-table entries say so, node_kinds.h: a trainable conv's or linear's input, a
+ * BN input, a ReLU output below which something trains); every other buffer returns to a pool
+ * once its last reader has run, and gradient buffers live only from their first writer to their
+ * reader. The plan is made by simulating the forward and backward timeline with a best-fit free
+ * list of device buffers. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "batchnorm.h"
-#include "conv2d.h"
 #include "model.h"
+#include "node_kinds.h"
 
 typedef struct pool_sim {
   size_t *bytes; /* per buffer id */
@@ -36,9 +36,7 @@ static void pool_give(pool_sim *p, int id) {
   if (id >= 0) p->busy[id] = 0;
 }
 
-int model_has_params(const graph_node *nd) {
-  return nd->op == NODE_CONV || nd->op == NODE_BN || nd->op == NODE_LINEAR;
-}
+int model_has_params(const graph_node *nd) { return node_kind_of(nd->op)->tensors != NULL; }
 
 int model_lowest_trainable(const cltrain_model *m) {
   for (int i = 1; i < m->g.n; i++)
@@ -46,16 +44,11 @@ int model_lowest_trainable(const cltrain_model *m) {
   return m->g.n;
 }
 
-/* Whether backward reads node j's input (its producer's output). */
+/* Whether backward reads node j's inputs (their producers' outputs). */
 static int backward_reads_input(const cltrain_model *m, int j, int lowest) {
-  const graph_node *nd = &m->g.nodes[j];
+  unsigned reads = node_kind_of(m->g.nodes[j].op)->backward_reads;
   if (j < lowest) return 0;
-  switch (nd->op) {
-    case NODE_CONV:
-    case NODE_LINEAR: return !m->frozen[j]; /* for dW */
-    case NODE_BN: return 1;                 /* xhat, for dgamma and train-mode dx */
-    default: return 0;
-  }
+  return (reads & READS_INPUTS) || ((reads & READS_INPUTS_IF_TRAINED) && !m->frozen[j]);
 }
 
 /* CLTRAIN_ERR_OUT_OF_MEMORY, naming the device, the batch, the sizes and the largest buffer,
@@ -110,7 +103,7 @@ cltrain_status model_plan(cltrain_model *m, int n, int backward, const batch_buf
       if (last[r] < j) last[r] = j;
       if (backward && backward_reads_input(m, j, lowest)) keep[r] = 1;
     }
-    if (backward && nd->op == NODE_RELU && j >= lowest) keep[root[j]] = 1;
+    if (backward && (node_kind_of(nd->op)->backward_reads & READS_OUTPUT) && j >= lowest) keep[root[j]] = 1;
   }
   keep[root[g->output]] = 1; /* the logits are read after the passes */
 

@@ -1,0 +1,34 @@
+/* sigmoid.c: launches kernels/sigmoid.cl, one work-item per element. */
+#include "sigmoid.h"
+
+#include <limits.h>
+
+static cltrain_status need(cltrain_context *cx, const char *op, const char *name, buf b, size_t n) {
+  if (!buf_present(b)) return rt_fail(cx, CLTRAIN_ERR_ARG, "%s: %s is NULL", op, name);
+  if (b.off + n > INT_MAX)
+    return rt_fail(cx, CLTRAIN_ERR_ARG, "%s: %s offset %zu + %zu floats is beyond int range", op, name, b.off, n);
+  return CLTRAIN_OK;
+}
+
+cltrain_status sigmoid_forward(cltrain_context *cx, buf y, buf x, size_t n) {
+  TRY(need(cx, "sigmoid_forward", "y", y, n));
+  TRY(need(cx, "sigmoid_forward", "x", x, n));
+  rt_call k;
+  TRY(rt_kernel(cx, "sigmoid.cl", "", "sigmoid_forward", &k));
+  arg_buf(&k, y), arg_buf(&k, x), arg_int(&k, (int)n);
+  return rt_run_items(&k, n);
+}
+
+cltrain_status sigmoid_backward(cltrain_context *cx, buf dx, buf dy, buf y, int accumulate_dx, size_t n) {
+  if (!buf_present(dx)) return CLTRAIN_OK;
+  TRY(need(cx, "sigmoid_backward", "dx", dx, n));
+  TRY(need(cx, "sigmoid_backward", "dy", dy, n));
+  TRY(need(cx, "sigmoid_backward", "y", y, n));
+  if (accumulate_dx != OP_OVERWRITE && accumulate_dx != OP_ACCUMULATE)
+    return rt_fail(cx, CLTRAIN_ERR_ARG, "sigmoid_backward: accumulate_dx must be OP_OVERWRITE or OP_ACCUMULATE, got %d",
+                   accumulate_dx);
+  rt_call k;
+  TRY(rt_kernel(cx, "sigmoid.cl", accumulate_dx ? "-DACCUMULATE=1" : "-DACCUMULATE=0", "sigmoid_backward", &k));
+  arg_buf(&k, dx), arg_buf(&k, dy), arg_buf(&k, y), arg_int(&k, (int)n);
+  return rt_run_items(&k, n);
+}

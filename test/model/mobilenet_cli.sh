@@ -1,0 +1,32 @@
+#!/bin/bash
+# mobilenet_cli.sh: `cltrain train` end to end on torchvision's MobileNetV3-small (mnv3s_bn.onnx
+# from test/ref/ref_mobilenet.py, 64x64 input): nothing frozen, --freeze all (feature caching) and
+# a freezing spec naming the kept classifier layer; and on EfficientNet-B0 (effb0_bn.onnx) with
+# nothing frozen. Each export is read back by cv::dnn (Python's cv2, one image as cv::dnn 4.6
+# runs these models) and gives the new head's 2 logits.
+set -u
+source "$(dirname "$0")/../common/expect.sh"
+BIN=${CLTRAIN_BIN:?}
+MODEL=${CLTRAIN_REF_DIR:?}/mnv3s_bn.onnx
+EFFNET=$CLTRAIN_REF_DIR/effb0_bn.onnx
+PY=/usr/bin/python3
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+$PY "$(dirname "$0")/../common/image_folders.py" "$T" >/dev/null
+[ -d "$T/ok/val/dog" ] || { echo "FAIL: could not make the test folders"; exit 1; }
+
+for run in "$MODEL none" "$MODEL all" "$MODEL classifier.0" "$EFFNET none"; do
+  model=${run% *} freeze=${run##* }
+  rm -f "$T/out.onnx"
+  expect "train $(basename "$model") --freeze $freeze" 0 "exported $T/out.onnx" -- \
+    "$BIN" train --model "$model" --data "$T/ok" --batch 2 --epochs 2 --freeze "$freeze" --seed 3 --out "$T/out.onnx"
+  expect "cv::dnn runs the $(basename "$model") --freeze $freeze export" 0 "^logits \(1, 2\) finite$" -- $PY -c "
+import cv2, numpy as np
+net = cv2.dnn.readNetFromONNX('$T/out.onnx')
+net.setInput(np.random.default_rng(1).standard_normal((1, 3, 64, 64)).astype(np.float32))
+y = net.forward()
+print('logits', y.shape, 'finite' if np.isfinite(y).all() else 'NOT finite')"
+done
+expect "a freezing spec that names no layer" 1 "classifier.9. matches no parameter layer" -- \
+  "$BIN" train --model "$MODEL" --data "$T/ok" --batch 2 --epochs 1 --freeze classifier.9 --out "$T/out.onnx"
+finish

@@ -1,0 +1,221 @@
+/* test_mobilenet.c: a whole MobileNetV3-small (depthwise convs, hardswish as x * hardsigmoid(x),
+ * squeeze-excitation's per-channel product), imported from torchvision's ONNX export, against
+ * PyTorch (test/ref/ref_mobilenet.py): logits, loss and every gradient in eval and train mode, a
+ * 4-step SGD trajectory, and exports (as imported, and with a new head) that cv::dnn must match;
+ * MobileNetV3-large's and EfficientNet-B0's (SiLU as x * sigmoid(x)) eval-mode logits and
+ * gradients and their exports (test/ref/ref_efficientnet.py). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "model.h"
+#include "reftensor.h"
+
+enum { CLASSES = 4, BATCH = 2, MAX_TENSORS = 256 };
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+/* Median and worst of n values (sorted in place). */
+static void spread(double *v, int n, double *median, double *worst) {
+  qsort(v, (size_t)n, sizeof *v, cmp_double);
+  *median = v[n / 2], *worst = v[n - 1];
+}
+
+/* Compares, for every tensor of the model that the reference holds under "<prefix><name>", what
+ * `get` reads (value - base when base is given) with it; returns how many were compared and
+ * fills ours/theirs with cltrain's and PyTorch-float32's relative errors. */
+static const char *names[MAX_TENSORS]; /* the tensor of each value compare() fills in */
+
+static int compare(cltrain_model *m, const ref_set *r, const char *prefix, int grads, float **base, double *ours,
+                   double *theirs) {
+  int nt = 0;
+  for (int i = 0; cltrain_model_tensor_name(m, i) && nt < MAX_TENSORS; i++) {
+    const char *t = cltrain_model_tensor_name(m, i);
+    char key[192];
+    snprintf(key, sizeof key, "%s%s", prefix, t);
+    if (!ref_has(r, key)) continue;
+    size_t count, got = 0;
+    const float *want = ref_f32(r, key, &count);
+    float *v = malloc(count * sizeof *v);
+    CHECK_OK(grads ? cltrain_model_get_grad(m, t, v, count, &got) : cltrain_model_get_param(m, t, v, count, &got));
+    CHECK(got == count, "%s: %zu values, PyTorch has %zu", t, got, count);
+    if (base)
+      for (size_t k = 0; k < count; k++) v[k] -= base[i][k];
+    snprintf(key, sizeof key, "e32:%s", t);
+    ours[nt] = rel_l2(v, want, count);
+    theirs[nt] = ref_scalar(r, key);
+    names[nt] = t;
+    if (getenv("CLTRAIN_TEST_VERBOSE")) printf("    %-40s %.2e (PyTorch f32 %.2e)\n", t, ours[nt], theirs[nt]);
+    nt++;
+    free(v);
+  }
+  return nt;
+}
+
+static int count_keys(const ref_set *r, cltrain_model *m, const char *prefix) {
+  int n = 0;
+  for (int i = 0; cltrain_model_tensor_name(m, i); i++) {
+    char key[192];
+    snprintf(key, sizeof key, "%s%s", prefix, cltrain_model_tensor_name(m, i));
+    n += ref_has(r, key);
+  }
+  return n;
+}
+
+static void run_mode(cltrain_model *m, const char *arch, const char *mode, int train, int ntrainable) {
+  char name[64];
+  snprintf(name, sizeof name, "%s_%s", arch, mode);
+  ref_set *r = ref_load(name);
+  const float *x = ref_f32(r, "x", NULL);
+  const int *labels = ref_i32(r, "labels", NULL);
+  CHECK_OK(cltrain_model_set_train(m, train));
+  float logits[BATCH * CLASSES], loss = 0;
+  CHECK_OK(cltrain_model_loss_grad(m, x, labels, BATCH, &loss, logits));
+  /* As test_whole.c's ResNet-18 bound: float32 through ~50 layers agrees with float64 to a few
+   * 1e-7; 1e-5 leaves room for summation order and fails any wrong op (error ~1e-1). */
+  double e = rel_l2_f64(logits, ref_f64(r, "logits64", NULL), BATCH * CLASSES);
+  printf("%s %s mode: loss %.6f (PyTorch float64 %.6f), logits rel L2 %.2e\n", arch, mode, loss, ref_scalar(r, "loss64"), e);
+  CHECK(e <= 1e-5, "%s logits: rel L2 %.2e > 1e-5", mode, e);
+  CHECK(fabs(loss - ref_scalar(r, "loss64")) <= 1e-5 * fabs(ref_scalar(r, "loss64")) + 1e-6, "%s loss %.7f vs %.7f",
+        mode, loss, ref_scalar(r, "loss64"));
+  double ours[MAX_TENSORS], theirs[MAX_TENSORS];
+  int nt = compare(m, r, "g64:", 1, NULL, ours, theirs);
+  CHECK(nt == ntrainable && nt == count_keys(r, m, "g64:"), "%s: compared %d gradients of %d learnable tensors", mode,
+        nt, ntrainable);
+  if (nt == 0) {
+    ref_free(r);
+    return;
+  }
+  for (int k = 0; k < nt && !train; k++)
+    /* Eval-mode BN: well conditioned; test_whole.c's fixed 1e-4 per tensor. */
+    CHECK(ours[k] <= 1e-4, "eval grad %s: rel L2 %.2e > 1e-4 (PyTorch f32: %.2e)", names[k], ours[k], theirs[k]);
+  double mo, wo, mt, wt;
+  spread(ours, nt, &mo, &wo), spread(theirs, nt, &mt, &wt);
+  printf("  gradients vs float64: cltrain median %.2e worst %.2e; PyTorch-f32 median %.2e worst %.2e\n", mo, wo, mt, wt);
+  if (train) {
+    /* Train-mode BN amplifies float32 rounding: the trajectory tests' rule, within 3x of
+     * PyTorch-float32's own error. */
+    CHECK(mo <= 3 * mt, "train grads: median %.2e > 3 x PyTorch-f32's %.2e", mo, mt);
+    CHECK(wo <= 3 * wt, "train grads: worst %.2e > 3 x PyTorch-f32's %.2e", wo, wt);
+  }
+  ref_free(r);
+}
+
+/* 4 SGD steps (lr 0.01, momentum 0.9) in train mode, nothing frozen: every tensor's change
+ * (running statistics included) against PyTorch float64, within 3x of PyTorch-float32's error. */
+static void trajectory(cltrain_model *m) {
+  ref_set *r = ref_load("mnv3s_traj");
+  const float *x = ref_f32(r, "x", NULL);
+  const int *labels = ref_i32(r, "labels", NULL);
+  size_t img = 3 * 64 * 64;
+  float *start[MAX_TENSORS] = {0};
+  int n = 0;
+  for (; cltrain_model_tensor_name(m, n) && n < MAX_TENSORS; n++) {
+    size_t count;
+    CHECK_OK(cltrain_model_get_param(m, cltrain_model_tensor_name(m, n), NULL, 0, &count));
+    start[n] = malloc(count * sizeof(float));
+    CHECK_OK(cltrain_model_get_param(m, cltrain_model_tensor_name(m, n), start[n], count, NULL));
+  }
+  CHECK_OK(cltrain_model_set_train(m, 1));
+  cltrain_sgd_options o = cltrain_sgd_defaults();
+  o.lr = 0.01, o.momentum = 0.9;
+  for (int k = 0; k < 4; k++) {
+    float loss;
+    CHECK_OK(cltrain_model_loss_grad(m, x + (size_t)k * BATCH * img, labels + k * BATCH, BATCH, &loss, NULL));
+    CHECK_OK(cltrain_model_sgd_step(m, &o));
+  }
+  double ours[MAX_TENSORS], theirs[MAX_TENSORS], mo, wo, mt, wt;
+  int nt = compare(m, r, "d64:", 0, start, ours, theirs);
+  /* every tensor that moved in float64 (ref_mobilenet.py leaves out the few that do not) */
+  CHECK(nt == count_keys(r, m, "d64:") && nt > n * 9 / 10, "trajectory: compared %d of %d tensors", nt, n);
+  if (nt > 0) {
+    spread(ours, nt, &mo, &wo), spread(theirs, nt, &mt, &wt);
+    printf("trajectory (4 steps): cltrain median %.2e worst %.2e; PyTorch-f32 median %.2e worst %.2e\n", mo, wo, mt, wt);
+    CHECK(mo <= 3 * mt, "trajectory: median %.2e > 3 x PyTorch-f32's %.2e", mo, mt);
+    CHECK(wo <= 3 * wt, "trajectory: worst %.2e > 3 x PyTorch-f32's %.2e", wo, wt);
+  }
+  for (int k = 0; k < n; k++) free(start[k]);
+  ref_free(r);
+}
+
+/* Learnable tensors of m: all but BN running statistics. */
+static int count_learnable(const cltrain_model *m) {
+  int n = 0;
+  for (int i = 0; cltrain_model_tensor_name(m, i); i++) {
+    const char *t = cltrain_model_tensor_name(m, i);
+    size_t l = strlen(t);
+    n += !(l > 12 && (!strcmp(t + l - 12, "running_mean") || !strcmp(t + l - 11, "running_var")));
+  }
+  return n;
+}
+
+static cltrain_model *load(cltrain_context *cx, const char *file, size_t nparams, char *path, size_t cap) {
+  snprintf(path, cap, "%s/%s", getenv("CLTRAIN_REF_DIR"), file);
+  cltrain_model *m = NULL;
+  CHECK_OK(cltrain_model_load_onnx(cx, path, &m));
+  cltrain_model_info info;
+  if (m && CHECK_OK(cltrain_model_get_info(m, &info)))
+    /* torchvision's sum(p.numel() for p in model.parameters()) */
+    CHECK(info.num_classes == CLASSES && info.num_params == nparams && info.in_h == 64,
+          "%s: 4 classes, %zu learnable parameters, 64x64 input; got %d, %zu, %d", file, nparams, info.num_classes,
+          info.num_params, info.in_h);
+  return m;
+}
+
+/* Exports m to a temporary file (cltrain_model_export_onnx verifies cv::dnn against cltrain). */
+static void export_checked(cltrain_model *m, const char *what) {
+  char out[] = "/tmp/cltrain_mnv3_XXXXXX";
+  int fd = mkstemp(out);
+  if (fd >= 0) close(fd);
+  if (CHECK_OK(cltrain_model_export_onnx(m, out, NULL, 0)))
+    printf("export %s: cv::dnn vs cltrain logits rel L2 %.2e\n", what, m->last_export_error);
+  unlink(out);
+}
+
+int main(void) {
+  cltrain_context *cx = test_context();
+  char path[1024];
+  cltrain_model *m = load(cx, "mnv3s_bn.onnx", 1521956, path, sizeof path);
+  if (!m) return check_done();
+  /* Eval first: train mode moves the running statistics the eval references assume. */
+  run_mode(m, "mnv3s", "eval", 0, count_learnable(m));
+  run_mode(m, "mnv3s", "train", 1, count_learnable(m));
+  cltrain_model_destroy(m);
+
+  /* A fresh copy for the trajectory, then its exports. */
+  m = NULL;
+  CHECK_OK(cltrain_model_load_onnx(cx, path, &m));
+  if (m) {
+    trajectory(m);
+    export_checked(m, "as imported");
+    /* A new 3-class head after classifier.0..2 (Linear, Hardswish, Dropout), which stay. */
+    cltrain_head_options h = cltrain_head_defaults();
+    h.num_classes = 3;
+    CHECK_OK(cltrain_model_replace_head(m, &h));
+    CHECK(model_find_tensor(m, "classifier.0.weight") != NULL, "classifier.0 stays after the head is replaced");
+    CHECK_OK(cltrain_model_freeze(m, "classifier.0"));
+    export_checked(m, "with a new head");
+    cltrain_model_destroy(m);
+  }
+
+  m = load(cx, "mnv3l_bn.onnx", 4207156, path, sizeof path);
+  if (m) {
+    run_mode(m, "mnv3l", "eval", 0, count_learnable(m));
+    export_checked(m, "of the large model");
+    cltrain_model_destroy(m);
+  }
+  m = load(cx, "effb0_bn.onnx", 4012672, path, sizeof path);
+  if (m) {
+    run_mode(m, "effb0", "eval", 0, count_learnable(m));
+    export_checked(m, "of EfficientNet-B0");
+    cltrain_model_destroy(m);
+  }
+  cltrain_context_destroy(cx);
+  return check_done();
+}
