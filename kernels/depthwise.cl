@@ -99,27 +99,3 @@ __kernel void depthwise_backward_weight(__global float *dwt, int dw_off, __globa
   }
   if (l == 0) dwt[dw_off + tap] += t[0];
 }
-
-/* db (C) += sum of dy over images and positions: one work-group per channel. */
-__kernel void depthwise_backward_bias(__global float *db, int db_off, __global const float *dy, int dy_off,
-                                      int n, int c, int p) {
-  __local float t[256];
-  int ch = get_group_id(0), l = get_local_id(0), L = get_local_size(0);
-  float sum = 0.0f, comp = 0.0f;
-  for (int img = 0; img < n; img++) {
-    __global const float *src = dy + dy_off + ((size_t)img * c + ch) * p;
-    for (int i = l; i < p; i += L) {
-      float t1 = src[i] - comp;
-      float u = sum + t1;
-      comp = (u - sum) - t1;
-      sum = u;
-    }
-  }
-  t[l] = sum;
-  barrier(CLK_LOCAL_MEM_FENCE);
-  for (int q = L / 2; q > 0; q >>= 1) {
-    if (l < q) t[l] += t[l + q];
-    barrier(CLK_LOCAL_MEM_FENCE);
-  }
-  if (l == 0) db[db_off + ch] += t[0];
-}

@@ -336,6 +336,16 @@ static cltrain_status weight_grad(cltrain_context *cx, buf dw, buf dyt, buf col,
   return CLTRAIN_OK;
 }
 
+cltrain_status conv2d_backward_bias(cltrain_context *cx, buf db, buf dy, int n, int k, size_t p) {
+  rt_call call;
+  TRY(rt_kernel(cx, FILE_CL, "", "conv2d_backward_bias", &call));
+  arg_buf(&call, db), arg_buf(&call, dy);
+  arg_int(&call, n), arg_int(&call, k), arg_int(&call, (int)p);
+  /* One work-group per channel, as wide as a plane up to the reduction width (<= 256, the
+   * kernel's local array). */
+  return rt_run_groups(&call, rt_reduce_width_for(cx, p), (size_t)k, 1, 1);
+}
+
 cltrain_status conv2d_backward(cltrain_context *cx, buf dx, buf dw, buf db, buf dy, buf x, buf w,
                                buf workspace, int accumulate_dx, const conv2d_shape *s) {
   TRY(conv2d_check_shape(cx, s));
@@ -354,16 +364,7 @@ cltrain_status conv2d_backward(cltrain_context *cx, buf dx, buf dw, buf db, buf 
   buf parts = buf_at(workspace, layout_floats(s));
   rt_call call;
 
-  if (buf_present(db)) {
-    TRY(rt_kernel(cx, FILE_CL, "", "conv2d_backward_bias", &call));
-    arg_buf(&call, db), arg_buf(&call, dy);
-    arg_int(&call, s->n), arg_int(&call, s->k), arg_int(&call, (int)p);
-    /* One work-group per channel, as wide as a plane up to the reduction width (<= 256, the
-     * kernel's local array). */
-    size_t width = 1, cap = rt_reduce_width(cx);
-    while (width < p && width < cap) width *= 2;
-    TRY(rt_run_groups(&call, width, (size_t)s->k, 1, 1));
-  }
+  if (buf_present(db)) TRY(conv2d_backward_bias(cx, db, dy, s->n, s->k, p));
   if (!buf_present(dx) && !buf_present(dw)) return CLTRAIN_OK;
   conv2d_shape d;
   int fwd_dx = buf_present(dx) && dx_as_forward(s, &d);

@@ -45,6 +45,9 @@ cltrain_status conv2d_forward(cltrain_context *cx, buf y, buf x, buf w, buf b, b
  * dy is (N,K,OH,OW), x is (N,C,H,W) (unused when dw is skipped), w is (K,C,R,S) (unused when dx
  * is skipped), workspace holds conv2d_workspace_floats(s) floats.
  * Deterministic: every sum runs in a fixed order, so two runs give bitwise equal results. */
+/* db (K) += the sum of dy (N,K,P) over images and positions; conv2d_backward and the depthwise
+ * convolution use it. */
+cltrain_status conv2d_backward_bias(cltrain_context *cx, buf db, buf dy, int n, int k, size_t p);
 cltrain_status conv2d_backward(cltrain_context *cx, buf dx, buf dw, buf db, buf dy, buf x, buf w,
                                buf workspace, int accumulate_dx, const conv2d_shape *s);
 

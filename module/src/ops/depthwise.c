@@ -1,6 +1,6 @@
 /* depthwise.c: launches kernels/depthwise.cl: one work-item per output (forward) or per input
- * element (dx) over a 3-D range, one reducing work-group per (channel, tap) for dw and per
- * channel for db. */
+ * element (dx) over a 3-D range, one reducing work-group per (channel, tap) for dw; db is
+ * conv2d's bias sum (the same per-channel sum of dy). */
 #include "depthwise.h"
 
 #define FILE_CL "depthwise.cl"
@@ -53,12 +53,6 @@ cltrain_status depthwise_forward(cltrain_context *cx, buf y, buf x, buf w, buf b
 }
 
 /* A reduction work-group as wide as the sum's length, up to the device's reduction width. */
-static size_t reduce_width(cltrain_context *cx, size_t len) {
-  size_t width = 1, cap = rt_reduce_width(cx);
-  while (width < len && width < cap) width *= 2;
-  return width;
-}
-
 cltrain_status depthwise_backward(cltrain_context *cx, buf dx, buf dw, buf db, buf dy, buf x, buf w,
                                   int accumulate_dx, const conv2d_shape *s) {
   if (!buf_present(dx) && !buf_present(dw) && !buf_present(db)) return CLTRAIN_OK;
@@ -69,18 +63,14 @@ cltrain_status depthwise_backward(cltrain_context *cx, buf dx, buf dw, buf db, b
                    accumulate_dx);
   size_t p = (size_t)conv2d_out_h(s) * conv2d_out_w(s);
   rt_call k;
-  if (buf_present(db)) {
-    TRY(rt_kernel(cx, FILE_CL, "", "depthwise_backward_bias", &k));
-    arg_buf(&k, db), arg_buf(&k, dy), arg_int(&k, s->n), arg_int(&k, s->c), arg_int(&k, (int)p);
-    TRY(rt_run_groups(&k, reduce_width(cx, p), (size_t)s->c, 1, 1));
-  }
+  if (buf_present(db)) TRY(conv2d_backward_bias(cx, db, dy, s->n, s->c, p)); /* the same sum */
   if (buf_present(dw)) {
     if (!buf_present(x)) return rt_fail(cx, CLTRAIN_ERR_ARG, "depthwise_backward: x is NULL (dw needs it)");
     TRY(rt_kernel(cx, FILE_CL, "", "depthwise_backward_weight", &k));
     arg_buf(&k, dw), arg_buf(&k, dy), arg_buf(&k, x);
     arg_int(&k, s->n), arg_int(&k, s->c), arg_int(&k, s->h), arg_int(&k, s->w);
     window_args(&k, s);
-    TRY(rt_run_groups(&k, reduce_width(cx, (size_t)s->n * conv2d_out_h(s)), (size_t)s->c * s->r * s->s, 1, 1));
+    TRY(rt_run_groups(&k, rt_reduce_width_for(cx, (size_t)s->n * conv2d_out_h(s)), (size_t)s->c * s->r * s->s, 1, 1));
   }
   if (buf_present(dx)) {
     if (!buf_present(w)) return rt_fail(cx, CLTRAIN_ERR_ARG, "depthwise_backward: w is NULL (dx needs it)");

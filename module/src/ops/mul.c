@@ -41,9 +41,7 @@ cltrain_status mul_backward(cltrain_context *cx, buf da, buf db, buf dy, buf a, 
     arg_buf(&k, db), arg_buf(&k, dy), arg_buf(&k, a), arg_int(&k, (int)s->n), arg_int(&k, 1);
     return rt_run_items(&k, s->n);
   }
-  size_t width = 1, cap = rt_reduce_width(cx);
-  while (width < (size_t)s->plane && width < cap) width *= 2;
   TRY(rt_kernel(cx, "mul.cl", acc_opt(accumulate_b), "mul_backward_broadcast", &k));
   arg_buf(&k, db), arg_buf(&k, dy), arg_buf(&k, a), arg_int(&k, s->plane);
-  return rt_run_groups(&k, width, s->n / (size_t)s->plane, 1, 1);
+  return rt_run_groups(&k, rt_reduce_width_for(cx, (size_t)s->plane), s->n / (size_t)s->plane, 1, 1);
 }

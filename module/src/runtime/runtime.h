@@ -186,6 +186,8 @@ unsigned long rt_launch_count(void);
 /* The width of a work-group reduction tree (a power of 2, at most 256) that fits the device's
  * work-group and local-memory limits. Kernels receive it as -DWG=... */
 size_t rt_reduce_width(const cltrain_context *cx);
+/* A tree for `len` terms: the smallest power of 2 >= len, at most rt_reduce_width(cx). */
+size_t rt_reduce_width_for(const cltrain_context *cx, size_t len);
 /* "-cl-fp32-correctly-rounded-divide-sqrt" where the device supports it, else "" (OpenCL 1.2
  * leaves the option undefined elsewhere): for kernels whose few divisions and square roots
  * scale everything after them (BN's mean and 1/sqrt(var + eps)). */

@@ -13,6 +13,12 @@ size_t rt_reduce_width(const cltrain_context *cx) {
   return w;
 }
 
+size_t rt_reduce_width_for(const cltrain_context *cx, size_t len) {
+  size_t width = 1, cap = rt_reduce_width(cx);
+  while (width < len && width < cap) width *= 2;
+  return width;
+}
+
 const char *rt_exact_div_sqrt(const cltrain_context *cx) {
   cl_device_fp_config fp = 0;
   if (clGetDeviceInfo(cx->device, CL_DEVICE_SINGLE_FP_CONFIG, sizeof fp, &fp, NULL) != CL_SUCCESS)
