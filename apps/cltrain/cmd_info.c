@@ -31,10 +31,10 @@ int cmd_info(int argc, char **argv) {
     if (cli_flag(argc, argv, &i, "--help", NULL, &bad)) {
       printf("usage: cltrain info --model M.onnx [--device SEL]\n\n"
              "Imports an ONNX model as cltrain would train it and prints each node (name, op,\n"
-             "output shape per image for a %s input, parameters), the stages that --freeze\n"
-             "and friends accept (stem, stage1.., head) and the parameter totals.\n"
-             "With --device, also opens that device, to check it before training.\n",
-             "3x224x224");
+             "output shape per image at the input size the file declares, 224x224 where it\n"
+             "declares none; parameters), the stages that --freeze and friends accept (stem,\n"
+             "stage1.., head) and the parameter totals.\n"
+             "With --device, also opens that device, to check it before training.\n");
       return 0;
     }
     if (cli_flag(argc, argv, &i, "--model", &model, &bad)) continue;

@@ -13,6 +13,20 @@ expect r18-stage4 0 "stage4 .*output 512x7x7" -- "$bin" info --model "$r18"
 expect r18-counts 0 "20 conv, 20 bn, 1 linear" -- "$bin" info --model "$r18"
 expect r18-total 0 "parameters: 11,689,512 trainable" -- "$bin" info --model "$r18"
 expect r18-folded 0 "20 conv, 0 bn, 1 linear" -- "$bin" info --model "$ref/resnet18_fold_op11.onnx"
+# a file that declares a 64x64 input (as cltrain's exports of a --image-size 64 run do) is shown
+# at that size, not at 224x224
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+/usr/bin/python3 -c "
+import onnx, sys
+m = onnx.load(sys.argv[1])
+d = m.graph.input[0].type.tensor_type.shape.dim
+d[2].dim_value, d[3].dim_value = 64, 64
+onnx.save(m, sys.argv[2])" "$r18" "$T/r18_64.onnx"
+expect declared-size 0 "input: 3x64x64 per image" -- "$bin" info --model "$T/r18_64.onnx"
+expect declared-size-nodes 0 "layer1\.0\.conv1 +conv +64x16x16 +36,864 +stage1" -- "$bin" info --model "$T/r18_64.onnx"
+expect declared-size-stage4 0 "stage4 .*output 512x2x2" -- "$bin" info --model "$T/r18_64.onnx"
+expect undeclared-224 0 "input: 3x224x224 per image" -- "$bin" info --model "$r18"
 expect r34-total 0 "parameters: 21,797,672 trainable" -- "$bin" info --model "$ref/resnet34_bn_op13.onnx"
 expect with-device 0 "device: .*pthread|device: .*CPU" -- "$bin" info --model "$r18" --device cpu
 expect missing 1 "CLTRAIN_ERR_IO.*|cannot open '$ref/nope\.onnx'" -- "$bin" info --model "$ref/nope.onnx"

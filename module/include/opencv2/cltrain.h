@@ -538,7 +538,8 @@ typedef struct cltrain_node_info {
 
 /* Imports the ONNX model at `path` (as cltrain_model_load_onnx() does, without a device when
  * cx is NULL) and writes up to `cap` of its nodes, in topological order, to `out` (NULL with
- * cap 0 to count them); *count gets the number of nodes. Errors name the file or node and are
+ * cap 0 to count them), shaped for the input size the file declares (224 x 224 if none);
+ * *count gets the number of nodes. Errors name the file or node and are
  * detailed by cltrain_last_error(cx). */
 CLTRAIN_API cltrain_status cltrain_onnx_nodes(cltrain_context *cx, const char *path,
                                               cltrain_node_info *out, int cap, int *count);

@@ -109,7 +109,9 @@ size_t graph_trainable_count(const graph_desc *g);
 cltrain_status graph_reshape(cltrain_context *cx, graph_desc *g, int h, int w);
 
 /* Reads an ONNX model through OpenCV's cv::dnn importer (import/import_onnx.cpp). Node shapes
- * are computed for one 3 x 224 x 224 image (the channel count comes from the first conv).
+ * are computed for one image of the size the file declares, 224 x 224 where it declares none
+ * (the channel count comes from the first conv); the _buffer variant always uses 224 x 224. A
+ * declared size at which some node cannot run is graph_reshape's CLTRAIN_ERR_ARG.
  * Errors (on cx, which may be NULL, and on this thread): CLTRAIN_ERR_ARG for a NULL path or out,
  * CLTRAIN_ERR_IO for a file that cannot be opened, CLTRAIN_ERR_FORMAT for one OpenCV cannot
  * parse, CLTRAIN_ERR_UNSUPPORTED naming the node and its type for any layer cltrain cannot run

@@ -356,7 +356,12 @@ extern "C" cltrain_status graph_import_onnx(cltrain_context *cx, const char *pat
   int rerr = ferror(f);
   fclose(f);
   if (rerr) return rt_fail(cx, CLTRAIN_ERR_IO, "cannot read '%s'", path);
-  return graph_import_onnx_buffer(cx, path, bytes.data(), bytes.size(), out);
+  cltrain_status st = graph_import_onnx_buffer(cx, path, bytes.data(), bytes.size(), out);
+  int h, w; /* the size the file declares: cltrain's exports declare what they trained at */
+  if (st == CLTRAIN_OK && onnx_declared_input_size(path, &h, &w) && (h != out->in_h || w != out->in_w) &&
+      (st = graph_reshape(cx, out, h, w)) != CLTRAIN_OK)
+    graph_free(out);
+  return st;
 }
 
 extern "C" cltrain_status graph_import_onnx_buffer(cltrain_context *cx, const char *path, const void *data,

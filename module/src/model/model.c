@@ -109,9 +109,6 @@ cltrain_status cltrain_model_load_onnx(cltrain_context *cx, const char *path, cl
   if (!m) return rt_fail(cx, CLTRAIN_ERR_OUT_OF_MEMORY, "out of host memory");
   m->cx = cx;
   cltrain_status st = graph_import_onnx(cx, path, &m->g);
-  int h, w; /* run at the size the file declares (cltrain's exports declare what they trained at) */
-  if (st == CLTRAIN_OK && onnx_declared_input_size(path, &h, &w) && (h != m->g.in_h || w != m->g.in_w))
-    st = graph_reshape(cx, &m->g, h, w);
   if (st == CLTRAIN_OK) {
     m->frozen = calloc((size_t)m->g.n, 1);
     if (!m->frozen) st = rt_fail(cx, CLTRAIN_ERR_OUT_OF_MEMORY, "out of host memory");
