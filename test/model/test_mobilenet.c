@@ -31,6 +31,8 @@ static void spread(double *v, int n, double *median, double *worst) {
  * `get` reads (value - base when base is given) with it; returns how many were compared and
  * fills ours/theirs with cltrain's and PyTorch-float32's relative errors. */
 static const char *names[MAX_TENSORS]; /* the tensor of each value compare() fills in */
+static double abs_err[MAX_TENSORS];    /* its ||cltrain - float64||_2 */
+static double norm64[MAX_TENSORS];     /* its ||float64||_2 */
 
 static int compare(cltrain_model *m, const ref_set *r, const char *prefix, int grads, float **base, double *ours,
                    double *theirs) {
@@ -51,11 +53,45 @@ static int compare(cltrain_model *m, const ref_set *r, const char *prefix, int g
     ours[nt] = rel_l2(v, want, count);
     theirs[nt] = ref_scalar(r, key);
     names[nt] = t;
+    double e2 = 0, w2 = 0;
+    for (size_t k = 0; k < count; k++) e2 += ((double)v[k] - want[k]) * ((double)v[k] - want[k]), w2 += (double)want[k] * want[k];
+    abs_err[nt] = sqrt(e2), norm64[nt] = sqrt(w2);
     if (getenv("CLTRAIN_TEST_VERBOSE")) printf("    %-40s %.2e (PyTorch f32 %.2e)\n", t, ours[nt], theirs[nt]);
     nt++;
     free(v);
   }
   return nt;
+}
+
+/* Tensors float32 cannot resolve are zero in exact arithmetic, their float64 values round-off:
+ * the beta of a BN whose output reaches a train-mode BN through a 1x1 conv (that BN removes any
+ * per-channel shift, so dL/dbeta = 0 and the trajectory leaves beta where it was). PyTorch-f32's
+ * own relative error on them is noise (seen 1 to 6e8, and cltrain's 1 to 2.3e9 depending on the
+ * CPU's kernels), so comparing relative errors compares noise with noise. They are recognised by
+ * PyTorch-f32's relative error above 1e-2 (every resolvable tensor here is below 1e-4), left out
+ * of the median/worst rule, and held instead to an absolute error of at most 1e-6 of the norm of
+ * all compared tensors' float64 values: float32 rounding of values at the model's own scale is
+ * ~6e-8 relative, and a real error in such a tensor (a wrong sum) would be of the scale itself.
+ * Returns how many tensors remain resolvable, moved to the front of ours/theirs. */
+static int resolvable(const char *what, double *ours, double *theirs, int nt) {
+  double total = 0;
+  for (int k = 0; k < nt; k++) total += norm64[k] * norm64[k];
+  total = sqrt(total);
+  int kept = 0, noise = 0;
+  double worst = 0;
+  for (int k = 0; k < nt; k++) {
+    if (theirs[k] <= 1e-2) {
+      ours[kept] = ours[k], theirs[kept] = theirs[k], kept++;
+      continue;
+    }
+    noise++;
+    worst = fmax(worst, abs_err[k] / total);
+    CHECK(abs_err[k] <= 1e-6 * total, "%s %s: float32 cannot resolve it (PyTorch-f32 rel %.2e), and its absolute error "
+          "%.2e is over 1e-6 of the norm of all tensors (%.2e)", what, names[k], theirs[k], abs_err[k], total);
+  }
+  printf("  %s: %d of %d tensors resolvable in float32; the other %d (zero in exact arithmetic) off by at most "
+         "%.1e of the whole norm\n", what, kept, nt, noise, worst);
+  return kept;
 }
 
 static int count_keys(const ref_set *r, cltrain_model *m, const char *prefix) {
@@ -96,6 +132,11 @@ static void run_mode(cltrain_model *m, const char *arch, const char *mode, int t
     /* Eval-mode BN: well conditioned; test_whole.c's fixed 1e-4 per tensor. */
     CHECK(ours[k] <= 1e-4, "eval grad %s: rel L2 %.2e > 1e-4 (PyTorch f32: %.2e)", names[k], ours[k], theirs[k]);
   double mo, wo, mt, wt;
+  if (train) nt = resolvable("train grads", ours, theirs, nt);
+  if (!CHECK(nt > 0, "%s: no resolvable gradient to compare", mode)) {
+    ref_free(r);
+    return;
+  }
   spread(ours, nt, &mo, &wo), spread(theirs, nt, &mt, &wt);
   printf("  gradients vs float64: cltrain median %.2e worst %.2e; PyTorch-f32 median %.2e worst %.2e\n", mo, wo, mt, wt);
   if (train) {
@@ -134,7 +175,7 @@ static void trajectory(cltrain_model *m) {
   int nt = compare(m, r, "d64:", 0, start, ours, theirs);
   /* every tensor that moved in float64 (ref_mobilenet.py leaves out the few that do not) */
   CHECK(nt == count_keys(r, m, "d64:") && nt > n * 9 / 10, "trajectory: compared %d of %d tensors", nt, n);
-  if (nt > 0) {
+  if (nt > 0 && (nt = resolvable("trajectory", ours, theirs, nt)) > 0) {
     spread(ours, nt, &mo, &wo), spread(theirs, nt, &mt, &wt);
     printf("trajectory (4 steps): cltrain median %.2e worst %.2e; PyTorch-f32 median %.2e worst %.2e\n", mo, wo, mt, wt);
     CHECK(mo <= 3 * mt, "trajectory: median %.2e > 3 x PyTorch-f32's %.2e", mo, mt);
