@@ -1,13 +1,17 @@
 /* test_cache.c: feature caching for head-only training (train/cache.c). A cached run ends with
  * bitwise the weights, momentum and history of the same run without the cache: the cached
  * features are the frozen part's output of the same images under the same eval-mode arithmetic,
- * and every op computes an image's output from that image alone (conv2d's im2col GEMM gives
- * each output column its own dot product over the same K, in the same order, whatever the
- * batch), so epochs 2+ see the numbers epoch 1 computed. Also: a hidden head with dropout, a
+ * so epochs 2+ see the numbers epoch 1 computed, as long as the device computes an image's
+ * output from that image alone whatever else shares its batch. CLBlast does (each output column
+ * is its own dot product over the same K); OpenBLAS's AVX2 kernels (Haswell, Zen: an image's
+ * columns round differently with the GEMM's width) do not. The test measures which holds for
+ * the backend at hand (batch_invariant()) and then asks for bitwise equality, or else for the
+ * same training to float32 rounding (check_same()). Also: a hidden head with dropout, a
  * cut inside the backbone (layer4 trains), the host-memory cache, a resumed cached run, the
  * refusals of a forced cache, and that a later call with another frozen set computes its own
  * features. Data: the refs' imagefolder/good (3 classes, 14 images of many formats) as train
  * and val, at 112x112 to keep the runs short. */
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,16 +55,62 @@ static train_state run(cltrain_context *cx, cltrain_train_options o, cltrain_fea
   return s;
 }
 
-/* Bitwise equal weights, momentum and per-epoch loss and accuracy, after training that moved
- * the loss. */
+/* 1 when the model's logits for an image are bitwise the same alone and in a batch of 3 (at the
+ * test's 112x112), i.e. the backend's GEMMs give an image's columns the same rounding whatever
+ * the batch; then cached and uncached runs must agree bitwise. */
+static int batch_invariant(cltrain_context *cx) {
+  enum { N = 3, PIX = 3 * 112 * 112 };
+  cltrain_model *m = NULL;
+  float *x = malloc(sizeof(float) * N * PIX), batch[N * 3], alone[N * 3];
+  int same = 0;
+  cltrain_head_options h = {sizeof h, 3, NULL, 0, 0.0f, 2};
+  if (x && CHECK_OK(cltrain_model_load_onnx(cx, model, &m)) && CHECK_OK(cltrain_model_set_input_size(m, 112, 112)) &&
+      CHECK_OK(cltrain_model_replace_head(m, &h))) {
+    uint32_t r = 12345;
+    for (int i = 0; i < N * PIX; i++) r = r * 1664525u + 1013904223u, x[i] = (float)(r >> 8) / 16777216.0f - 0.5f;
+    CHECK_OK(cltrain_model_forward(m, x, N, batch));
+    for (int i = 0; i < N; i++) CHECK_OK(cltrain_model_forward(m, x + (size_t)i * PIX, 1, alone + 3 * i));
+    same = !memcmp(batch, alone, sizeof batch);
+    printf("backend %s: an image's logits alone and in a batch of %d are %s\n", getenv("CLTRAIN_GEMM") ? getenv("CLTRAIN_GEMM") : "auto", N,
+           same ? "bitwise equal: cached and uncached runs must be too" : "not bitwise equal: runs compared to float32 rounding");
+  }
+  cltrain_model_destroy(m);
+  free(x);
+  return same;
+}
+static int invariant; /* batch_invariant()'s answer */
+
+static double rel_diff(const float *a, const float *b, size_t n) {
+  double d = 0, s = 0;
+  for (size_t i = 0; i < n; i++) d += ((double)a[i] - b[i]) * ((double)a[i] - b[i]), s += (double)b[i] * b[i];
+  return s > 0 ? sqrt(d / s) : sqrt(d);
+}
+
+/* The same weights, momentum and per-epoch loss and accuracy, after training that moved the
+ * loss: bitwise on a batch-invariant backend. Otherwise the frozen part's features differ in
+ * their last bits (rel ~1e-7) and the head trained on them by that much again: weights within
+ * 1e-6 relative L2 (over all 11.2M values, of which the frozen ones are equal: a cache bug,
+ * wrong or stale features, moves the head's weights by their whole update, 1e-4 of the total
+ * and more); momentum, which only the head has (undiluted), within 1e-4 (seen: 1.5e-6; the
+ * loss's gradient amplifies the features' rounding ~10x; a bug is an O(1) difference); each
+ * history row's loss within 1e-5 relative and the accuracy equal. */
 static void check_same(const char *what, const train_state *a, const train_state *b) {
   int ok = a->params && b->params && a->nparams == b->nparams && a->nparams > 11000000;
-  CHECK(ok && !memcmp(a->params, b->params, a->nparams * 4), "%s: weights bitwise equal", what);
-  CHECK(ok && !memcmp(a->momentum, b->momentum, a->nparams * 4), "%s: momentum bitwise equal", what);
+  if (invariant) {
+    CHECK(ok && !memcmp(a->params, b->params, a->nparams * 4), "%s: weights bitwise equal", what);
+    CHECK(ok && !memcmp(a->momentum, b->momentum, a->nparams * 4), "%s: momentum bitwise equal", what);
+  } else if (ok) {
+    double w = rel_diff(a->params, b->params, a->nparams), v = rel_diff(a->momentum, b->momentum, a->nparams);
+    CHECK(w <= 1e-6, "%s: weights rel L2 %.2e <= 1e-6", what, w);
+    CHECK(v <= 1e-4, "%s: momentum rel L2 %.2e <= 1e-4", what, v);
+  } else
+    CHECK(0, "%s: both runs have 11.2M+ parameters", what);
   CHECK(a->nrows == b->nrows && a->nrows > 0, "%s: %u and %u history rows", what, a->nrows, b->nrows);
   for (uint32_t r = 0; r < a->nrows && r < b->nrows; r++)
-    CHECK(a->rows[r].loss == b->rows[r].loss && a->rows[r].acc == b->rows[r].acc, "%s: row %u loss %.9g vs %.9g",
-          what, r, a->rows[r].loss, b->rows[r].loss);
+    CHECK(invariant ? a->rows[r].loss == b->rows[r].loss && a->rows[r].acc == b->rows[r].acc
+                    : fabs(a->rows[r].loss - b->rows[r].loss) <= 1e-5 * fabs(b->rows[r].loss) && a->rows[r].acc == b->rows[r].acc,
+          "%s: row %u loss %.9g vs %.9g, accuracy %g vs %g", what, r, a->rows[r].loss, b->rows[r].loss,
+          a->rows[r].acc, b->rows[r].acc);
   CHECK(a->nrows >= 4 && a->rows[0].loss != a->rows[a->nrows - 2].loss, "%s: the train loss moved (%g to %g)",
         what, a->nrows ? a->rows[0].loss : 0, a->nrows >= 2 ? a->rows[a->nrows - 2].loss : 0);
 }
@@ -156,6 +206,7 @@ int main(void) {
   cltrain_context *cx = test_context();
   check_module(cx);
   check_limits();
+  invariant = batch_invariant(cx);
 
   cltrain_train_options o;
   cltrain_train_result res;
