@@ -63,12 +63,14 @@ mapfile -t conf < <(sed -n 's/^CONF //p' <<<"$check")
 grep -qE "^cat +${conf[0]}\$" <<<"$out" && grep -qE "^dog +${conf[1]}\$" <<<"$out" \
   && grep -qE "^ +cat +dog\$" <<<"$out" && ok "confusion matrix" || bad "confusion matrix: want rows ${conf[*]}"
 ls "$work" | grep -q tmp && bad "eval left a temporary file" || ok "no temporary file left"
-# batch size does not change the result
+# batch size does not change the result beyond float32 rounding: bitwise on batch-invariant GEMM
+# backends, but OpenBLAS's AVX2 kernels round an image's columns differently with the GEMM's
+# width (seen: 3e-6 on logits of ~1); 1e-5 is test_whole's bound on logits against float64
 expect eval-device 0 "device: .*(pthread|CPU)" -- "$bin" eval --model "$model" --data "$data" --batch 16 --device cpu --dump-logits "$work/logits16.csv"
-"$py" - "$work/logits.csv" "$work/logits16.csv" <<'EOF' && ok "batch 16 = batch 4 (1e-6)" || bad "batch 16 differs from batch 4"
+"$py" - "$work/logits.csv" "$work/logits16.csv" <<'EOF' && ok "batch 16 = batch 4 (1e-5)" || bad "batch 16 differs from batch 4"
 import csv, sys
 a, b = (list(csv.reader(open(p))) for p in sys.argv[1:])
-sys.exit(not (len(a) == len(b) == 6 and all(x[:2] == y[:2] and all(abs(float(u) - float(v)) <= 1e-6 * (1 + abs(float(v)))
+sys.exit(not (len(a) == len(b) == 6 and all(x[:2] == y[:2] and all(abs(float(u) - float(v)) <= 1e-5 * (1 + abs(float(v)))
          for u, v in zip(x[2:], y[2:])) for x, y in zip(a, b))))
 EOF
 
