@@ -159,7 +159,7 @@ int main(void) {
   check_limits();
 
   cltrain_train_options o;
-  cltrain_train_result res;
+  cltrain_train_result res = cltrain_train_result_init();
 
   /* freeze all: cached (auto) vs not */
   o = base();

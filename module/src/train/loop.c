@@ -553,9 +553,22 @@ static cltrain_status train_body(run *r, imagefolder **tf, imagefolder **vf, clt
   return CLTRAIN_OK;
 }
 
+/* The first `size` bytes of the caller's result are its fields (cltrain.h): an older program's
+ * struct is a prefix of this library's, whole fields at its alignment. */
+static cltrain_status check_result_size(cltrain_context *cx, size_t size) {
+  const size_t align = _Alignof(cltrain_train_result);
+  if (size > sizeof(size_t) && size <= sizeof(cltrain_train_result) && size % align == 0) return CLTRAIN_OK;
+  return rt_fail(cx, CLTRAIN_ERR_ARG,
+                 "cltrain_train_result.size is %zu, which this library (cltrain %s) cannot fill: it writes "
+                 "whole fields of a struct of at most %zu bytes; start the struct from "
+                 "cltrain_train_result_init()", size, CLTRAIN_VERSION_STRING, sizeof(cltrain_train_result));
+}
+
 cltrain_status cltrain_train_run(cltrain_context *cx, const cltrain_train_options *o, cltrain_train_result *out) {
   if (!cx || !o) return rt_fail(cx, CLTRAIN_ERR_ARG, "cltrain_train_run: NULL context or options");
-  if (out) memset(out, 0, sizeof *out);
+  if (out) TRY(check_result_size(cx, out->size));
+  cltrain_train_result res;
+  memset(&res, 0, sizeof res);
   /* An older caller's smaller struct gets the defaults for the fields it lacks. */
   /* version 1 ended at user, version 2 at mpi_comm; mpi_timeout came after it */
   static const size_t sizes[] = {RT_SIZE_THROUGH(cltrain_train_options, user),
@@ -573,7 +586,7 @@ cltrain_status cltrain_train_run(cltrain_context *cx, const cltrain_train_option
   imagefolder *tf = NULL, *vf = NULL;
   cltrain_status st = dist_open(cx, full.mpi_comm, full.mpi_timeout, &r.d);
   r.rank = dist_rank(r.d);
-  if (!st) st = train_body(&r, &tf, &vf, out);
+  if (!st) st = train_body(&r, &tf, &vf, out ? &res : NULL);
   /* a failure this rank met alone: the others learn it at their next agreement */
   if (st && r.d && !r.shared_fail) st = dist_agree(r.d, cx, st);
   loader_destroy(r.loader[0]);
@@ -587,5 +600,9 @@ cltrain_status cltrain_train_run(cltrain_context *cx, const cltrain_train_option
   free(r.logits);
   train_state_free(&r.st);
   dist_close(r.d);
+  if (out) {
+    res.size = out->size;
+    memcpy(out, &res, out->size); /* zeros on failure */
+  }
   return st;
 }
