@@ -291,7 +291,8 @@ CLTRAIN_API cltrain_status cltrain_model_export_onnx(cltrain_model *m, const cha
 /* Logits (n, classes) for the image files paths[0..n-1], through the evaluation transform of
  * the tutorial (decode with OpenCV to BGR, Resize(256) on the shorter side, CenterCrop(224),
  * RGB, /255, ImageNet mean/std; for an input other than 224x224 the resize scales along,
- * crop * 256 / 224), in the model's current mode (eval unless cltrain_model_set_train(m, 1)).
+ * crop * 256 / 224 rounded down; the training loop validates through the same transform), in
+ * the model's current mode (eval unless cltrain_model_set_train(m, 1)).
  * Images are run in batches of at most 16, so n may be large. Errors name the file:
  * CLTRAIN_ERR_IO (cannot read it), CLTRAIN_ERR_FORMAT (corrupt, truncated JPEG, not an image);
  * on failure `logits` holds nothing useful. */

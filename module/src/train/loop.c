@@ -457,16 +457,11 @@ static cltrain_status train_body(run *r, imagefolder **tf, imagefolder **vf, clt
   TRY(model_reserve(r->m, o->batch_size < most ? o->batch_size : most, 1));
 
   /* The loaders */
-  transform_params tt = o->augment ? transform_train_defaults() : transform_eval_defaults();
-  transform_params te = transform_eval_defaults();
+  /* Validation sees what predict sees (one function decides both); training crops the same size. */
   const graph_desc *g = model_graph(r->m);
-  if (g->in_h != te.crop || g->in_w != te.crop) {
-    if (g->in_h != g->in_w)
-      return rt_fail(cx, CLTRAIN_ERR_UNSUPPORTED, "'%s' takes %dx%d images; only square inputs are supported",
-                     o->model_path, g->in_h, g->in_w);
-    tt.crop = te.crop = g->in_h;
-    tt.resize = te.resize = g->in_h * 256 / 224;
-  }
+  transform_params te, tt = o->augment ? transform_train_defaults() : transform_eval_defaults();
+  TRY(transform_eval_for_input(cx, o->model_path, g->in_c, g->in_h, g->in_w, &te));
+  tt.crop = te.crop, tt.resize = te.resize;
   loader_options lo = loader_defaults();
   lo.batch_size = o->batch_size, lo.workers = o->workers, lo.shuffle = o->shuffle, lo.skip_bad = o->skip_bad;
   lo.seed = o->seed;
