@@ -18,7 +18,6 @@ typedef struct model_tensor {
   int learnable;     /* 0 for BN running statistics */
 } model_tensor;
 
-
 /* ---- reading a model from outside model/ ----
  * struct cltrain_model is model/'s own (model_impl.h, which only model/'s C files include; the
  * private_includes test enforces it): the training loop, checkpoints, the feature cache,
@@ -67,7 +66,8 @@ cltrain_status model_rebuild(cltrain_model *m);
  * (replanning only when n grows, backward is newly needed, or the frozen set changed). */
 cltrain_status model_reserve(cltrain_model *m, int n, int backward);
 
-/* Whether BN+ReLU pairs run fused (the default; see `fused`). Changing it replans on next use. */
+/* Whether BN+ReLU pairs run fused (the default; see model_impl.h's `fused`). Changing it
+ * replans on next use. */
 void model_set_fusion(cltrain_model *m, int on);
 
 /* A node that computes nothing of its own and shares its input's buffers: a reshape, or a ReLU
