@@ -36,7 +36,7 @@ int main(int argc, char **argv) {
   if (argc > 4) o.epochs = atoi(argv[4]);
   o.freeze = "all";
   o.on_epoch = on_epoch;
-  cltrain_train_result r;
+  cltrain_train_result r = cltrain_train_result_init();
   st = cltrain_train_run(cx, &o, &r);
   if (st != CLTRAIN_OK) {
     fprintf(stderr, "%s\n  %s\n", cltrain_status_str(st), cltrain_last_error(cx));

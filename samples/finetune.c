@@ -34,7 +34,7 @@ int main(int argc, char **argv) {
   o.out_path = argc > 3 ? argv[3] : "finetuned.onnx";
   if (argc > 4) o.epochs = atoi(argv[4]);
   o.on_epoch = on_epoch;
-  cltrain_train_result r;
+  cltrain_train_result r = cltrain_train_result_init();
   st = cltrain_train_run(cx, &o, &r);
   if (st != CLTRAIN_OK) {
     fprintf(stderr, "%s\n  %s\n", cltrain_status_str(st), cltrain_last_error(cx));

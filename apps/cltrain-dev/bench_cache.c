@@ -42,7 +42,7 @@ static cltrain_status fill(cltrain_context *cx, cltrain_model *m, const float *i
     TRY(feature_cache_loss_grad(c->fc, m, images, c->rows, labels, batch, &loss, NULL));
     TRY(cltrain_model_sgd_step(m, &so));
   }
-  printf("cache: %d rows of '%s' (%.1f MiB, %s), filled by 4 training steps\n", c->nrows, m->g.nodes[node].name,
+  printf("cache: %d rows of '%s' (%.1f MiB, %s), filled by 4 training steps\n", c->nrows, model_graph(m)->nodes[node].name,
          feature_cache_bytes(c->fc) / 1048576.0, feature_cache_on_device(c->fc) ? "on the device" : "in host memory");
   return cltrain_context_finish(cx);
 }

@@ -323,7 +323,7 @@ int cmd_train(int argc, char **argv) {
            ranks * o.batch_size, di.platform_index, di.device_index, di.name);
     fflush(stdout);
   }
-  cltrain_train_result res;
+  cltrain_train_result res = cltrain_train_result_init();
   st = cltrain_train_run(cx, &o, &res);
   if (pr.bar_shown) printf("\n");
   if (st != CLTRAIN_OK && st == CLTRAIN_ERR_TIMEOUT) {

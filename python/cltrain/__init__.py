@@ -300,13 +300,13 @@ def train(model, data, out, freeze="none", epochs=25, on_epoch=None, device=None
     if tqdm is not None and progress:
         o.on_progress = _lib.PROGRESS_FN(progress_cb)
     cx = _Context(device)
-    r = _lib.TrainResult()
+    r = _lib.TrainResult.new()
     try:
         _check(lib.cltrain_train_run(cx.ptr, C.byref(o), C.byref(r)), cx.ptr)
     finally:
         if bar[0] is not None:
             bar[0].close()
         cx.close()
-    result = {f: getattr(r, f) for f, _ in r._fields_}
+    result = {f: getattr(r, f) for f, _ in r._fields_ if f != "size"}
     result["cache_node"] = r.cache_node.decode()
     return {"epochs": history, "result": result}

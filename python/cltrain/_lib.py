@@ -83,13 +83,20 @@ class TrainOptions(C.Structure):
 
 
 class TrainResult(C.Structure):
-    _fields_ = [("num_classes", C.c_int), ("epochs_done", C.c_int), ("steps", C.c_longlong),
+    """cltrain_train_result; `size` (cltrain_train_result_init's) is set by TrainResult.new()."""
+    _fields_ = [("size", C.c_size_t), ("num_classes", C.c_int), ("epochs_done", C.c_int), ("steps", C.c_longlong),
                 ("best_val_acc", C.c_double), ("best_epoch", C.c_int), ("last_val_acc", C.c_double),
                 ("seconds", C.c_double), ("loader_wait_seconds", C.c_double),
                 ("train_seconds", C.c_double), ("skipped", C.c_int), ("exported_best", C.c_int),
                 ("features_cached", C.c_int), ("cache_node", C.c_char * 96), ("cache_mib", C.c_double),
                 ("ranks", C.c_int), ("allreduce_seconds", C.c_double), ("allreduce_exposed_seconds", C.c_double),
                 ("floats_reduced_per_step", C.c_double)]
+
+    @classmethod
+    def new(cls):
+        r = cls()
+        r.size = C.sizeof(cls)
+        return r
 
 
 class Image(C.Structure):

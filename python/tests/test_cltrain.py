@@ -33,6 +33,19 @@ def test_structs_match_the_header():
     import ctypes
     assert _lib.lib.cltrain_train_defaults().size == ctypes.sizeof(_lib.TrainOptions)
     assert _lib.lib.cltrain_sgd_defaults().size == ctypes.sizeof(_lib.SgdOptions)
+    # The result struct has no defaults function in the library (cltrain_train_result_init is
+    # inline): a size past the library's is refused, and the message says the library's size.
+    r = _lib.TrainResult.new()
+    r.size += 8
+    cx = cltrain._Context()
+    try:
+        o = _lib.lib.cltrain_train_defaults()
+        assert _lib.lib.cltrain_train_run(cx.ptr, ctypes.byref(o), ctypes.byref(r)) != 0
+        msg = _lib.lib.cltrain_last_error(cx.ptr).decode()
+    finally:
+        cx.close()
+    assert "cltrain_train_result.size is %d," % r.size in msg
+    assert "at most %d bytes" % ctypes.sizeof(_lib.TrainResult) in msg, msg
 
 
 def test_devices():

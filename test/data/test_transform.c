@@ -250,8 +250,34 @@ static void test_photos(void) {
   imagefolder_close(f);
 }
 
+/* The eval transform's resize for a model input of side crop, then the resized size of odd
+ * images, against torchvision's Resize (ref_resize.py): predict and the training loop's
+ * validation both take them from transform_eval_for_input. Exact: these are integers. */
+static void test_resize_sizes(void) {
+  ref_set *ref = ref_load("resize_sizes");
+  size_t n;
+  const int *rows = ref_i32(ref, "rows", &n);
+  CHECK(n > 0 && n % 6 == 0, "resize_sizes: %zu values in rows of 6", n);
+  int bad = 0;
+  for (size_t r = 0; r + 6 <= n; r += 6) {
+    int crop = rows[r], h = rows[r + 1], w = rows[r + 2], s = rows[r + 3], th = rows[r + 4], tw = rows[r + 5];
+    transform_params t = {0};
+    int rh = -1, rw = -1;
+    if (transform_eval_for_input(NULL, "test", 3, crop, crop, &t) == CLTRAIN_OK)
+      transform_resized_size(h, w, t.resize, &rh, &rw);
+    if (t.crop != crop || t.resize != s || rh != th || rw != tw) {
+      bad++;
+      printf("input %d: %dx%d resized to %dx%d (Resize(%d)); torchvision: %dx%d (Resize(%d))\n", crop, h, w, rh,
+             rw, t.resize, th, tw, s);
+    }
+  }
+  CHECK(bad == 0, "eval resize sizes equal torchvision's for %zu (input, image) pairs: %d differ", n / 6, bad);
+  ref_free(ref);
+}
+
 int main(void) {
   test_eval();
+  test_resize_sizes();
   test_augment_fixed();
   test_crop_boxes();
   test_bad_files();

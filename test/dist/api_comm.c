@@ -42,7 +42,7 @@ int main(int argc, char **argv) {
 
   cltrain_context *cx = NULL;
   cltrain_status st = cltrain_context_create(NULL, &cx);
-  cltrain_train_result res;
+  cltrain_train_result res = cltrain_train_result_init();
   if (st == CLTRAIN_OK) st = cltrain_train_run(cx, &o, &res);
   int rc = 0;
   if (st != CLTRAIN_OK) {

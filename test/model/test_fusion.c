@@ -28,7 +28,7 @@ static void run(cltrain_model *m, int fuse, int train, const float *x, const int
   model_set_fusion(m, fuse);
   CHECK_OK(cltrain_model_set_train(m, train));
   CHECK_OK(cltrain_model_loss_grad(m, x, labels, N, &o->loss, o->logits));
-  o->act_bytes = m->act_bytes;
+  o->act_bytes = model_activation_bytes(m);
   size_t at = 0, c = 0;
   for (int i = 0; cltrain_model_tensor_name(m, i); i++, at += c)
     CHECK_OK(cltrain_model_get_grad(m, cltrain_model_tensor_name(m, i), o->grads + at, (size_t)-1, &c));
@@ -36,7 +36,8 @@ static void run(cltrain_model *m, int fuse, int train, const float *x, const int
 
 static int count_fused(const cltrain_model *m) {
   int k = 0;
-  for (int i = 0; i < m->g.n; i++) k += m->fused[i] && m->g.nodes[i].op == NODE_BN;
+  const graph_desc *g = model_graph(m);
+  for (int i = 0; i < g->n; i++) k += model_is_fused(m, i) && g->nodes[i].op == NODE_BN;
   return k;
 }
 
@@ -46,7 +47,8 @@ int main(void) {
   snprintf(path, sizeof path, "%s/whole_r18_bn.onnx", getenv("CLTRAIN_REF_DIR"));
   cltrain_model *m = NULL;
   if (!CHECK_OK(cltrain_model_load_onnx(cx, path, &m))) return check_done();
-  size_t img = (size_t)m->g.in_c * m->g.in_h * m->g.in_w, np = total_params(m);
+  const graph_desc *g = model_graph(m);
+  size_t img = (size_t)g->in_c * g->in_h * g->in_w, np = total_params(m);
   float *x = malloc(N * img * sizeof(float));
   fill_uniform(x, N * img, 41, -2.0f, 2.0f);
   int labels[N] = {1, 0, 1};

@@ -17,17 +17,17 @@ int main(void) {
   if (!CHECK_OK(cltrain_model_load_onnx(cx, path, &m))) return check_done();
   const int n = 16;
   size_t naive = 0; /* every node output and its gradient in a buffer of its own */
-  for (int i = 0; i < m->g.n; i++)
-    naive += 2 * (size_t)n * m->g.nodes[i].c * m->g.nodes[i].h * m->g.nodes[i].w * sizeof(float);
+  const graph_desc *g = model_graph(m);
+  for (int i = 0; i < g->n; i++) naive += 2 * (size_t)n * g->nodes[i].c * g->nodes[i].h * g->nodes[i].w * sizeof(float);
   const char *specs[] = {"all", "upto:layer3", "none"};
   size_t bytes[4];
   CHECK_OK(model_reserve(m, n, 0));
-  bytes[0] = m->act_bytes;
+  bytes[0] = model_activation_bytes(m);
   printf("batch %d, naive %.1f MiB; inference %.1f MiB", n, naive / 1048576.0, bytes[0] / 1048576.0);
   for (int k = 0; k < 3; k++) {
     CHECK_OK(cltrain_model_freeze(m, specs[k]));
     CHECK_OK(model_reserve(m, n, 1));
-    bytes[k + 1] = m->act_bytes;
+    bytes[k + 1] = model_activation_bytes(m);
     printf("; train %s %.1f MiB", specs[k], bytes[k + 1] / 1048576.0);
   }
   printf("\n");
@@ -42,14 +42,14 @@ int main(void) {
 
   /* A batch whose input images alone exceed the device's memory is refused before any buffer is
    * made, naming the device, with a hint; the model still plans a batch that fits afterwards. */
-  size_t image_bytes = (size_t)m->g.in_c * m->g.in_h * m->g.in_w * sizeof(float);
+  size_t image_bytes = (size_t)g->in_c * g->in_h * g->in_w * sizeof(float);
   int huge = (int)(cx->info.global_mem_bytes / image_bytes + 1);
   CHECK_STATUS(model_reserve(m, huge, 1), CLTRAIN_ERR_OUT_OF_MEMORY);
   const char *msg = cltrain_last_error(cx);
   CHECK(strstr(msg, cx->info.name) && strstr(msg, "try a smaller batch"), "the message names the device: %s", msg);
   CHECK_OK(model_reserve(m, n, 1));
-  CHECK(m->act_bytes == bytes[3], "after the refusal, batch %d plans %zu bytes as before (%zu)", n, m->act_bytes,
-        bytes[3]);
+  size_t again = model_activation_bytes(m);
+  CHECK(again == bytes[3], "after the refusal, batch %d plans %zu bytes as before (%zu)", n, again, bytes[3]);
   cltrain_model_destroy(m);
   cltrain_context_destroy(cx);
 

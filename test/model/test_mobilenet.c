@@ -215,7 +215,7 @@ static void export_checked(cltrain_model *m, const char *what) {
   int fd = mkstemp(out);
   if (fd >= 0) close(fd);
   if (CHECK_OK(cltrain_model_export_onnx(m, out, NULL, 0)))
-    printf("export %s: cv::dnn vs cltrain logits rel L2 %.2e\n", what, m->last_export_error);
+    printf("export %s: cv::dnn vs cltrain logits rel L2 %.2e\n", what, model_export_error(m));
   unlink(out);
 }
 

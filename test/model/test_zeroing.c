@@ -39,7 +39,7 @@ static void census(cltrain_model *m, const float *g, double *frozen_abs, size_t 
     const model_tensor *t = model_find_tensor(m, name);
     c = t->count;
     for (size_t j = 0; j < c; j++) {
-      if (m->frozen[t->node]) *frozen_abs += g[at + j] < 0 ? -g[at + j] : g[at + j];
+      if (model_is_frozen(m, t->node)) *frozen_abs += g[at + j] < 0 ? -g[at + j] : g[at + j];
       else *trained_nonzero += g[at + j] != 0.0f;
     }
   }
@@ -56,7 +56,8 @@ int main(void) {
    * (and the running statistics it updates) is the same whatever is frozen. */
   CHECK_OK(cltrain_model_set_frozen_bn(a, CLTRAIN_FROZEN_BN_TRAIN));
   CHECK_OK(cltrain_model_set_frozen_bn(b, CLTRAIN_FROZEN_BN_TRAIN));
-  size_t img = (size_t)a->g.in_c * a->g.in_h * a->g.in_w, np = total_params(a);
+  const graph_desc *g = model_graph(a);
+  size_t img = (size_t)g->in_c * g->in_h * g->in_w, np = total_params(a);
   float *x1 = malloc(N * img * sizeof(float)), *x2 = malloc(N * img * sizeof(float));
   float *ga = malloc(np * sizeof(float)), *gb = malloc(np * sizeof(float));
   fill_uniform(x1, N * img, 7, -2.0f, 2.0f);

@@ -52,7 +52,8 @@ int main(void) {
   int pocl = strstr(cx->info.platform, "Portable Computing Language") != NULL;
   cltrain_model *m = NULL;
   if (!CHECK_OK(cltrain_model_load_onnx(cx, path, &m))) return check_done();
-  size_t img = (size_t)m->g.in_c * m->g.in_h * m->g.in_w, np = total_params(m);
+  const graph_desc *g = model_graph(m);
+  size_t img = (size_t)g->in_c * g->in_h * g->in_w, np = total_params(m);
   cltrain_model_destroy(m);
   cltrain_context_destroy(cx);
 

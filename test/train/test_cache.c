@@ -126,8 +126,9 @@ static void check_module(cltrain_context *cx) {
   CHECK_OK(cltrain_model_freeze(m, "all"));
   const char *why = "";
   int node = feature_cache_node(m, &why);
-  CHECK(node > 0 && m->g.nodes[node].op == NODE_GLOBAL_AVGPOOL, "freeze all caches the global pool (node %d: %s)",
-        node, node > 0 ? m->g.nodes[node].name : why);
+  const graph_node *nd = node > 0 ? &model_graph(m)->nodes[node] : NULL;
+  CHECK(nd && nd->op == NODE_GLOBAL_AVGPOOL, "freeze all caches the global pool (node %d: %s)", node,
+        nd ? nd->name : why);
   enum { N = 5, K = 3 };
   size_t per = 3 * 64 * 64;
   float *img = malloc(N * per * sizeof(float)), want[N * K], got[N * K], wg[3 * 512], gg[3 * 512], loss_w, loss_g;
@@ -209,7 +210,7 @@ int main(void) {
   invariant = batch_invariant(cx);
 
   cltrain_train_options o;
-  cltrain_train_result res;
+  cltrain_train_result res = cltrain_train_result_init();
 
   /* freeze all: cached (auto) vs not */
   o = base();

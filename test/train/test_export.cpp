@@ -58,7 +58,7 @@ static void round_trip(cltrain_context *cx, const char *src_name, int bn_nodes, 
     cltrain_model_destroy(m);
     return;
   }
-  printf("  export verified by cltrain: cv::dnn vs cltrain logits rel L2 %.2e\n", m->last_export_error);
+  printf("  export verified by cltrain: cv::dnn vs cltrain logits rel L2 %.2e\n", model_export_error(m));
 
   /* From outside: cv::dnn's logits equal cltrain's eval-mode forward. */
   cv::dnn::Net net = cv::dnn::readNet(out);
@@ -122,8 +122,8 @@ static void round_trip(cltrain_context *cx, const char *src_name, int bn_nodes, 
   CHECK(strstr(cltrain_last_error(cx), blocked.c_str()) != nullptr, "the message names the folder: %s", cltrain_last_error(cx));
   struct stat st_before, st_after;
   stat(out.c_str(), &st_before);
-  free(m->source_path); /* simulate the source vanishing before a second export */
-  m->source_path = strdup((ref_dir() + "/no-such-source.onnx").c_str());
+  /* simulate the source vanishing before a second export */
+  CHECK_OK(model_set_source_path(m, (ref_dir() + "/no-such-source.onnx").c_str()));
   CHECK_STATUS(cltrain_model_export_onnx(m, out.c_str(), nullptr, 0), CLTRAIN_ERR_IO);
   stat(out.c_str(), &st_after);
   CHECK(st_before.st_size == st_after.st_size && st_before.st_mtime == st_after.st_mtime,

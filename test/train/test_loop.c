@@ -93,7 +93,7 @@ int main(void) {
   o = base();
   o.out_path = path_in("init.onnx");
   o.max_steps = 0;
-  cltrain_train_result res;
+  cltrain_train_result res = cltrain_train_result_init();
   CHECK_OK(cltrain_train_run(cx, &o, &res));
   CHECK(res.steps == 0 && res.epochs_done == 0 && res.num_classes == 3, "nothing trained: %lld steps",
         res.steps);
@@ -107,6 +107,36 @@ int main(void) {
         "plus the seeded head (%d tensors)", nt);
   cltrain_model_destroy(want);
   cltrain_model_destroy(got);
+
+  /* An older program's smaller result (through `steps`): its fields are written, not a byte past
+   * them. A size no version has is refused before anything runs, naming the field. */
+  union {
+    cltrain_train_result r;
+    unsigned char bytes[sizeof(cltrain_train_result)];
+  } older;
+  const size_t small = RT_SIZE_THROUGH(cltrain_train_result, steps);
+  memset(older.bytes, 0xAB, sizeof older.bytes);
+  older.r.size = small;
+  o.out_path = path_in("init_older.onnx");
+  CHECK_OK(cltrain_train_run(cx, &o, &older.r));
+  CHECK(older.r.size == small && older.r.num_classes == 3 && older.r.epochs_done == 0 && older.r.steps == 0,
+        "the older struct's fields are filled: size %zu, %d classes, %d epochs, %lld steps", older.r.size,
+        older.r.num_classes, older.r.epochs_done, older.r.steps);
+  int untouched = 1;
+  for (size_t i = small; i < sizeof older.bytes; i++) untouched &= older.bytes[i] == 0xAB;
+  CHECK(untouched, "nothing written past the older struct's %zu bytes", small);
+  const size_t bad_sizes[] = {0, sizeof(size_t), small + 4, sizeof(cltrain_train_result) + 8};
+  for (int k = 0; k < 4; k++) {
+    cltrain_train_result r = cltrain_train_result_init();
+    r.size = bad_sizes[k], r.steps = -7;
+    o.out_path = path_in("bad_result.onnx");
+    CHECK_STATUS(cltrain_train_run(cx, &o, &r), CLTRAIN_ERR_ARG);
+    char want_msg[64];
+    snprintf(want_msg, sizeof want_msg, "cltrain_train_result.size is %zu,", bad_sizes[k]);
+    CHECK(strstr(cltrain_last_error(cx), want_msg) != NULL, "size %zu refused: %s", bad_sizes[k],
+          cltrain_last_error(cx));
+    CHECK(r.steps == -7 && access(o.out_path, F_OK) != 0, "size %zu: nothing written, nothing run", bad_sizes[k]);
+  }
 
   /* The step limit and the callbacks */
   counts c = {0};
@@ -174,8 +204,8 @@ int main(void) {
   CHECK_OK(cltrain_train_run(cx, &o, &res));
   CHECK(res.epochs_done == 2 && res.steps == 8, "nothing more to do: %d epochs", res.epochs_done);
 
-  const char *names[] = {"train", "val", "x.onnx", "init.onnx", "steps.onnx", "a.onnx", "a.ckpt", "a.csv",
-                         "b1.onnx", "b.ckpt", "b.onnx", "b.csv", "c.onnx"};
+  const char *names[] = {"train", "val", "x.onnx", "init.onnx", "init_older.onnx", "steps.onnx", "a.onnx",
+                         "a.ckpt", "a.csv", "b1.onnx", "b.ckpt", "b.onnx", "b.csv", "c.onnx"};
   for (size_t i = 0; i < sizeof names / sizeof *names; i++) unlink(path_in(names[i]));
   CHECK(rmdir(tmpdir) == 0, "no stray (temporary) files left in %s", tmpdir);
   cltrain_context_destroy(cx);

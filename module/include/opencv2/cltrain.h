@@ -10,7 +10,9 @@
  * *_defaults() and assign fields by name. New fields are only ever added at the end, so a
  * newer library reads an older program's smaller struct (the missing fields take their
  * defaults); a size that this library does not know (a newer program's struct, or a struct
- * not made by *_defaults()) is refused with CLTRAIN_ERR_ARG, naming the struct.
+ * not made by *_defaults()) is refused with CLTRAIN_ERR_ARG, naming the struct. The result
+ * struct cltrain_train_result carries its size the same way, set by cltrain_train_result_init():
+ * a newer library fills only the fields an older program's smaller struct has.
  *
  * Threading. Use one context per thread: every call on a context, and on the models created
  * on it, must come from one thread at a time (they share the context's OpenCL queue, scratch
@@ -28,6 +30,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -288,7 +291,8 @@ CLTRAIN_API cltrain_status cltrain_model_export_onnx(cltrain_model *m, const cha
 /* Logits (n, classes) for the image files paths[0..n-1], through the evaluation transform of
  * the tutorial (decode with OpenCV to BGR, Resize(256) on the shorter side, CenterCrop(224),
  * RGB, /255, ImageNet mean/std; for an input other than 224x224 the resize scales along,
- * crop * 256 / 224), in the model's current mode (eval unless cltrain_model_set_train(m, 1)).
+ * crop * 256 / 224 rounded down; the training loop validates through the same transform), in
+ * the model's current mode (eval unless cltrain_model_set_train(m, 1)).
  * Images are run in batches of at most 16, so n may be large. Errors name the file:
  * CLTRAIN_ERR_IO (cannot read it), CLTRAIN_ERR_FORMAT (corrupt, truncated JPEG, not an image);
  * on failure `logits` holds nothing useful. */
@@ -407,7 +411,15 @@ typedef struct cltrain_train_options {
   double mpi_timeout;
 } cltrain_train_options;
 
+/* What cltrain_train_run reports. It starts with its size, as the options structs do: start it
+ * from cltrain_train_result_init(), an inline function, so `size` is the size of the struct the
+ * program was built with. The library writes the first `size` bytes and nothing past them (an
+ * older program's struct lacks the fields added since); a size that no version of the struct
+ * has (0, not a multiple of its alignment, or larger than this library's) is refused with
+ * CLTRAIN_ERR_ARG, naming cltrain_train_result.size, before anything runs. New fields are only
+ * ever added at the end. */
 typedef struct cltrain_train_result {
+  size_t size;              /* sizeof(cltrain_train_result): set by cltrain_train_result_init() */
   int num_classes;
   int epochs_done;          /* completed epochs, resumed ones included */
   long long steps;          /* optimizer steps, resumed ones included */
@@ -428,6 +440,14 @@ typedef struct cltrain_train_result {
   double floats_reduced_per_step;   /* gradient floats summed over the ranks per step */
 } cltrain_train_result;
 
+/* A zeroed result whose size is this header's sizeof(cltrain_train_result). */
+static inline cltrain_train_result cltrain_train_result_init(void) {
+  cltrain_train_result r;
+  memset(&r, 0, sizeof r);
+  r.size = sizeof r;
+  return r;
+}
+
 /* The tutorial's settings: num_classes -1, freeze "none", frozen BN eval, 25 epochs, no step
  * limit, batch 4, SGD lr 0.001 momentum 0.9, StepLR(7, 0.1), augmentation, shuffling, seed 0,
  * keep best, workers 0, feature caching auto. Paths are NULL. */
@@ -443,7 +463,8 @@ CLTRAIN_API cltrain_train_options cltrain_train_defaults(void);
  * the result (CLTRAIN_ERR_ARG), or a corrupt file (CLTRAIN_ERR_FORMAT). A resumed run ends
  * with the same weights, bit for bit, as an uninterrupted one.
  * Errors: the loader's (naming the image), CLTRAIN_ERR_NUMERIC for a NaN/inf loss; on any
- * error nothing is exported. out may be NULL. */
+ * error nothing is exported. out may be NULL; if not, start it from cltrain_train_result_init()
+ * (on failure its fields are zero). */
 CLTRAIN_API cltrain_status cltrain_train_run(cltrain_context *cx, const cltrain_train_options *o,
                                              cltrain_train_result *out);
 

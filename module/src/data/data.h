@@ -64,8 +64,9 @@ transform_params transform_eval_defaults(void);
 transform_params transform_train_defaults(void);
 
 /* The eval transform for a model whose input is (in_c, in_h, in_w): Resize(in_h * 256 / 224,
- * rounded), CenterCrop(in_h); CLTRAIN_ERR_UNSUPPORTED, naming `fn`, unless the input is square
- * with 3 channels. What predict and the public folder reader use. */
+ * rounded down), CenterCrop(in_h); CLTRAIN_ERR_UNSUPPORTED, naming `fn`, unless the input is
+ * square with 3 channels. The one place that decides it: predict, the public folder reader and
+ * the training loop's validation (its training crop too) all call it. */
 cltrain_status transform_eval_for_input(cltrain_context *cx, const char *fn, int in_c, int in_h, int in_w,
                                        transform_params *t);
 

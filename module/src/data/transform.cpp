@@ -181,8 +181,8 @@ cltrain_status transform_eval_for_input(cltrain_context *cx, const char *fn, int
     return rt_fail(cx, CLTRAIN_ERR_UNSUPPORTED, "%s: the model's input is %dx%dx%d; the eval "
                    "transform makes square 3-channel images", fn, in_c, in_h, in_w);
   *t = transform_eval_defaults();
-  if (in_h != t->crop) { /* keep the tutorial's 256/224 ratio */
-    t->resize = (int)std::lround(in_h * 256.0 / 224.0);
+  if (in_h != t->crop) { /* the tutorial's 256/224 ratio, rounded down as timm's floor(size / 0.875) */
+    t->resize = in_h * 256 / 224;
     t->crop = in_h;
   }
   return CLTRAIN_OK;

@@ -93,14 +93,16 @@ onnx::TensorProto *operand(onnx::GraphProto *g, const onnx::NodeProto *node, int
  * where the op table says they are the node's operands 1, 2, ... (conv, BN); a classifier's
  * weight transposed back when the source's Gemm stored it (in, out). */
 void update_layer(onnx::GraphProto *g, const cltrain_model *m, int i, const float *params) {
-  const graph_node *nd = &m->g.nodes[i];
+  const graph_node *nd = &model_graph(m)->nodes[i];
   const float *p = params + nd->param_off;
   onnx::NodeProto *node = find_node(g, nd->onnx_name);
   if (!node) fail(CLTRAIN_ERR_FORMAT, std::string("export: no ONNX node for layer ") + nd->name + " (" + nd->onnx_name + ")");
   if (node_kind_of(nd->op)->onnx_operands) {
     int k = 1;
-    for (int t = 0; t < m->ntensors; t++)
-      if (m->tensors[t].node == i) set_values(operand(g, node, k++, nd), params + m->tensors[t].off, m->tensors[t].count, nd->name);
+    for (int t = 0; t < model_tensor_count(m); t++) {
+      const model_tensor *mt = model_tensor_at(m, t);
+      if (mt->node == i) set_values(operand(g, node, k++, nd), params + mt->off, mt->count, nd->name);
+    }
   } else if (nd->op == NODE_LINEAR) {
     size_t in = (size_t)nd->in_features, out = (size_t)nd->out_features;
     int trans_b = 0;
@@ -126,8 +128,8 @@ void add_attr_int(onnx::NodeProto *n, const char *name, int64_t v) {
 
 /* Replaces the source's classifier (and the nodes after it) by the model's new head. */
 void write_new_head(onnx::GraphProto *g, const cltrain_model *m, const float *params) {
-  onnx::NodeProto *old = find_node(g, m->old_head_onnx);
-  if (!old) fail(CLTRAIN_ERR_FORMAT, std::string("export: the source's classifier ") + m->old_head_onnx + " is gone");
+  onnx::NodeProto *old = find_node(g, model_old_head(m));
+  if (!old) fail(CLTRAIN_ERR_FORMAT, std::string("export: the source's classifier ") + model_old_head(m) + " is gone");
   std::string input = old->input(0);
   if (g->output_size() != 1) fail(CLTRAIN_ERR_UNSUPPORTED, "export: the source model has several outputs");
   std::string output = g->output(0).name();
@@ -148,10 +150,11 @@ void write_new_head(onnx::GraphProto *g, const cltrain_model *m, const float *pa
         break;
       }
   std::string x = input;
-  for (int i = 0; i < m->g.n; i++) {
-    const graph_node *nd = &m->g.nodes[i];
+  const graph_desc *desc = model_graph(m);
+  for (int i = 0; i < desc->n; i++) {
+    const graph_node *nd = &desc->nodes[i];
     if (nd->onnx_name[0] || (nd->op != NODE_LINEAR && nd->op != NODE_RELU)) continue; /* dropout: identity */
-    bool last = i == m->g.output;
+    bool last = i == desc->output;
     std::string y = last ? output : std::string(nd->name) + ".out";
     onnx::NodeProto *n = g->add_node();
     /* Scoped like torch's exports ("/fc/Gemm"), so importers derive the names back ("fc"). */
@@ -177,7 +180,7 @@ void write_new_head(onnx::GraphProto *g, const cltrain_model *m, const float *pa
   }
   /* The output's class dimension changed. */
   auto *shape = g->mutable_output(0)->mutable_type()->mutable_tensor_type()->mutable_shape();
-  if (shape->dim_size() == 2) shape->mutable_dim(1)->set_dim_value(m->g.nodes[m->g.output].out_features);
+  if (shape->dim_size() == 2) shape->mutable_dim(1)->set_dim_value(desc->nodes[desc->output].out_features);
 }
 
 /* The image input's H and W become the size the model runs at, so loading the file again
@@ -203,17 +206,18 @@ std::string dir_of(const std::string &path) {
 
 /* cv::dnn's logits for the probe batch against cltrain's eval-mode forward. */
 double verify(cltrain_model *m, const std::string &file) {
-  const int n = 2, c = m->g.in_c, h = m->g.in_h, w = m->g.in_w;
+  const graph_desc *desc = model_graph(m);
+  const int n = 2, c = desc->in_c, h = desc->in_h, w = desc->in_w;
   std::vector<float> probe((size_t)n * c * h * w), ours;
   cltrain_rng rng = rng_make(12345, 0);
   for (auto &v : probe) v = 2.0f * rng_uniform(&rng) - 1.0f;
-  int k = m->g.nodes[m->g.output].out_features;
+  int k = desc->nodes[desc->output].out_features;
   ours.resize((size_t)n * k);
-  int was = m->train;
-  m->train = 0;
+  int was = model_training(m);
+  cltrain_model_set_train(m, 0);
   cltrain_status st = cltrain_model_forward(m, probe.data(), n, ours.data());
-  m->train = was;
-  if (st) throw export_error{st, cltrain_last_error(m->cx)};
+  cltrain_model_set_train(m, was);
+  if (st) throw export_error{st, cltrain_last_error(model_context(m))};
   cv::dnn::Net net = cv::dnn::readNetFromONNX(file);
   /* One image at a time: cv::dnn 4.6 runs MobileNetV3's squeeze-excitation (a Scale layer with
    * two inputs) only at batch 1. */
@@ -236,23 +240,25 @@ double verify(cltrain_model *m, const std::string &file) {
 }
 
 void export_model(cltrain_model *m, const char *path, const char *const *names, int nnames) {
-  if (!m->source_path) fail(CLTRAIN_ERR_ARG, "export: the model was not loaded from an ONNX file");
+  const char *source = model_source_path(m);
+  if (!source) fail(CLTRAIN_ERR_ARG, "export: the model was not loaded from an ONNX file");
   onnx::ModelProto model;
   {
-    std::ifstream in(m->source_path, std::ios::binary);
+    std::ifstream in(source, std::ios::binary);
     if (!in || !model.ParseFromIstream(&in))
-      fail(CLTRAIN_ERR_IO, std::string("export: cannot re-read the source model ") + m->source_path);
+      fail(CLTRAIN_ERR_IO, std::string("export: cannot re-read the source model ") + source);
   }
-  std::vector<float> params(m->g.nparams);
-  cltrain_status st = rt_read(m->cx, params.data(), (buf){m->params, 0}, params.size() * sizeof(float));
-  if (st) throw export_error{st, cltrain_last_error(m->cx)};
+  const graph_desc *desc = model_graph(m);
+  std::vector<float> params(desc->nparams);
+  cltrain_status st = rt_read(model_context(m), params.data(), model_params(m), params.size() * sizeof(float));
+  if (st) throw export_error{st, cltrain_last_error(model_context(m))};
   onnx::GraphProto *g = model.mutable_graph();
-  for (int i = 0; i < m->g.n; i++) {
-    const graph_node *nd = &m->g.nodes[i];
+  for (int i = 0; i < desc->n; i++) {
+    const graph_node *nd = &desc->nodes[i];
     if (nd->onnx_name[0] && nd->nparams) update_layer(g, m, i, params.data());
   }
-  if (m->old_head_onnx[0]) write_new_head(g, m, params.data());
-  declare_input_size(g, m->g.in_h, m->g.in_w);
+  if (model_old_head(m)[0]) write_new_head(g, m, params.data());
+  declare_input_size(g, desc->in_h, desc->in_w);
   for (int i = model.metadata_props_size() - 1; i >= 0; i--)
     if (model.metadata_props(i).key().rfind("cltrain.", 0) == 0) model.mutable_metadata_props()->DeleteSubrange(i, 1);
   if (names && nnames > 0) {
@@ -296,24 +302,25 @@ void export_model(cltrain_model *m, const char *path, const char *const *names, 
   }
   if (int e = atomic_file_commit(&f))
     fail(CLTRAIN_ERR_IO, std::string("export: cannot put the finished file in place as ") + path + ": " + strerror(e));
-  m->last_export_error = err;
+  model_set_export_error(m, err);
 }
 
 }  // namespace
 
 extern "C" cltrain_status cltrain_model_export_onnx(cltrain_model *m, const char *path,
                                                     const char *const *class_names, int num_names) {
-  if (!m || !path || !*path) return rt_fail(m ? m->cx : nullptr, CLTRAIN_ERR_ARG, "cltrain_model_export_onnx: NULL model or path");
+  cltrain_context *cx = m ? model_context(m) : nullptr;
+  if (!m || !path || !*path) return rt_fail(cx, CLTRAIN_ERR_ARG, "cltrain_model_export_onnx: NULL model or path");
   try {
     export_model(m, path, class_names, num_names);
     return CLTRAIN_OK;
   } catch (const export_error &e) {
-    return rt_fail(m->cx, e.st, "%s", e.msg.c_str());
+    return rt_fail(cx, e.st, "%s", e.msg.c_str());
   } catch (const cv::Exception &e) {
-    return rt_fail(m->cx, CLTRAIN_ERR_OPENCV, "export of %s: OpenCV: %s", path, e.what());
+    return rt_fail(cx, CLTRAIN_ERR_OPENCV, "export of %s: OpenCV: %s", path, e.what());
   } catch (const std::exception &e) {
-    return rt_fail(m->cx, CLTRAIN_ERR_INTERNAL, "export of %s: %s", path, e.what());
+    return rt_fail(cx, CLTRAIN_ERR_INTERNAL, "export of %s: %s", path, e.what());
   } catch (...) {
-    return rt_fail(m->cx, CLTRAIN_ERR_INTERNAL, "export of %s: unknown exception", path);
+    return rt_fail(cx, CLTRAIN_ERR_INTERNAL, "export of %s: unknown exception", path);
   }
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "model.h"
+#include "model_impl.h"
 #include "rng.h"
 
 /* torch.nn.Linear.reset_parameters: kaiming_uniform_(a=sqrt(5)) gives the weight a bound of

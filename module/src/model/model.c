@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "loss.h"
+#include "model_impl.h"
 #include "node_kinds.h"
 #include "sgd.h"
 
@@ -40,6 +41,41 @@ buf model_node_dy(const cltrain_model *m, int i) { return DY(m, i); }
 buf model_node_aux(const cltrain_model *m, int i) { return (buf){m->aux[i], 0}; }
 buf model_workspace(const cltrain_model *m) { return (buf){m->work, 0}; }
 size_t model_node_count(const cltrain_model *m, int i, int n) { return (size_t)n * node_size(&m->g.nodes[i]); }
+
+/* ---- what the rest of the library reads (model.h) ---- */
+
+cltrain_context *model_context(const cltrain_model *m) { return m->cx; }
+const graph_desc *model_graph(const cltrain_model *m) { return &m->g; }
+int model_tensor_count(const cltrain_model *m) { return m->ntensors; }
+const model_tensor *model_tensor_at(const cltrain_model *m, int t) { return &m->tensors[t]; }
+buf model_params(const cltrain_model *m) { return P(m, 0); }
+buf model_grads(const cltrain_model *m) { return G(m, 0); }
+buf model_momentum(const cltrain_model *m) { return (buf){m->momentum, 0}; }
+const unsigned char *model_momentum_flags(const cltrain_model *m) { return m->has_momentum; }
+void model_set_momentum_flags(cltrain_model *m, const unsigned char *flags) {
+  memcpy(m->has_momentum, flags, (size_t)m->ntensors);
+}
+void model_set_dropout_seed(cltrain_model *m, uint64_t seed) { m->dropout_seed = seed; }
+uint64_t model_dropout_step(const cltrain_model *m) { return m->dropout_step; }
+void model_set_dropout_step(cltrain_model *m, uint64_t step) { m->dropout_step = step; }
+int model_is_frozen(const cltrain_model *m, int node) { return m->frozen[node]; }
+int model_is_fused(const cltrain_model *m, int node) { return m->fused[node]; }
+int model_training(const cltrain_model *m) { return m->train; }
+size_t model_activation_bytes(const cltrain_model *m) { return m->act_bytes; }
+void model_set_grad_hook(cltrain_model *m, cltrain_status (*hook)(void *user, int node), void *user) {
+  m->grad_hook = hook, m->grad_hook_user = user;
+}
+const char *model_source_path(const cltrain_model *m) { return m->source_path; }
+cltrain_status model_set_source_path(cltrain_model *m, const char *path) {
+  char *copy = strdup(path);
+  if (!copy) return rt_fail(m->cx, CLTRAIN_ERR_OUT_OF_MEMORY, "out of host memory");
+  free(m->source_path);
+  m->source_path = copy;
+  return CLTRAIN_OK;
+}
+const char *model_old_head(const cltrain_model *m) { return m->old_head_onnx; }
+double model_export_error(const cltrain_model *m) { return m->last_export_error; }
+void model_set_export_error(cltrain_model *m, double err) { m->last_export_error = err; }
 
 /* ---- tensors ---- */
 
@@ -113,8 +149,7 @@ cltrain_status cltrain_model_load_onnx(cltrain_context *cx, const char *path, cl
     m->frozen = calloc((size_t)m->g.n, 1);
     if (!m->frozen) st = rt_fail(cx, CLTRAIN_ERR_OUT_OF_MEMORY, "out of host memory");
   }
-  if (st == CLTRAIN_OK && !(m->source_path = strdup(path)))
-    st = rt_fail(cx, CLTRAIN_ERR_OUT_OF_MEMORY, "out of host memory");
+  if (st == CLTRAIN_OK) st = model_set_source_path(m, path);
   if (st == CLTRAIN_OK) st = model_rebuild(m);
   if (st != CLTRAIN_OK) {
     cltrain_model_destroy(m);

@@ -18,48 +18,42 @@ typedef struct model_tensor {
   int learnable;     /* 0 for BN running statistics */
 } model_tensor;
 
-
-struct cltrain_model {
-  cltrain_context *cx;
-  graph_desc g;
-  model_tensor *tensors;
-  int ntensors;
-  cl_mem params, grads; /* the parameter block and its gradient, g.nparams floats each */
-  /* Activations (plan.c): node i's output (cap, c, h, w) lives in pool[ybuf[i]] and its
-   * gradient in pool[dybuf[i]] (-1: none); views share their input's. Buffers are reused
-   * where lifetimes allow, so only the plan's readers may use them. */
-  cl_mem *pool;
-  int npool;
-  int *ybuf, *dybuf;
-  cl_mem *aux;          /* per node: bn saved (mean, invstd) (2, c); maxpool argmax (cap, c, h, w) int */
-  /* per node: 1 on a BN whose only reader is a ReLU and on that ReLU. The BN runs as
-   * batchnorm_relu_forward/backward (bitwise the same as the two ops), and the ReLU as a view
-   * of the BN's output and gradient. Set with the plan (model_reserve). */
-  unsigned char *fused;
-  int no_fusion;        /* model_set_fusion(m, 0): plan without fusing (tests compare the two) */
-  int cap;              /* batch size the plan holds */
-  int planned_backward; /* whether the plan keeps what backward reads */
-  cl_mem work;          /* scratch shared by all ops, sized for the largest conv/BN need */
-  cl_mem labels, loss, argmax; /* (cap) int, (1) float, (cap) int */
-  int train;
-  size_t act_bytes;     /* device bytes of activation buffers at the current capacity */
-  /* transfer learning (train.c, head.c) */
-  unsigned char *frozen; /* per node: a frozen parameter layer */
-  int frozen_bn;         /* cltrain_frozen_bn */
-  cl_mem momentum;       /* SGD momentum buffers, laid out as params */
-  unsigned char *has_momentum; /* per tensor: its buffer holds a value (torch creates it lazily) */
-  unsigned char *grad_live;    /* per node: a step may have written its gradient since it was zeroed */
-  uint64_t dropout_seed, dropout_step;
-  int lowest_trainable; /* node index where backward stops (set per backward pass) */
-  /* data-parallel training (train/dist.c): called after each node's backward is enqueued with
-   * that node, and with 0 once the whole backward is; a failure stops the pass. NULL: none. */
-  cltrain_status (*grad_hook)(void *user, int node);
-  void *grad_hook_user;
-  /* export (export/export_onnx.cpp) */
-  char *source_path;        /* the ONNX file the model came from: the export's template */
-  char old_head_onnx[192];  /* the source's classifier, once a new head replaced it */
-  double last_export_error; /* cv::dnn vs cltrain logits of the last verified export */
-};
+/* ---- reading a model from outside model/ ----
+ * struct cltrain_model is model/'s own (model_impl.h, which only model/'s C files include; the
+ * private_includes test enforces it): the training loop, checkpoints, the feature cache,
+ * data-parallel training, the exporter and predict read a model through these. */
+cltrain_context *model_context(const cltrain_model *m);
+const graph_desc *model_graph(const cltrain_model *m);
+int model_tensor_count(const cltrain_model *m);
+const model_tensor *model_tensor_at(const cltrain_model *m, int t); /* 0 <= t < count */
+/* The device blocks of g.nparams floats each, laid out as the parameters. */
+buf model_params(const cltrain_model *m);
+buf model_grads(const cltrain_model *m);
+buf model_momentum(const cltrain_model *m);
+/* Per tensor: whether its momentum buffer holds a value (torch creates it lazily); the flags of
+ * a saved optimizer state are written back with model_set_momentum_flags. */
+const unsigned char *model_momentum_flags(const cltrain_model *m);
+void model_set_momentum_flags(cltrain_model *m, const unsigned char *flags);
+/* Dropout's stream: seeded once per run, counted per training step (checkpoints keep it). */
+void model_set_dropout_seed(cltrain_model *m, uint64_t seed);
+uint64_t model_dropout_step(const cltrain_model *m);
+void model_set_dropout_step(cltrain_model *m, uint64_t step);
+int model_is_frozen(const cltrain_model *m, int node); /* a frozen parameter layer */
+int model_is_fused(const cltrain_model *m, int node);  /* runs fused with its BN (planned) */
+int model_training(const cltrain_model *m);             /* cltrain_model_set_train's mode */
+size_t model_activation_bytes(const cltrain_model *m);  /* batch buffers at the current capacity */
+/* Data-parallel training (train/dist.c): `hook` is called after each node's backward is
+ * enqueued, with that node, and with 0 once the whole backward is; a failure stops the pass.
+ * NULL: none. */
+void model_set_grad_hook(cltrain_model *m, cltrain_status (*hook)(void *user, int node), void *user);
+/* The ONNX file the model came from (the export's template; NULL if none), and the name of its
+ * classifier once a new head replaced it ("" before). */
+const char *model_source_path(const cltrain_model *m);
+cltrain_status model_set_source_path(cltrain_model *m, const char *path);
+const char *model_old_head(const cltrain_model *m);
+/* cv::dnn vs cltrain logits (relative L2) of the last verified export. */
+double model_export_error(const cltrain_model *m);
+void model_set_export_error(cltrain_model *m, double err);
 
 /* Frees the batch buffers (planned for the current graph): call before the graph changes. */
 void model_drop_batch(cltrain_model *m);
@@ -72,7 +66,8 @@ cltrain_status model_rebuild(cltrain_model *m);
  * (replanning only when n grows, backward is newly needed, or the frozen set changed). */
 cltrain_status model_reserve(cltrain_model *m, int n, int backward);
 
-/* Whether BN+ReLU pairs run fused (the default; see `fused`). Changing it replans on next use. */
+/* Whether BN+ReLU pairs run fused (the default; see model_impl.h's `fused`). Changing it
+ * replans on next use. */
 void model_set_fusion(cltrain_model *m, int on);
 
 /* A node that computes nothing of its own and shares its input's buffers: a reshape, or a ReLU

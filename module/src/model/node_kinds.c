@@ -11,6 +11,7 @@
 #include "eltwise.h"
 #include "hardsigmoid.h"
 #include "linear.h"
+#include "model_impl.h"
 #include "mul.h"
 #include "pool.h"
 #include "relu.h"

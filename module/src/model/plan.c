@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "model.h"
+#include "model_impl.h"
 #include "node_kinds.h"
 
 typedef struct pool_sim {

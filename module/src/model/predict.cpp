@@ -22,9 +22,9 @@ enum { PREDICT_CHUNK = 16 }; /* images per forward pass: bounds activation memor
  * tensor. Runs in chunks of PREDICT_CHUNK. */
 template <class Item>
 cltrain_status predict_items(cltrain_model *m, const char *fn, int n, float *logits, Item item) {
-  const graph_desc *g = &m->g;
+  const graph_desc *g = model_graph(m);
   transform_params t;
-  TRY(transform_eval_for_input(m->cx, fn, g->in_c, g->in_h, g->in_w, &t));
+  TRY(transform_eval_for_input(model_context(m), fn, g->in_c, g->in_h, g->in_w, &t));
   int k = g->nodes[g->output].out_features;
   size_t per = (size_t)3 * t.crop * t.crop;
   int chunk = n < PREDICT_CHUNK ? n : PREDICT_CHUNK;
@@ -40,25 +40,27 @@ cltrain_status predict_items(cltrain_model *m, const char *fn, int n, float *log
 cltrain_status predict_files(cltrain_model *m, const char *const *paths, int n, float *logits) {
   const char *fn = "cltrain_model_predict_files";
   if (!m) return rt_fail(NULL, CLTRAIN_ERR_ARG, "%s: model is NULL", fn);
+  cltrain_context *cx = model_context(m);
   if (!paths || n < 1 || !logits)
-    return rt_fail(m->cx, CLTRAIN_ERR_ARG, "%s: NULL paths or logits, or n = %d", fn, n);
+    return rt_fail(cx, CLTRAIN_ERR_ARG, "%s: NULL paths or logits, or n = %d", fn, n);
   for (int i = 0; i < n; i++)
-    if (!paths[i]) return rt_fail(m->cx, CLTRAIN_ERR_ARG, "%s: paths[%d] is NULL", fn, i);
+    if (!paths[i]) return rt_fail(cx, CLTRAIN_ERR_ARG, "%s: paths[%d] is NULL", fn, i);
   return predict_items(m, fn, n, logits, [&](int i, const transform_params *t, float *out) {
-    return transform_image(m->cx, paths[i], t, NULL, out);
+    return transform_image(cx, paths[i], t, NULL, out);
   });
 }
 
 cltrain_status predict_images(cltrain_model *m, const cltrain_image *images, int n, float *logits) {
   const char *fn = "cltrain_model_predict_images";
   if (!m) return rt_fail(NULL, CLTRAIN_ERR_ARG, "%s: model is NULL", fn);
+  cltrain_context *cx = model_context(m);
   if (!images || n < 1 || !logits)
-    return rt_fail(m->cx, CLTRAIN_ERR_ARG, "%s: NULL images or logits, or n = %d", fn, n);
+    return rt_fail(cx, CLTRAIN_ERR_ARG, "%s: NULL images or logits, or n = %d", fn, n);
   return predict_items(m, fn, n, logits, [&](int i, const transform_params *t, float *out) {
     char name[32];
     std::snprintf(name, sizeof name, "images[%d]", i);
     const cltrain_image &im = images[i];
-    return transform_eval_bgr(m->cx, im.data, im.height, im.width, im.stride, name, t, out);
+    return transform_eval_bgr(cx, im.data, im.height, im.width, im.stride, name, t, out);
   });
 }
 
@@ -101,27 +103,29 @@ cltrain_status class_names(const char *path, char *buf, size_t cap, size_t *size
 
 extern "C" cltrain_status cltrain_model_predict_files(cltrain_model *m, const char *const *paths,
                                                       int n, float *logits) {
+  cltrain_context *cx = m ? model_context(m) : NULL;
   try {
     return predict_files(m, paths, n, logits);
   } catch (const std::bad_alloc &) {
-    return rt_fail(m ? m->cx : NULL, CLTRAIN_ERR_OUT_OF_MEMORY, "cltrain_model_predict_files: out of host memory");
+    return rt_fail(cx, CLTRAIN_ERR_OUT_OF_MEMORY, "cltrain_model_predict_files: out of host memory");
   } catch (const std::exception &e) {
-    return rt_fail(m ? m->cx : NULL, CLTRAIN_ERR_INTERNAL, "cltrain_model_predict_files: %s", e.what());
+    return rt_fail(cx, CLTRAIN_ERR_INTERNAL, "cltrain_model_predict_files: %s", e.what());
   } catch (...) {
-    return rt_fail(m ? m->cx : NULL, CLTRAIN_ERR_INTERNAL, "cltrain_model_predict_files: unknown exception");
+    return rt_fail(cx, CLTRAIN_ERR_INTERNAL, "cltrain_model_predict_files: unknown exception");
   }
 }
 
 extern "C" cltrain_status cltrain_model_predict_images(cltrain_model *m, const cltrain_image *images,
                                                        int n, float *logits) {
+  cltrain_context *cx = m ? model_context(m) : NULL;
   try {
     return predict_images(m, images, n, logits);
   } catch (const std::bad_alloc &) {
-    return rt_fail(m ? m->cx : NULL, CLTRAIN_ERR_OUT_OF_MEMORY, "cltrain_model_predict_images: out of host memory");
+    return rt_fail(cx, CLTRAIN_ERR_OUT_OF_MEMORY, "cltrain_model_predict_images: out of host memory");
   } catch (const std::exception &e) {
-    return rt_fail(m ? m->cx : NULL, CLTRAIN_ERR_INTERNAL, "cltrain_model_predict_images: %s", e.what());
+    return rt_fail(cx, CLTRAIN_ERR_INTERNAL, "cltrain_model_predict_images: %s", e.what());
   } catch (...) {
-    return rt_fail(m ? m->cx : NULL, CLTRAIN_ERR_INTERNAL, "cltrain_model_predict_images: unknown exception");
+    return rt_fail(cx, CLTRAIN_ERR_INTERNAL, "cltrain_model_predict_images: unknown exception");
   }
 }
 

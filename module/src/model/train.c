@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "model.h"
+#include "model_impl.h"
 #include "rng.h"
 #include "sgd.h"
 

@@ -33,7 +33,7 @@ struct feature_cache {
 };
 
 int feature_cache_node(const cltrain_model *m, const char **why) {
-  const graph_desc *g = &m->g;
+  const graph_desc *g = model_graph(m);
   int low = model_lowest_trainable(m);
   if (low >= g->n) {
     *why = "nothing trains";
@@ -81,12 +81,13 @@ cltrain_status feature_cache_create_shard(cltrain_context *cx, const cltrain_mod
                                           int nslots, size_t device_budget, size_t host_budget,
                                           feature_cache **out) {
   *out = NULL;
-  if (node <= 0 || node >= m->g.n || nimages < 1 || nslots < 1 || nslots > nimages)
-    return rt_fail(cx, CLTRAIN_ERR_ARG, "feature cache: node %d of %d, %d of %d images", node, m->g.n, nslots,
+  const graph_desc *g = model_graph(m);
+  if (node <= 0 || node >= g->n || nimages < 1 || nslots < 1 || nslots > nimages)
+    return rt_fail(cx, CLTRAIN_ERR_ARG, "feature cache: node %d of %d, %d of %d images", node, g->n, nslots,
                    nimages);
   feature_cache *c = calloc(1, sizeof *c);
   if (!c) return rt_fail(cx, CLTRAIN_ERR_OUT_OF_MEMORY, "out of host memory");
-  const graph_node *nd = &m->g.nodes[node];
+  const graph_node *nd = &g->nodes[node];
   c->cx = cx, c->node = node, c->nimages = nimages, c->nslots = nslots;
   c->row = (size_t)nd->c * nd->h * nd->w;
   size_t bytes = c->row * (size_t)nslots * sizeof(float);
@@ -237,7 +238,8 @@ static cltrain_status features(feature_cache *c, cltrain_model *m, const float *
   buf y = model_node_output(m, c->node);
   if (fetch) return fetch_rows(c, y, idx, n);
   if (!images) return move_rows(c, y, idx, n, 0);
-  size_t in = (size_t)n * m->g.in_c * m->g.in_h * m->g.in_w;
+  const graph_desc *g = model_graph(m);
+  size_t in = (size_t)n * g->in_c * g->in_h * g->in_w;
   TRY(rt_write(c->cx, model_node_output(m, 0), images, in * sizeof(float)));
   TRY(model_forward_range(m, 0, c->node + 1, n));
   return move_rows(c, y, idx, n, 1);
@@ -252,7 +254,8 @@ cltrain_status feature_cache_loss_grad(feature_cache *c, cltrain_model *m, const
 cltrain_status feature_cache_forward(feature_cache *c, cltrain_model *m, const float *images,
                                      const int32_t *idx, int n, float *logits) {
   TRY(features(c, m, images, idx, n, 0));
-  TRY(model_forward_range(m, c->node + 1, m->g.n, n));
-  int k = m->g.nodes[m->g.output].out_features;
-  return rt_read(c->cx, logits, model_node_output(m, m->g.output), (size_t)n * k * sizeof(float));
+  const graph_desc *g = model_graph(m);
+  TRY(model_forward_range(m, c->node + 1, g->n, n));
+  int k = g->nodes[g->output].out_features;
+  return rt_read(c->cx, logits, model_node_output(m, g->output), (size_t)n * k * sizeof(float));
 }

@@ -28,44 +28,47 @@ static uint64_t fnv(uint64_t h, const void *p, size_t n) {
 }
 
 uint64_t model_fingerprint(const cltrain_model *m, const float *params) {
-  uint64_t h = 0xcbf29ce484222325ULL, np = m->g.nparams;
+  uint64_t h = 0xcbf29ce484222325ULL, np = model_graph(m)->nparams;
   h = fnv(h, &np, sizeof np);
-  for (int t = 0; t < m->ntensors; t++) {
-    const model_tensor *tt = &m->tensors[t];
+  for (int t = 0; t < model_tensor_count(m); t++) {
+    const model_tensor *tt = model_tensor_at(m, t);
     uint64_t c = tt->count, o = tt->off;
     h = fnv(h, tt->name, strlen(tt->name) + 1);
     h = fnv(h, &c, sizeof c);
     h = fnv(h, &o, sizeof o);
     h = fnv(h, &tt->learnable, sizeof tt->learnable);
   }
-  return fnv(h, params, m->g.nparams * sizeof(float));
+  return fnv(h, params, np * sizeof(float));
 }
 
 cltrain_status model_state_save(cltrain_model *m, train_state *s) {
-  size_t n = m->g.nparams;
-  if (s->params && s->nparams != n) return rt_fail(m->cx, CLTRAIN_ERR_INTERNAL, "state of another size");
+  cltrain_context *cx = model_context(m);
+  size_t n = model_graph(m)->nparams;
+  int ntensors = model_tensor_count(m);
+  if (s->params && s->nparams != n) return rt_fail(cx, CLTRAIN_ERR_INTERNAL, "state of another size");
   s->nparams = n;
-  s->ntensors = (uint32_t)m->ntensors;
+  s->ntensors = (uint32_t)ntensors;
   if (!s->params) s->params = malloc(n * sizeof(float));
   if (!s->momentum) s->momentum = malloc(n * sizeof(float));
-  if (!s->has_momentum) s->has_momentum = malloc((size_t)m->ntensors + 1);
+  if (!s->has_momentum) s->has_momentum = malloc((size_t)ntensors + 1);
   if (!s->params || !s->momentum || !s->has_momentum)
-    return rt_fail(m->cx, CLTRAIN_ERR_OUT_OF_MEMORY, "out of host memory for the training state");
-  TRY(rt_read(m->cx, s->params, (buf){m->params, 0}, n * sizeof(float)));
-  TRY(rt_read(m->cx, s->momentum, (buf){m->momentum, 0}, n * sizeof(float)));
-  memcpy(s->has_momentum, m->has_momentum, (size_t)m->ntensors);
-  s->dropout_step = m->dropout_step;
+    return rt_fail(cx, CLTRAIN_ERR_OUT_OF_MEMORY, "out of host memory for the training state");
+  TRY(rt_read(cx, s->params, model_params(m), n * sizeof(float)));
+  TRY(rt_read(cx, s->momentum, model_momentum(m), n * sizeof(float)));
+  memcpy(s->has_momentum, model_momentum_flags(m), (size_t)ntensors);
+  s->dropout_step = model_dropout_step(m);
   return CLTRAIN_OK;
 }
 
 cltrain_status model_state_restore(cltrain_model *m, const train_state *s) {
-  if (s->nparams != m->g.nparams || s->ntensors != (uint32_t)m->ntensors)
-    return rt_fail(m->cx, CLTRAIN_ERR_INTERNAL, "state of another model");
+  cltrain_context *cx = model_context(m);
+  if (s->nparams != model_graph(m)->nparams || s->ntensors != (uint32_t)model_tensor_count(m))
+    return rt_fail(cx, CLTRAIN_ERR_INTERNAL, "state of another model");
   size_t bytes = s->nparams * sizeof(float);
-  TRY(rt_write(m->cx, (buf){m->params, 0}, s->params, bytes));
-  TRY(rt_write(m->cx, (buf){m->momentum, 0}, s->momentum, bytes));
-  memcpy(m->has_momentum, s->has_momentum, s->ntensors);
-  m->dropout_step = s->dropout_step;
+  TRY(rt_write(cx, model_params(m), s->params, bytes));
+  TRY(rt_write(cx, model_momentum(m), s->momentum, bytes));
+  model_set_momentum_flags(m, s->has_momentum);
+  model_set_dropout_step(m, s->dropout_step);
   return CLTRAIN_OK;
 }
 

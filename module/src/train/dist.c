@@ -263,27 +263,29 @@ cltrain_status dist_sum_float(dist *d, cltrain_context *cx, float *v, size_t n) 
 
 cltrain_status dist_bcast_buffers(dist *d, cltrain_model *m) {
   if (!d) return CLTRAIN_OK;
+  cltrain_context *cx = model_context(m);
   size_t total = 0;
-  for (int t = 0; t < m->ntensors; t++) total += m->tensors[t].learnable ? 0 : m->tensors[t].count;
+  int ntensors = model_tensor_count(m);
+  for (int t = 0; t < ntensors; t++) total += model_tensor_at(m, t)->learnable ? 0 : model_tensor_at(m, t)->count;
   if (total == 0) return CLTRAIN_OK;
   float *v = malloc(total * sizeof(float));
-  if (!v) return rt_fail(m->cx, CLTRAIN_ERR_OUT_OF_MEMORY, "out of host memory");
+  if (!v) return rt_fail(cx, CLTRAIN_ERR_OUT_OF_MEMORY, "out of host memory");
   cltrain_status st = CLTRAIN_OK;
   size_t at = 0;
-  for (int t = 0; t < m->ntensors && !st; t++) {
-    const model_tensor *mt = &m->tensors[t];
+  for (int t = 0; t < ntensors && !st; t++) {
+    const model_tensor *mt = model_tensor_at(m, t);
     if (mt->learnable) continue;
-    if (d->rank == 0) st = rt_read(m->cx, v + at, (buf){m->params, mt->off}, mt->count * sizeof(float));
+    if (d->rank == 0) st = rt_read(cx, v + at, buf_at(model_params(m), mt->off), mt->count * sizeof(float));
     at += mt->count;
   }
   /* every rank must reach the broadcast, whatever its reads did */
-  cltrain_status bst = dist_bcast(d, m->cx, v, total * sizeof(float));
+  cltrain_status bst = dist_bcast(d, cx, v, total * sizeof(float));
   if (!st) st = bst;
   at = 0;
-  for (int t = 0; t < m->ntensors && !st && d->rank != 0; t++) {
-    const model_tensor *mt = &m->tensors[t];
+  for (int t = 0; t < ntensors && !st && d->rank != 0; t++) {
+    const model_tensor *mt = model_tensor_at(m, t);
     if (mt->learnable) continue;
-    st = rt_write(m->cx, (buf){m->params, mt->off}, v + at, mt->count * sizeof(float));
+    st = rt_write(cx, buf_at(model_params(m), mt->off), v + at, mt->count * sizeof(float));
     at += mt->count;
   }
   free(v);
@@ -293,17 +295,19 @@ cltrain_status dist_bcast_buffers(dist *d, cltrain_model *m) {
 /* Buckets over the trainable parameter nodes, from the top down, each a contiguous range of
  * the block (nodes lay out their parameters in node order) of about BUCKET_FLOATS. */
 static cltrain_status make_layout(dist *d, cltrain_model *m) {
-  int low = model_lowest_trainable(m), n = m->g.n;
+  cltrain_context *cx = model_context(m);
+  const graph_desc *g = model_graph(m);
+  int low = model_lowest_trainable(m), n = g->n;
   free(d->b), free(d->closes);
   d->b = calloc((size_t)n, sizeof *d->b);
   d->closes = malloc((size_t)n * sizeof(int));
-  if (!d->b || !d->closes) return rt_fail(m->cx, CLTRAIN_ERR_OUT_OF_MEMORY, "out of host memory");
+  if (!d->b || !d->closes) return rt_fail(cx, CLTRAIN_ERR_OUT_OF_MEMORY, "out of host memory");
   d->nb = 0;
   bucket *cur = NULL;
   for (int i = n - 1; i >= 0; i--) {
     d->closes[i] = -1;
-    const graph_node *nd = &m->g.nodes[i];
-    if (i < low || !nd->nparams || m->frozen[i]) continue;
+    const graph_node *nd = &g->nodes[i];
+    if (i < low || !nd->nparams || model_is_frozen(m, i)) continue;
     if (cur && (cur->count >= BUCKET_FLOATS || nd->param_off + nd->nparams != cur->off)) cur = NULL;
     if (!cur) cur = &d->b[d->nb++], cur->count = 0;
     else d->closes[cur->last] = -1;
@@ -312,11 +316,11 @@ static cltrain_status make_layout(dist *d, cltrain_model *m) {
   }
   d->stats.floats_per_step = 0;
   for (int k = 0; k < d->nb; k++) d->stats.floats_per_step += d->b[k].count;
-  if (d->host_cap < m->g.nparams) {
+  if (d->host_cap < g->nparams) {
     free(d->host);
-    d->host = malloc(m->g.nparams * sizeof(float));
-    if (!d->host) return rt_fail(m->cx, CLTRAIN_ERR_OUT_OF_MEMORY, "out of host memory");
-    d->host_cap = m->g.nparams;
+    d->host = malloc(g->nparams * sizeof(float));
+    if (!d->host) return rt_fail(cx, CLTRAIN_ERR_OUT_OF_MEMORY, "out of host memory");
+    d->host_cap = g->nparams;
   }
   d->layout_low = low;
   return CLTRAIN_OK;
@@ -325,7 +329,7 @@ static cltrain_status make_layout(dist *d, cltrain_model *m) {
 /* Starts the reductions of the buckets whose read-back is complete (in bucket order: every rank
  * must start its non-blocking collectives in the same order) and tests the running ones. */
 static cltrain_status progress(dist *d) {
-  cltrain_context *cx = d->m->cx;
+  cltrain_context *cx = model_context(d->m);
   while (d->nstarted < d->nread) {
     bucket *b = &d->b[d->nstarted];
     cl_int ev;
@@ -353,26 +357,26 @@ static cltrain_status progress(dist *d) {
 /* The model's backward hook: node > 0 after that node's backward is enqueued, 0 at the end. */
 static cltrain_status grad_hook(void *user, int node) {
   dist *d = user;
-  cltrain_model *m = d->m;
+  cltrain_context *cx = model_context(d->m);
   if (node > 0) {
     int k = d->closes[node];
     if (k >= 0) {
       bucket *b = &d->b[k];
-      CL_CHECK(m->cx, clEnqueueReadBuffer(m->cx->queue, m->grads, CL_FALSE, b->off * sizeof(float),
-                                          b->count * sizeof(float), d->host + b->off, 0, NULL, &b->read));
-      CL_CHECK(m->cx, clFlush(m->cx->queue)); /* the device starts now, not at the next wait */
+      CL_CHECK(cx, clEnqueueReadBuffer(cx->queue, model_grads(d->m).mem, CL_FALSE, b->off * sizeof(float),
+                                       b->count * sizeof(float), d->host + b->off, 0, NULL, &b->read));
+      CL_CHECK(cx, clFlush(cx->queue)); /* the device starts now, not at the next wait */
       d->nread++;
     }
     return progress(d);
   }
   if (d->nread != d->nb)
-    return rt_fail(m->cx, CLTRAIN_ERR_INTERNAL, "gradient buckets: %d of %d read back", d->nread, d->nb);
+    return rt_fail(cx, CLTRAIN_ERR_INTERNAL, "gradient buckets: %d of %d read back", d->nread, d->nb);
   /* The device still runs the lowest layers: keep starting and testing until all are summed.
    * A short sleep between polls leaves the cores to the device's threads. */
   double deadline = now_s() + d->timeout_s;
   while (d->ndone < d->nb) {
     TRY(progress(d));
-    if (d->ndone < d->nb && now_s() > deadline) return timed_out(d, m->cx, "the gradient allreduce (MPI_Iallreduce)");
+    if (d->ndone < d->nb && now_s() > deadline) return timed_out(d, cx, "the gradient allreduce (MPI_Iallreduce)");
     if (d->ndone < d->nb) nanosleep(&(struct timespec){0, 100000}, NULL);
   }
   if (d->nb) d->stats.exposed_seconds += now_s() - d->t_device_done;
@@ -380,7 +384,7 @@ static cltrain_status grad_hook(void *user, int node) {
   for (int k = 0; k < d->nb; k++) {
     float *g = d->host + d->b[k].off;
     for (size_t j = 0; j < d->b[k].count; j++) g[j] *= scale;
-    TRY(rt_write_async(m->cx, (buf){m->grads, d->b[k].off}, g, d->b[k].count * sizeof(float)));
+    TRY(rt_write_async(cx, buf_at(model_grads(d->m), d->b[k].off), g, d->b[k].count * sizeof(float)));
   }
   d->finished = 1;
   return CLTRAIN_OK;
@@ -388,21 +392,22 @@ static cltrain_status grad_hook(void *user, int node) {
 
 cltrain_status dist_grads_begin(dist *d, cltrain_model *m) {
   if (!d) return CLTRAIN_OK;
-  NOT_BROKEN(d, m->cx);
+  NOT_BROKEN(d, model_context(m));
   if (d->layout_low != model_lowest_trainable(m)) TRY(make_layout(d, m));
   d->m = m;
   d->nread = d->nstarted = d->ndone = d->finished = 0;
-  m->grad_hook = grad_hook, m->grad_hook_user = d;
+  model_set_grad_hook(m, grad_hook, d);
   return CLTRAIN_OK;
 }
 
 cltrain_status dist_grads_end(dist *d, cltrain_model *m, cltrain_status st) {
   if (!d) return st;
-  m->grad_hook = NULL, m->grad_hook_user = NULL;
+  cltrain_context *cx = model_context(m);
+  model_set_grad_hook(m, NULL, NULL);
   if (d->broken) return st;
   if (!d->finished) {
     /* This rank's step failed part-way: join the remaining reductions with zeros. */
-    clFinish(m->cx->queue);
+    clFinish(cx->queue);
     for (int k = 0; k < d->nb; k++)
       if (d->b[k].read) clReleaseEvent(d->b[k].read), d->b[k].read = NULL;
     for (int k = d->nstarted; k < d->nb; k++) {
@@ -411,12 +416,12 @@ cltrain_status dist_grads_end(dist *d, cltrain_model *m, cltrain_status st) {
                      &d->b[k].req);
     }
     for (int k = d->ndone; k < d->nb; k++)
-      TRY(wait_req(d, m->cx, &d->b[k].req, "the gradient allreduce (MPI_Iallreduce)"));
-    if (st == CLTRAIN_OK) st = rt_fail(m->cx, CLTRAIN_ERR_INTERNAL, "the gradient allreduce did not finish");
+      TRY(wait_req(d, cx, &d->b[k].req, "the gradient allreduce (MPI_Iallreduce)"));
+    if (st == CLTRAIN_OK) st = rt_fail(cx, CLTRAIN_ERR_INTERNAL, "the gradient allreduce did not finish");
   } else {
     d->stats.steps++;
   }
-  return dist_agree(d, m->cx, st);
+  return dist_agree(d, cx, st);
 }
 
 void dist_get_stats(const dist *d, dist_stats *out) {

@@ -409,7 +409,7 @@ static cltrain_status train_body(run *r, imagefolder **tf, imagefolder **vf, clt
   if (!st) st = cltrain_model_replace_head(r->m, &h);
   if (!st) st = cltrain_model_freeze(r->m, o->freeze);
   if (!st) st = cltrain_model_set_frozen_bn(r->m, o->frozen_bn);
-  if (!st) r->m->dropout_seed = o->seed + 0x9E3779B97F4A7C15ull * (uint64_t)r->rank; /* rank 0: seed */
+  if (!st) model_set_dropout_seed(r->m, o->seed + 0x9E3779B97F4A7C15ull * (uint64_t)r->rank); /* rank 0: seed */
   if (!st) st = model_state_save(r->m, &r->st);
   /* DDP's start: rank 0's weights and new head on every rank */
   cltrain_status ast = agree(r, st);
@@ -419,9 +419,10 @@ static cltrain_status train_body(run *r, imagefolder **tf, imagefolder **vf, clt
   }
   if (r->d) {
     st = dist_bcast(r->d, cx, r->st.params, r->st.nparams * sizeof(float));
-    if (!st && r->rank != 0) st = rt_write(cx, (buf){r->m->params, 0}, r->st.params, r->st.nparams * sizeof(float));
-    for (int i = 0; i < r->m->g.n; i++)
-      if (r->m->g.nodes[i].op == NODE_BN && !(r->m->frozen[i] && o->frozen_bn == CLTRAIN_FROZEN_BN_EVAL))
+    if (!st && r->rank != 0) st = rt_write(cx, model_params(r->m), r->st.params, r->st.nparams * sizeof(float));
+    const graph_desc *g = model_graph(r->m);
+    for (int i = 0; i < g->n; i++)
+      if (g->nodes[i].op == NODE_BN && !(model_is_frozen(r->m, i) && o->frozen_bn == CLTRAIN_FROZEN_BN_EVAL))
         r->bn_buffers = 1;
   }
   if (!st) r->st.fingerprint = model_fingerprint(r->m, r->st.params);
@@ -456,15 +457,11 @@ static cltrain_status train_body(run *r, imagefolder **tf, imagefolder **vf, clt
   TRY(model_reserve(r->m, o->batch_size < most ? o->batch_size : most, 1));
 
   /* The loaders */
-  transform_params tt = o->augment ? transform_train_defaults() : transform_eval_defaults();
-  transform_params te = transform_eval_defaults();
-  if (r->m->g.in_h != te.crop || r->m->g.in_w != te.crop) {
-    if (r->m->g.in_h != r->m->g.in_w)
-      return rt_fail(cx, CLTRAIN_ERR_UNSUPPORTED, "'%s' takes %dx%d images; only square inputs are supported",
-                     o->model_path, r->m->g.in_h, r->m->g.in_w);
-    tt.crop = te.crop = r->m->g.in_h;
-    tt.resize = te.resize = r->m->g.in_h * 256 / 224;
-  }
+  /* Validation sees what predict sees (one function decides both); training crops the same size. */
+  const graph_desc *g = model_graph(r->m);
+  transform_params te, tt = o->augment ? transform_train_defaults() : transform_eval_defaults();
+  TRY(transform_eval_for_input(cx, o->model_path, g->in_c, g->in_h, g->in_w, &te));
+  tt.crop = te.crop, tt.resize = te.resize;
   loader_options lo = loader_defaults();
   lo.batch_size = o->batch_size, lo.workers = o->workers, lo.shuffle = o->shuffle, lo.skip_bad = o->skip_bad;
   lo.seed = o->seed;
@@ -496,7 +493,7 @@ static cltrain_status train_body(run *r, imagefolder **tf, imagefolder **vf, clt
     int is_best = vr.acc > r->st.best_acc;
     if (is_best) {
       r->st.best_acc = vr.acc, r->st.best_epoch = epoch + 1;
-      TRY(rt_read(cx, r->st.best, (buf){r->m->params, 0}, r->st.nparams * sizeof(float)));
+      TRY(rt_read(cx, r->st.best, model_params(r->m), r->st.nparams * sizeof(float)));
     }
     r->st.epochs_done = epoch + 1;
     if (writer && o->checkpoint) {
@@ -514,7 +511,7 @@ static cltrain_status train_body(run *r, imagefolder **tf, imagefolder **vf, clt
 
   /* The weights to keep, the plot, the export */
   int use_best = o->keep_best && r->st.nrows > 0;
-  if (use_best) TRY(rt_write(cx, (buf){r->m->params, 0}, r->st.best, r->st.nparams * sizeof(float)));
+  if (use_best) TRY(rt_write(cx, model_params(r->m), r->st.best, r->st.nparams * sizeof(float)));
   if (writer && o->plot_png) TRY(train_plot(cx, o->plot_png, r->st.rows, (int)r->st.nrows));
   const char *names[256];
   int nnames = nfolders <= 256 && nfolders == r->classes ? nfolders : 0;
@@ -537,7 +534,7 @@ static cltrain_status train_body(run *r, imagefolder **tf, imagefolder **vf, clt
     if (r->cache[0].fc) {
       int node = feature_cache_node_of(r->cache[0].fc);
       res->features_cached = feature_cache_on_device(r->cache[0].fc) ? 1 : 2;
-      snprintf(res->cache_node, sizeof res->cache_node, "%s", r->m->g.nodes[node].name);
+      snprintf(res->cache_node, sizeof res->cache_node, "%s", model_graph(r->m)->nodes[node].name);
       res->cache_mib = (double)(feature_cache_bytes(r->cache[0].fc) + feature_cache_bytes(r->cache[1].fc)) / 1048576.0;
     }
     res->ranks = dist_size(r->d);
@@ -551,9 +548,22 @@ static cltrain_status train_body(run *r, imagefolder **tf, imagefolder **vf, clt
   return CLTRAIN_OK;
 }
 
+/* The first `size` bytes of the caller's result are its fields (cltrain.h): an older program's
+ * struct is a prefix of this library's, whole fields at its alignment. */
+static cltrain_status check_result_size(cltrain_context *cx, size_t size) {
+  const size_t align = _Alignof(cltrain_train_result);
+  if (size > sizeof(size_t) && size <= sizeof(cltrain_train_result) && size % align == 0) return CLTRAIN_OK;
+  return rt_fail(cx, CLTRAIN_ERR_ARG,
+                 "cltrain_train_result.size is %zu, which this library (cltrain %s) cannot fill: it writes "
+                 "whole fields of a struct of at most %zu bytes; start the struct from "
+                 "cltrain_train_result_init()", size, CLTRAIN_VERSION_STRING, sizeof(cltrain_train_result));
+}
+
 cltrain_status cltrain_train_run(cltrain_context *cx, const cltrain_train_options *o, cltrain_train_result *out) {
   if (!cx || !o) return rt_fail(cx, CLTRAIN_ERR_ARG, "cltrain_train_run: NULL context or options");
-  if (out) memset(out, 0, sizeof *out);
+  if (out) TRY(check_result_size(cx, out->size));
+  cltrain_train_result res;
+  memset(&res, 0, sizeof res);
   /* An older caller's smaller struct gets the defaults for the fields it lacks. */
   /* version 1 ended at user, version 2 at mpi_comm; mpi_timeout came after it */
   static const size_t sizes[] = {RT_SIZE_THROUGH(cltrain_train_options, user),
@@ -571,7 +581,7 @@ cltrain_status cltrain_train_run(cltrain_context *cx, const cltrain_train_option
   imagefolder *tf = NULL, *vf = NULL;
   cltrain_status st = dist_open(cx, full.mpi_comm, full.mpi_timeout, &r.d);
   r.rank = dist_rank(r.d);
-  if (!st) st = train_body(&r, &tf, &vf, out);
+  if (!st) st = train_body(&r, &tf, &vf, out ? &res : NULL);
   /* a failure this rank met alone: the others learn it at their next agreement */
   if (st && r.d && !r.shared_fail) st = dist_agree(r.d, cx, st);
   loader_destroy(r.loader[0]);
@@ -585,5 +595,9 @@ cltrain_status cltrain_train_run(cltrain_context *cx, const cltrain_train_option
   free(r.logits);
   train_state_free(&r.st);
   dist_close(r.d);
+  if (out) {
+    res.size = out->size;
+    memcpy(out, &res, out->size); /* zeros on failure */
+  }
   return st;
 }
