@@ -194,12 +194,32 @@ static void arg_geometry(rt_call *c, const conv2d_shape *s) {
 static cltrain_status im2col(cltrain_context *cx, buf col, buf x, int nb, size_t rows,
                              const conv2d_shape *s) {
   rt_call call;
-  TRY(rt_kernel(cx, FILE_CL, "", "conv2d_forward_im2col", &call));
+  int gpu = rt_gpu_shapes(cx);
+  TRY(rt_kernel(cx, FILE_CL, "", gpu ? "conv2d_forward_im2col_each" : "conv2d_forward_im2col",
+                &call));
   arg_buf(&call, col), arg_buf(&call, x);
   arg_geometry(&call, s);
   arg_int(&call, nb), arg_int(&call, (int)rows);
+  if (gpu) /* a work-item per element of col */
+    return rt_run_items(&call, rows * nb * conv2d_out_h(s) * conv2d_out_w(s));
   size_t gi[3] = {(size_t)conv2d_out_h(s), rows, (size_t)nb};
   return rt_run(&call, 3, gi, NULL);
+}
+
+/* dx (nb,C,H,W) (=, or += when accumulate) col2im of dcol (C*R*S, nb*P). */
+static cltrain_status col2im(cltrain_context *cx, buf dx, buf dcol, int nb, int accumulate,
+                             const conv2d_shape *s) {
+  rt_call call;
+  int gpu = rt_gpu_shapes(cx);
+  TRY(rt_kernel(cx, FILE_CL, "", gpu ? "conv2d_backward_col2im_each" : "conv2d_backward_col2im",
+                &call));
+  arg_buf(&call, dx), arg_buf(&call, dcol);
+  arg_geometry(&call, s);
+  arg_int(&call, nb), arg_int(&call, accumulate);
+  if (gpu) /* a work-item per element of dx */
+    return rt_run_items(&call, (size_t)nb * s->c * s->h * s->w);
+  size_t gc[3] = {(size_t)s->h, (size_t)s->c, (size_t)nb};
+  return rt_run(&call, 3, gc, NULL);
 }
 
 /* 1 when the forward GEMM writes y's (N,K,P) layout itself, one GEMM per image of a chunk
@@ -408,13 +428,7 @@ cltrain_status conv2d_backward(cltrain_context *cx, buf dx, buf dw, buf db, buf 
       /* dcol (CRS, nb*P) = wT (CRS,K) x dyt (K, nb*P), then gathered back into dx. */
       if (col_t) TRY(blas_sgemm(cx, 0, 0, crs, np, s->k, 1.0f, wt, s->k, dyt, np, 0.0f, col, np));
       else TRY(blas_sgemm(cx, 1, 0, crs, np, s->k, 1.0f, w, crs, dyt, np, 0.0f, col, np));
-      TRY(rt_kernel(cx, FILE_CL, "", "conv2d_backward_col2im", &call));
-      arg_buf(&call, buf_at(dx, n0 * in_img)), arg_buf(&call, col);
-      arg_geometry(&call, s);
-      arg_int(&call, nb);
-      arg_int(&call, accumulate_dx == OP_ACCUMULATE);
-      size_t gc[3] = {(size_t)s->h, (size_t)s->c, (size_t)nb};
-      TRY(rt_run(&call, 3, gc, NULL));
+      TRY(col2im(cx, buf_at(dx, n0 * in_img), col, nb, accumulate_dx == OP_ACCUMULATE, s));
     }
   }
   if (fwd_dx) {
