@@ -56,10 +56,11 @@ static void max_window_checked(__global const float *xp, int H, int W, int h0, i
   *io = best;
 }
 
-/* The gradient input (ih, iw) of one plane receives: in (oh, ow) order, the sum of dyp over
- * the outputs covering it whose chosen index ip is it. */
-static float chosen_sum(__global const float *dyp, __global const int *ip, int ih, int iw, int W,
-                        int OH, int OW) {
+/* The gradient input (ih, iw) of one plane receives, summed in (oh, ow) order over the outputs
+ * covering it: max pooling (ip, the chosen indices) dyp of those that chose it; average pooling
+ * (ip is 0) every dyp / (KH*KW). */
+static float cover_sum(__global const float *dyp, __global const int *ip, int ih, int iw, int W,
+                       int OH, int OW) {
   int oh0 = FIRST_COVER(ih, KH, SH, PH), oh1 = LAST_COVER(ih, SH, PH, OH);
   int ow0 = FIRST_COVER(iw, KW, SW, PW), ow1 = LAST_COVER(iw, SW, PW, OW), me = ih * W + iw;
   float s = 0.0f;
@@ -67,9 +68,10 @@ static float chosen_sum(__global const float *dyp, __global const int *ip, int i
     int oh = oh0 + i;
     if (oh > oh1) break;
     for (int j = 0; j < COVER_W; j++) {
-      int ow = ow0 + j;
+      int ow = ow0 + j, o = oh * OW + ow;
       if (ow > ow1) break;
-      if (ip[oh * OW + ow] == me) s += dyp[oh * OW + ow];
+      if (!ip) s += dyp[o] / (float)(KH * KW);
+      else if (ip[o] == me) s += dyp[o];
     }
   }
   return s;
@@ -181,7 +183,7 @@ __kernel void maxpool2d_backward_input(__global float *restrict dx, int dx_off,
 #endif
   }
   for (; iw < W; iw++) {
-    float s = chosen_sum(dyp, ip, ih, iw, W, OH, OW);
+    float s = cover_sum(dyp, ip, ih, iw, W, OH, OW);
 #if ACCUMULATE
     dxp[iw] += s;
 #else
@@ -215,7 +217,7 @@ __kernel void maxpool2d_backward_input_each(__global float *restrict dx, int dx_
   if (e >= H * W) return;
   int ih = e / W, iw = e - ih * W;
   size_t plane = (size_t)nc * OH * OW;
-  float s = chosen_sum(dy + dy_off + plane, idx + idx_off + plane, ih, iw, W, OH, OW);
+  float s = cover_sum(dy + dy_off + plane, idx + idx_off + plane, ih, iw, W, OH, OW);
   size_t at = dx_off + (size_t)nc * H * W + e;
 #if ACCUMULATE
   dx[at] += s;
@@ -250,19 +252,7 @@ __kernel void avgpool2d_backward_input(__global float *dx, int dx_off, __global 
                                        int dy_off, int H, int W, int OH, int OW, int NC) {
   int e = get_global_id(0), nc = e / (H * W), ih = e / W - nc * H, iw = e % W;
   if (nc >= NC) return;
-  int oh0 = FIRST_COVER(ih, KH, SH, PH), oh1 = LAST_COVER(ih, SH, PH, OH);
-  int ow0 = FIRST_COVER(iw, KW, SW, PW), ow1 = LAST_COVER(iw, SW, PW, OW);
-  __global const float *dyp = dy + dy_off + (size_t)nc * OH * OW;
-  float s = 0.0f;
-  for (int i = 0; i < COVER_H; i++) {
-    int oh = oh0 + i;
-    if (oh > oh1) break;
-    for (int j = 0; j < COVER_W; j++) {
-      int ow = ow0 + j;
-      if (ow > ow1) break;
-      s += dyp[oh * OW + ow] / (float)(KH * KW);
-    }
-  }
+  float s = cover_sum(dy + dy_off + (size_t)nc * OH * OW, 0, ih, iw, W, OH, OW);
 #if ACCUMULATE
   dx[dx_off + e] += s;
 #else
