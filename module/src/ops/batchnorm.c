@@ -103,6 +103,26 @@ static bn_work split(buf ws, const batchnorm_shape *s) {
   return w;
 }
 
+/* part (C, N, Q) = per-piece sums of x, or with `mean` present of (x - mean[c])^2: one work-item
+ * per piece (CPU shapes, wg 0) or a work-group tree of wg items per piece (GPU shapes). */
+static cltrain_status forward_partial(cltrain_context *cx, const char *options, buf part, buf x,
+                                      buf mean, size_t wg, const batchnorm_shape *s) {
+  int N = s->n, HW = s->h * s->w, Q = pieces(s), has_mean = buf_present(mean);
+  rt_call k;
+  if (wg) {
+    TRY(rt_kernel(cx, "batchnorm.cl", options, "batchnorm_forward_partial_tree", &k));
+    arg_buf(&k, part), arg_buf(&k, x), arg_buf(&k, has_mean ? mean : x), arg_int(&k, has_mean);
+    arg_int(&k, N), arg_int(&k, s->c), arg_int(&k, HW), arg_int(&k, BN_CHUNK);
+    return rt_run_groups(&k, wg, (size_t)Q, (size_t)s->c, (size_t)N);
+  }
+  TRY(rt_kernel(cx, "batchnorm.cl", options,
+                has_mean ? "batchnorm_forward_partial_sqdev" : "batchnorm_forward_partial_sum", &k));
+  arg_buf(&k, part), arg_buf(&k, x);
+  if (has_mean) arg_buf(&k, mean);
+  arg_int(&k, N), arg_int(&k, s->c), arg_int(&k, HW), arg_int(&k, Q), arg_int(&k, BN_CHUNK);
+  return run_pieces(&k, Q, (size_t)s->c, N);
+}
+
 static cltrain_status forward(cltrain_context *cx, const char *op, buf y, buf saved,
                               buf running_mean, buf running_var, buf x, buf gamma, buf beta,
                               buf workspace, int training, int relu, const batchnorm_shape *s) {
@@ -125,41 +145,15 @@ static cltrain_status forward(cltrain_context *cx, const char *op, buf y, buf sa
   char options[128];
   build_options(options, sizeof options, cx, "", gpu, wg);
   rt_call k;
-  if (training && gpu) {
+  if (training) {
     bn_work w = split(workspace, s);
-    for (int pass = 0; pass < 2; pass++) { /* sums, then squared deviations from the mean */
-      TRY(rt_kernel(cx, "batchnorm.cl", options, "batchnorm_forward_partial_tree", &k));
-      arg_buf(&k, pass ? w.part_b : w.part_a), arg_buf(&k, x), arg_buf(&k, pass ? saved : x);
-      arg_int(&k, pass), arg_int(&k, N), arg_int(&k, s->c), arg_int(&k, HW), arg_int(&k, chunk);
-      TRY(rt_run_groups(&k, wg, (size_t)Q, C, (size_t)N));
-      if (pass) break;
-      TRY(rt_kernel(cx, "batchnorm.cl", options, "batchnorm_forward_mean", &k));
-      arg_buf(&k, saved), arg_buf(&k, w.part_a);
-      arg_int(&k, s->c), arg_int(&k, P), arg_int(&k, M);
-      TRY(rt_run_items(&k, C));
-    }
-    TRY(rt_kernel(cx, "batchnorm.cl", options, "batchnorm_forward_finish", &k));
-    arg_buf(&k, saved), arg_buf(&k, running_mean), arg_buf(&k, running_var), arg_buf(&k, w.part_b);
-    arg_int(&k, s->c), arg_int(&k, P), arg_int(&k, M);
-    arg_float(&k, s->eps), arg_float(&k, s->momentum);
-    TRY(rt_run_items(&k, C));
-  } else if (training) {
-    bn_work w = split(workspace, s);
-    TRY(rt_kernel(cx, "batchnorm.cl", options, "batchnorm_forward_partial_sum", &k));
-    arg_buf(&k, w.part_a), arg_buf(&k, x);
-    arg_int(&k, N), arg_int(&k, s->c), arg_int(&k, HW), arg_int(&k, Q), arg_int(&k, chunk);
-    TRY(run_pieces(&k, Q, C, N));
-
+    TRY(forward_partial(cx, options, w.part_a, x, buf_none(), gpu ? wg : 0, s));
     TRY(rt_kernel(cx, "batchnorm.cl", options, "batchnorm_forward_mean", &k));
     arg_buf(&k, saved), arg_buf(&k, w.part_a);
     arg_int(&k, s->c), arg_int(&k, P), arg_int(&k, M);
     TRY(rt_run_items(&k, C));
 
-    TRY(rt_kernel(cx, "batchnorm.cl", options, "batchnorm_forward_partial_sqdev", &k));
-    arg_buf(&k, w.part_b), arg_buf(&k, x), arg_buf(&k, saved);
-    arg_int(&k, N), arg_int(&k, s->c), arg_int(&k, HW), arg_int(&k, Q), arg_int(&k, chunk);
-    TRY(run_pieces(&k, Q, C, N));
-
+    TRY(forward_partial(cx, options, w.part_b, x, saved, gpu ? wg : 0, s));
     TRY(rt_kernel(cx, "batchnorm.cl", options, "batchnorm_forward_finish", &k));
     arg_buf(&k, saved), arg_buf(&k, running_mean), arg_buf(&k, running_var), arg_buf(&k, w.part_b);
     arg_int(&k, s->c), arg_int(&k, P), arg_int(&k, M);
