@@ -193,8 +193,9 @@ static void arg_geometry(rt_call *c, const conv2d_shape *s) {
 
 /* Launches im2col or col2im over nb images: kernel `name` in the CPU shapes, a work-item per row
  * over (rows, planes, nb); `name`_each in the GPU shapes (CLTRAIN_OPT_KERNEL_SHAPE), a work-item
- * per element of `out`, `items` of them (1-D: no dimension near 65535). `last`: the kernel's last
- * argument. */
+ * per element of `out`, `items` of them (1-D: no dimension near 65535; below 2^31, as the shape
+ * check keeps the workspace and dx in int range, so the kernels split indices in 32 bits).
+ * `last`: the kernel's last argument. */
 static cltrain_status move_rows(cltrain_context *cx, const char *name, buf out, buf in, int nb,
                                 int last, size_t items, size_t rows, size_t planes,
                                 const conv2d_shape *s) {
