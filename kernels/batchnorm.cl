@@ -31,6 +31,40 @@ static float lanes_sum(float16 a) {
   return d.x + d.y;
 }
 
+/* One output of the forward map: (x - m) * k + b with k = invstd * gamma, then ReLU. */
+static float forward_value(float x, float m, float k, float b, int relu) {
+  float v = (x - m) * k + b;
+  return relu && v < 0.0f ? 0.0f : v; /* NaN passes, as in PyTorch */
+}
+
+/* One dx of the backward map (see batchnorm_backward_data); ga and gb are the per-channel
+ * sums already divided by M (gb also scaled by invstd), k = gamma * invstd. */
+static float backward_value(float dy, float y, float x, float m, float k, float ga, float gb,
+                            int relu) {
+  float g = relu && !(y > 0.0f) ? 0.0f : dy;
+#if TRAIN
+  return k * (g - ga - (x - m) * gb);
+#else
+  return k * g;
+#endif
+}
+
+/* Channel c's constants for backward_value: m = mean, k = gamma * invstd, ga = sum(g) / M and
+ * gb = sum(g * xhat) * invstd / M (zeros in eval mode, which reads no sums). */
+static void backward_scales(__global const float *saved, int saved_off,
+                            __global const float *gamma, int gamma_off,
+                            __global const float *sums, int sums_off, int C, int c, int M,
+                            float *m, float *k, float *ga, float *gb) {
+  float invstd = saved[saved_off + C + c];
+  *k = gamma[gamma_off + c] * invstd;
+  *m = *ga = *gb = 0.0f;
+#if TRAIN
+  *m = saved[saved_off + c];
+  *ga = sums[sums_off + c] / (float)M;
+  *gb = sums[sums_off + C + c] * invstd / (float)M;
+#endif
+}
+
 /* part[c*P + n*Q + q] = sum of piece q of x[n, c]. */
 __kernel void batchnorm_forward_partial_sum(__global float *part, int part_off,
                                             __global const float *x, int x_off, int N, int C,
@@ -128,11 +162,7 @@ __kernel void batchnorm_forward(__global float *y, int y_off, __global const flo
   float m = saved[saved_off + c];
   float k = saved[saved_off + C + c] * gamma[gamma_off + c];
   float b = beta[beta_off + c];
-  for (; i < end; i++) {
-    float v = (px[i] - m) * k + b;
-    if (relu) v = v < 0.0f ? 0.0f : v; /* NaN passes, as in PyTorch */
-    py[i] = v;
-  }
+  for (; i < end; i++) py[i] = forward_value(px[i], m, k, b, relu);
 }
 
 /* Backward, first pass: a[c*P + n*Q + q] = sum of g, b[...] = sum of g * (x - mean), over piece
@@ -207,26 +237,122 @@ __kernel void batchnorm_backward_data(__global float *dx, int dx_off, __global c
   __global const float *pdy = dy + dy_off + row;
   __global float *pdx = dx + dx_off + row;
   __global const float *py = y + y_off + row;
-  float invstd = saved[saved_off + C + c];
-  float k = gamma[gamma_off + c] * invstd;
-#if TRAIN
   __global const float *px = x + x_off + row;
-  float m = saved[saved_off + c];
-  float ga = sums[sums_off + c] / (float)M;
-  float gb = sums[sums_off + C + c] * invstd / (float)M;
-#endif
+  float m, k, ga, gb;
+  backward_scales(saved, saved_off, gamma, gamma_off, sums, sums_off, C, c, M, &m, &k, &ga, &gb);
   for (; i < end; i++) {
-    float g = pdy[i];
-    if (relu) g = py[i] > 0.0f ? g : 0.0f;
-#if TRAIN
-    float v = k * (g - ga - (px[i] - m) * gb);
-#else
-    float v = k * g;
-#endif
+    float v = backward_value(pdy[i], relu ? py[i] : 0.0f, TRAIN ? px[i] : 0.0f, m, k, ga, gb, relu);
 #if ACCUMULATE
     pdx[i] += v;
 #else
     pdx[i] = v;
 #endif
   }
+}
+
+/* ---- GPU shapes (CLTRAIN_OPT_KERNEL_SHAPE): neighbouring work-items on neighbouring floats ----
+ * The reductions keep the CPU shapes' pieces and partial-sum layout (so the per-channel kernels
+ * above finish them): piece q of row (n, c) is one work-group of WG items (-DWG, a power of 2),
+ * item l adding elements l, l + WG, ... of the piece, then a fixed tree in local memory adds the
+ * items' sums; one launch (Q * WG, C, N) in work-groups of (WG, 1, 1). Bitwise repeatable for
+ * one WG. The maps run a work-item per element over (HW, C, N). */
+#ifdef WG
+/* The sum of every item's v over the work-group, as a fixed tree; t holds WG floats. Every item
+ * gets it; t may be reused after the call's last barrier. */
+static float group_sum(__local float *t, float v) {
+  int l = get_local_id(0);
+  t[l] = v;
+  barrier(CLK_LOCAL_MEM_FENCE);
+  for (int s = WG / 2; s > 0; s >>= 1) {
+    if (l < s) t[l] += t[l + s];
+    barrier(CLK_LOCAL_MEM_FENCE);
+  }
+  float r = t[0];
+  barrier(CLK_LOCAL_MEM_FENCE);
+  return r;
+}
+
+/* part as batchnorm_forward_partial_sum's, and with has_mean as batchnorm_forward_partial_sqdev's
+ * (sum of (x - mean[c])^2). */
+__kernel __attribute__((reqd_work_group_size(WG, 1, 1)))
+void batchnorm_forward_partial_tree(__global float *part, int part_off, __global const float *x,
+                                    int x_off, __global const float *mean, int mean_off,
+                                    int has_mean, int N, int C, int HW, int chunk) {
+  __local float t[WG];
+  int l = get_local_id(0), q = get_group_id(0), Q = get_num_groups(0);
+  int c = get_global_id(1), n = get_global_id(2);
+  int end = min(q * chunk + chunk, HW);
+  __global const float *p = x + x_off + (size_t)(n * C + c) * HW;
+  float m = has_mean ? mean[mean_off + c] : 0.0f, s = 0.0f;
+  for (int i = q * chunk + l; i < end; i += WG) {
+    float d = p[i] - m;
+    s += has_mean ? d * d : d;
+  }
+  s = group_sum(t, s);
+  if (l == 0) part[part_off + (c * N + n) * Q + q] = s;
+}
+
+/* a and b as batchnorm_backward_partial's. */
+__kernel __attribute__((reqd_work_group_size(WG, 1, 1)))
+void batchnorm_backward_partial_tree(__global float *a, int a_off, __global float *b, int b_off,
+                                     __global const float *dy, int dy_off,
+                                     __global const float *y, int y_off,
+                                     __global const float *x, int x_off,
+                                     __global const float *saved, int saved_off, int N, int C,
+                                     int HW, int chunk, int relu) {
+  __local float t[WG];
+  int l = get_local_id(0), q = get_group_id(0), Q = get_num_groups(0);
+  int c = get_global_id(1), n = get_global_id(2);
+  int end = min(q * chunk + chunk, HW);
+  size_t row = (size_t)(n * C + c) * HW;
+  float m = saved[saved_off + c], sa = 0.0f, sb = 0.0f;
+  for (int i = q * chunk + l; i < end; i += WG) {
+    float g = dy[dy_off + row + i];
+    if (relu) g = y[y_off + row + i] > 0.0f ? g : 0.0f;
+    sa += g;
+    sb += g * (x[x_off + row + i] - m);
+  }
+  sa = group_sum(t, sa);
+  sb = group_sum(t, sb);
+  if (l == 0) {
+    a[a_off + (c * N + n) * Q + q] = sa;
+    b[b_off + (c * N + n) * Q + q] = sb;
+  }
+}
+#endif
+
+/* batchnorm_forward with a work-item per element: global (HW, C, N). */
+__kernel void batchnorm_forward_each(__global float *y, int y_off, __global const float *x,
+                                     int x_off, __global const float *saved, int saved_off,
+                                     __global const float *gamma, int gamma_off,
+                                     __global const float *beta, int beta_off, int C, int HW,
+                                     int relu) {
+  int i = get_global_id(0), c = get_global_id(1);
+  if (i >= HW) return;
+  size_t e = (size_t)(get_global_id(2) * C + c) * HW + i;
+  float k = saved[saved_off + C + c] * gamma[gamma_off + c];
+  y[y_off + e] = forward_value(x[x_off + e], saved[saved_off + c], k, beta[beta_off + c], relu);
+}
+
+/* batchnorm_backward_data with a work-item per element: global (HW, C, N). */
+__kernel void batchnorm_backward_data_each(__global float *dx, int dx_off,
+                                           __global const float *dy, int dy_off,
+                                           __global const float *y, int y_off,
+                                           __global const float *x, int x_off,
+                                           __global const float *saved, int saved_off,
+                                           __global const float *gamma, int gamma_off,
+                                           __global const float *sums, int sums_off, int C,
+                                           int HW, int M, int relu) {
+  int i = get_global_id(0), c = get_global_id(1);
+  if (i >= HW) return;
+  size_t e = (size_t)(get_global_id(2) * C + c) * HW + i;
+  float m, k, ga, gb;
+  backward_scales(saved, saved_off, gamma, gamma_off, sums, sums_off, C, c, M, &m, &k, &ga, &gb);
+  float v = backward_value(dy[dy_off + e], relu ? y[y_off + e] : 0.0f, TRAIN ? x[x_off + e] : 0.0f,
+                           m, k, ga, gb, relu);
+#if ACCUMULATE
+  dx[dx_off + e] += v;
+#else
+  dx[dx_off + e] = v;
+#endif
 }

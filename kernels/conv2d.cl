@@ -32,6 +32,23 @@ __kernel void conv2d_forward_im2col(__global float *col, int col_off, __global c
   }
 }
 
+/* conv2d_forward_im2col with a work-item per element of col (GPU shapes,
+ * CLTRAIN_OPT_KERNEL_SHAPE): 1-D global over rows * nb * OH*OW in col's order, so neighbouring
+ * work-items write neighbouring floats and read stride_w floats apart. conv2d.c keeps the
+ * count below 2^31, so the index splits in 32 bits (GPUs emulate 64-bit division). */
+__kernel void conv2d_forward_im2col_each(__global float *col, int col_off, __global const float *x,
+                                         int x_off, CONV_GEOMETRY_ARGS, int nb, int rows) {
+  uint e = get_global_id(0), p = (uint)(oh * ow), t = e / p;
+  if (t >= (uint)rows * nb) return;
+  int pix = (int)(e - t * p), crs = (int)(t / nb), img = (int)(t - (uint)crs * nb);
+  int rs = r * s, ci = crs / rs, ri = (crs % rs) / s, si = crs % s, y = pix / ow;
+  int iy = y * stride_h - pad_h + ri * dil_h, ix = (pix - y * ow) * stride_w - pad_w + si * dil_w;
+  float v = 0.0f;
+  if (crs < c * rs && iy >= 0 && iy < h && ix >= 0 && ix < w)
+    v = x[x_off + (((size_t)img * c + ci) * h + iy) * w + ix];
+  col[col_off + (size_t)e] = v;
+}
+
 /* wp (K, crsp) = w (K, crs) with zero columns appended. Global (crsp, K). */
 __kernel void conv2d_forward_pad_w(__global float *wp, int wp_off, __global const float *w,
                                    int w_off, int k, int crs, int crsp) {
@@ -139,6 +156,32 @@ __kernel void conv2d_backward_col2im(__global float *dx, int dx_off, __global co
       for (int xo = lo; xo < hi; xo++) d[ix0 + xo * stride_w] += srow[xo];
     }
   }
+}
+
+/* conv2d_backward_col2im with a work-item per element of dx (GPU shapes): 1-D global over
+ * nb*C*H*W in dx's order (below 2^31, as im2col's). Each pixel adds the dcol values that fed it
+ * tap by tap (r-major, then s) onto 0 (or dx), the same additions in the same order as the row
+ * kernel: equal bit for bit. */
+__kernel void conv2d_backward_col2im_each(__global float *dx, int dx_off, __global const float *dcol,
+                                          int dcol_off, CONV_GEOMETRY_ARGS, int nb,
+                                          int accumulate) {
+  uint e = get_global_id(0), t = e / w;
+  if (t >= (uint)nb * c * h) return;
+  int ix = (int)(e - t * w), iy = (int)(t % h), plane = (int)(t / h), ci = plane % c;
+  int img = plane / c, p = oh * ow;
+  size_t row = (size_t)nb * p; /* one dcol row: every image of the chunk */
+  __global const float *src = dcol + dcol_off + (size_t)ci * r * s * row + (size_t)img * p;
+  float v = accumulate ? dx[dx_off + (size_t)e] : 0.0f;
+  for (int ri = 0; ri < r; ri++) {
+    int ty = iy + pad_h - ri * dil_h; /* = y * stride_h for the output row y this tap fed */
+    if (ty < 0 || ty % stride_h || ty / stride_h >= oh) continue;
+    for (int si = 0; si < s; si++) {
+      int tx = ix + pad_w - si * dil_w; /* = xo * stride_w likewise */
+      if (tx < 0 || tx % stride_w || tx / stride_w >= ow) continue;
+      v += src[(ri * s + si) * row + (size_t)(ty / stride_h) * ow + tx / stride_w];
+    }
+  }
+  dx[dx_off + (size_t)e] = v;
 }
 
 /* dw (K, CRS) += the sum of nparts partial products parts (nparts, K, CRS; rows ld apart),

@@ -56,6 +56,27 @@ static void max_window_checked(__global const float *xp, int H, int W, int h0, i
   *io = best;
 }
 
+/* The gradient input (ih, iw) of one plane receives, summed in (oh, ow) order over the outputs
+ * covering it: max pooling (ip, the chosen indices) dyp of those that chose it; average pooling
+ * (ip is 0) every dyp / (KH*KW). */
+static float cover_sum(__global const float *dyp, __global const int *ip, int ih, int iw, int W,
+                       int OH, int OW) {
+  int oh0 = FIRST_COVER(ih, KH, SH, PH), oh1 = LAST_COVER(ih, SH, PH, OH);
+  int ow0 = FIRST_COVER(iw, KW, SW, PW), ow1 = LAST_COVER(iw, SW, PW, OW), me = ih * W + iw;
+  float s = 0.0f;
+  for (int i = 0; i < COVER_H; i++) {
+    int oh = oh0 + i;
+    if (oh > oh1) break;
+    for (int j = 0; j < COVER_W; j++) {
+      int ow = ow0 + j, o = oh * OW + ow;
+      if (ow > ow1) break;
+      if (!ip) s += dyp[o] / (float)(KH * KW);
+      else if (ip[o] == me) s += dyp[o];
+    }
+  }
+  return s;
+}
+
 /* The 8 values p[0], p[SW], ..., p[7*SW] as float8 lanes: whole-vector loads where the stride
  * allows (1: one vload8; 2: the even lanes of a vload16), a gather otherwise. The loads span
  * LANES_SPAN floats from p: for stride 2 one more than the lanes need, so the caller keeps that
@@ -162,23 +183,47 @@ __kernel void maxpool2d_backward_input(__global float *restrict dx, int dx_off,
 #endif
   }
   for (; iw < W; iw++) {
-    int ow0 = FIRST_COVER(iw, KW, SW, PW), ow1 = LAST_COVER(iw, SW, PW, OW), me = ih * W + iw;
-    float s = 0.0f;
-    for (int i = 0; i < COVER_H; i++) {
-      int oh = oh0 + i;
-      if (oh > oh1) break;
-      for (int j = 0; j < COVER_W; j++) {
-        int ow = ow0 + j;
-        if (ow > ow1) break;
-        if (ip[oh * OW + ow] == me) s += dyp[oh * OW + ow];
-      }
-    }
+    float s = cover_sum(dyp, ip, ih, iw, W, OH, OW);
 #if ACCUMULATE
     dxp[iw] += s;
 #else
     dxp[iw] = s;
 #endif
   }
+}
+
+/* GPU shapes (CLTRAIN_OPT_KERNEL_SHAPE): a work-item per output, global (OH*OW, C, N), so that
+ * neighbouring work-items write neighbouring floats and read windows SW floats apart. Same scan
+ * and rule as max_window_checked: results equal the CPU shape's bit for bit. */
+__kernel void maxpool2d_forward_each(__global float *restrict y, int y_off,
+                                     __global int *restrict idx, int idx_off,
+                                     __global const float *restrict x, int x_off, int H, int W,
+                                     int OH, int OW, int C) {
+  int e = get_global_id(0), c = get_global_id(1), nc = get_global_id(2) * C + c;
+  if (e >= OH * OW) return;
+  int oh = e / OW, ow = e - oh * OW;
+  size_t at = (size_t)nc * OH * OW + e;
+  max_window_checked(x + x_off + (size_t)nc * H * W, H, W, oh * SH - PH, ow * SW - PW,
+                     y + y_off + at, idx + idx_off + at);
+}
+
+/* GPU shapes: a work-item per input, global (H*W, C, N), gathering as
+ * maxpool2d_backward_input does (the same sums in the same order, no atomics). */
+__kernel void maxpool2d_backward_input_each(__global float *restrict dx, int dx_off,
+                                            __global const float *restrict dy, int dy_off,
+                                            __global const int *restrict idx, int idx_off,
+                                            int H, int W, int OH, int OW, int C) {
+  int e = get_global_id(0), c = get_global_id(1), nc = get_global_id(2) * C + c;
+  if (e >= H * W) return;
+  int ih = e / W, iw = e - ih * W;
+  size_t plane = (size_t)nc * OH * OW;
+  float s = cover_sum(dy + dy_off + plane, idx + idx_off + plane, ih, iw, W, OH, OW);
+  size_t at = dx_off + (size_t)nc * H * W + e;
+#if ACCUMULATE
+  dx[at] += s;
+#else
+  dx[at] = s;
+#endif
 }
 
 /* Global size (OW, OH, N*C) folded into one dimension (N*C may pass 65535), one work-item per
@@ -207,19 +252,7 @@ __kernel void avgpool2d_backward_input(__global float *dx, int dx_off, __global 
                                        int dy_off, int H, int W, int OH, int OW, int NC) {
   int e = get_global_id(0), nc = e / (H * W), ih = e / W - nc * H, iw = e % W;
   if (nc >= NC) return;
-  int oh0 = FIRST_COVER(ih, KH, SH, PH), oh1 = LAST_COVER(ih, SH, PH, OH);
-  int ow0 = FIRST_COVER(iw, KW, SW, PW), ow1 = LAST_COVER(iw, SW, PW, OW);
-  __global const float *dyp = dy + dy_off + (size_t)nc * OH * OW;
-  float s = 0.0f;
-  for (int i = 0; i < COVER_H; i++) {
-    int oh = oh0 + i;
-    if (oh > oh1) break;
-    for (int j = 0; j < COVER_W; j++) {
-      int ow = ow0 + j;
-      if (ow > ow1) break;
-      s += dyp[oh * OW + ow] / (float)(KH * KW);
-    }
-  }
+  float s = cover_sum(dy + dy_off + (size_t)nc * OH * OW, 0, ih, iw, W, OH, OW);
 #if ACCUMULATE
   dx[dx_off + e] += s;
 #else

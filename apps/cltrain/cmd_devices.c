@@ -33,6 +33,11 @@ static void print_details(const char *sel) {
          d.fp16 ? "yes" : "no", d.subgroups ? "yes" : "no", d.native_kernels ? "yes" : "no");
   printf("        reductions in work-groups of %zu; GEMM parameters: %s\n", d.reduce_width,
          d.gemm_tuning ? d.gemm_tuning : "CLBlast's defaults (no tuning entry for this device)");
+  int shape = 0;
+  if (cltrain_context_get_option(cx, CLTRAIN_OPT_KERNEL_SHAPE, &shape) == CLTRAIN_OK)
+    printf("        kernel shapes: %s\n", shape == CLTRAIN_KERNEL_SHAPE_GPU
+           ? "gpu (a work-item per element, work-group trees; $CLTRAIN_KERNEL_SHAPE=cpu changes it)"
+           : "cpu (contiguous runs per work-item; $CLTRAIN_KERNEL_SHAPE=gpu changes it)");
   cltrain_context_destroy(cx);
 }
 

@@ -143,6 +143,38 @@ int main(void) {
   CHECK_OK(cltrain_context_get_option(cx, CLTRAIN_OPT_PROFILE, &v));
   CHECK(v == 1, "profile reads back 1");
   CHECK_STATUS(cltrain_context_set_option(cx, CLTRAIN_OPT_PROFILE, -1), CLTRAIN_ERR_ARG);
+  /* Kernel shapes: auto resolves by device type (this test's PoCL CPU device: cpu, unless
+   * $CLTRAIN_KERNEL_SHAPE asked otherwise), and reads back as the shapes in use. */
+  cltrain_device_info dev;
+  CHECK_OK(cltrain_context_device(cx, &dev));
+  CHECK_OK(cltrain_context_set_option(cx, CLTRAIN_OPT_KERNEL_SHAPE, CLTRAIN_KERNEL_SHAPE_AUTO));
+  CHECK_OK(cltrain_context_get_option(cx, CLTRAIN_OPT_KERNEL_SHAPE, &v));
+  CHECK(v == (dev.type == CLTRAIN_DEVICE_CPU ? CLTRAIN_KERNEL_SHAPE_CPU : CLTRAIN_KERNEL_SHAPE_GPU),
+        "auto kernel shapes follow the device type, got %d", v);
+  CHECK_OK(cltrain_context_set_option(cx, CLTRAIN_OPT_KERNEL_SHAPE, CLTRAIN_KERNEL_SHAPE_GPU));
+  CHECK_OK(cltrain_context_get_option(cx, CLTRAIN_OPT_KERNEL_SHAPE, &v));
+  CHECK(v == CLTRAIN_KERNEL_SHAPE_GPU, "kernel shapes read back gpu, got %d", v);
+  CHECK_STATUS(cltrain_context_set_option(cx, CLTRAIN_OPT_KERNEL_SHAPE, 3), CLTRAIN_ERR_ARG);
+  CHECK(strstr(cltrain_last_error(cx), "kernel-shape option is 3"), "%s", cltrain_last_error(cx));
+  CHECK_OK(cltrain_context_set_option(cx, CLTRAIN_OPT_KERNEL_SHAPE, CLTRAIN_KERNEL_SHAPE_AUTO));
+  {
+    /* A bad $CLTRAIN_KERNEL_SHAPE stops the context opening, naming the variable. */
+    const char *old = getenv("CLTRAIN_KERNEL_SHAPE");
+    char *saved = old ? strdup(old) : NULL;
+    setenv("CLTRAIN_KERNEL_SHAPE", "fast", 1);
+    cltrain_context *bad = NULL;
+    CHECK_STATUS(cltrain_context_create(NULL, &bad), CLTRAIN_ERR_ARG);
+    CHECK(bad == NULL && strstr(cltrain_last_error(NULL), "CLTRAIN_KERNEL_SHAPE='fast'"), "%s",
+          cltrain_last_error(NULL));
+    setenv("CLTRAIN_KERNEL_SHAPE", "GPU", 1);
+    CHECK_OK(cltrain_context_create(NULL, &bad));
+    CHECK_OK(cltrain_context_get_option(bad, CLTRAIN_OPT_KERNEL_SHAPE, &v));
+    CHECK(v == CLTRAIN_KERNEL_SHAPE_GPU, "CLTRAIN_KERNEL_SHAPE=GPU opens with gpu shapes, got %d", v);
+    cltrain_context_destroy(bad);
+    if (saved) setenv("CLTRAIN_KERNEL_SHAPE", saved, 1);
+    else unsetenv("CLTRAIN_KERNEL_SHAPE");
+    free(saved);
+  }
   CHECK_STATUS(cltrain_context_set_option(cx, (cltrain_context_option)99, 1), CLTRAIN_ERR_ARG);
   CHECK(strstr(cltrain_last_error(cx), "unknown context option 99"), "%s", cltrain_last_error(cx));
   CHECK_STATUS(cltrain_context_get_option(cx, (cltrain_context_option)99, &v), CLTRAIN_ERR_ARG);

@@ -124,7 +124,8 @@ CLTRAIN_API cltrain_status cltrain_context_device(const cltrain_context *cx, clt
 
 /* Settings of one context, read by every later call on it and on its models. The cltrain tool
  * sets them from environment variables of the same name (CLTRAIN_CONV_WINOGRAD,
- * CLTRAIN_PROFILE); the library itself never reads those. */
+ * CLTRAIN_PROFILE); the library itself never reads those two (CLTRAIN_KERNEL_SHAPE, a device
+ * default like CLTRAIN_GEMM, it does: see below). */
 typedef enum cltrain_context_option {
   /* EXPERIMENTAL. Winograd F(2x2,3x3) for 3x3 stride-1 convolutions: 0 off (the default),
    * 1 where the input has >= 256 channels (faster there), 2 on every such convolution.
@@ -132,8 +133,24 @@ typedef enum cltrain_context_option {
   CLTRAIN_OPT_CONV_WINOGRAD = 1,
   /* 1: time every graph node between clFinish calls, per op type and pass, totalled in the
    * context (`cltrain bench` prints them); slower than a normal run. 0 (the default): off. */
-  CLTRAIN_OPT_PROFILE = 2
+  CLTRAIN_OPT_PROFILE = 2,
+  /* How batch norm, max pooling, im2col and col2im split their work (cltrain_kernel_shape).
+   * AUTO, the default, picks by device type: GPU shapes on GPUs and accelerators, CPU shapes
+   * elsewhere; $CLTRAIN_KERNEL_SHAPE (auto, cpu or gpu), read when a context opens, replaces
+   * that default, so tests can run the GPU shapes on a CPU device. Reading the option gives
+   * the shapes in use (CPU or GPU, never AUTO). The shapes give results equal within rounding
+   * (BN adds its sums in another order), each bitwise repeatable on one device. */
+  CLTRAIN_OPT_KERNEL_SHAPE = 3
 } cltrain_context_option;
+
+/* Values of CLTRAIN_OPT_KERNEL_SHAPE. CPU: each work-item owns a long contiguous run (a row, a
+ * 1024-float piece of a plane), which a CPU device vectorises. GPU: a work-item per element,
+ * neighbouring work-items on neighbouring addresses, reductions as work-group trees. */
+typedef enum cltrain_kernel_shape {
+  CLTRAIN_KERNEL_SHAPE_AUTO = 0,
+  CLTRAIN_KERNEL_SHAPE_CPU = 1,
+  CLTRAIN_KERNEL_SHAPE_GPU = 2
+} cltrain_kernel_shape;
 
 /* Sets / reads one option. An unknown option or a value out of its range is CLTRAIN_ERR_ARG. */
 CLTRAIN_API cltrain_status cltrain_context_set_option(cltrain_context *cx, cltrain_context_option opt,

@@ -28,6 +28,30 @@ static cltrain_status run_pieces(rt_call *k, int Q, size_t C, int N) {
   return rt_run(k, 3, g, l);
 }
 
+/* GPU shapes: a work-item per element over (HW, C, N), in work-groups of up to 256 along HW
+ * (not much wider than a plane, so 7x7 planes leave few items idle). */
+static cltrain_status run_each(rt_call *k, const batchnorm_shape *s) {
+  size_t hw = (size_t)s->h * s->w, l[3] = {rt_local_size(k, fit(hw, 256)), 1, 1};
+  size_t g[3] = {hw, (size_t)s->c, (size_t)s->n};
+  return rt_run(k, 3, g, l);
+}
+
+/* GPU shapes: the reduction tree's width for a plane, passed as -DWG: no wider than a piece
+ * (or a plane smaller than one), within the device's limits. */
+static size_t tree_width(cltrain_context *cx, const batchnorm_shape *s) {
+  size_t hw = (size_t)s->h * s->w;
+  return rt_reduce_width_for(cx, hw < BN_CHUNK ? hw : BN_CHUNK);
+}
+
+/* The program's options: `flags`, the tree width where gpu, and exact division and square
+ * root where the device has them (why: kernels/batchnorm.cl's header). */
+static void build_options(char *out, size_t cap, const cltrain_context *cx, const char *flags,
+                          int gpu, size_t wg) {
+  char tree[32] = "";
+  if (gpu) snprintf(tree, sizeof tree, "-DWG=%zu ", wg);
+  snprintf(out, cap, "%s%s%s", flags, tree, rt_exact_div_sqrt(cx));
+}
+
 cltrain_status batchnorm_check_shape(cltrain_context *cx, const batchnorm_shape *s, int training) {
   if (!s) return rt_fail(cx, CLTRAIN_ERR_ARG, "batchnorm: shape is NULL");
   if (s->n <= 0 || s->c <= 0 || s->h <= 0 || s->w <= 0)
@@ -79,6 +103,26 @@ static bn_work split(buf ws, const batchnorm_shape *s) {
   return w;
 }
 
+/* part (C, N, Q) = per-piece sums of x, or with `mean` present of (x - mean[c])^2: one work-item
+ * per piece (CPU shapes, wg 0) or a work-group tree of wg items per piece (GPU shapes). */
+static cltrain_status forward_partial(cltrain_context *cx, const char *options, buf part, buf x,
+                                      buf mean, size_t wg, const batchnorm_shape *s) {
+  int N = s->n, HW = s->h * s->w, Q = pieces(s), has_mean = buf_present(mean);
+  rt_call k;
+  if (wg) {
+    TRY(rt_kernel(cx, "batchnorm.cl", options, "batchnorm_forward_partial_tree", &k));
+    arg_buf(&k, part), arg_buf(&k, x), arg_buf(&k, has_mean ? mean : x), arg_int(&k, has_mean);
+    arg_int(&k, N), arg_int(&k, s->c), arg_int(&k, HW), arg_int(&k, BN_CHUNK);
+    return rt_run_groups(&k, wg, (size_t)Q, (size_t)s->c, (size_t)N);
+  }
+  TRY(rt_kernel(cx, "batchnorm.cl", options,
+                has_mean ? "batchnorm_forward_partial_sqdev" : "batchnorm_forward_partial_sum", &k));
+  arg_buf(&k, part), arg_buf(&k, x);
+  if (has_mean) arg_buf(&k, mean);
+  arg_int(&k, N), arg_int(&k, s->c), arg_int(&k, HW), arg_int(&k, Q), arg_int(&k, BN_CHUNK);
+  return run_pieces(&k, Q, (size_t)s->c, N);
+}
+
 static cltrain_status forward(cltrain_context *cx, const char *op, buf y, buf saved,
                               buf running_mean, buf running_var, buf x, buf gamma, buf beta,
                               buf workspace, int training, int relu, const batchnorm_shape *s) {
@@ -95,26 +139,21 @@ static cltrain_status forward(cltrain_context *cx, const char *op, buf y, buf sa
     TRY(need(cx, op, "workspace", workspace, batchnorm_workspace_floats(s)));
 
   int N = s->n, HW = s->h * s->w, Q = pieces(s), P = N * Q, M = N * HW, chunk = BN_CHUNK;
+  int gpu = rt_gpu_shapes(cx);
   buf stats = buf_present(saved) ? saved : split(workspace, s).stats;
-  const char *options = rt_exact_div_sqrt(cx); /* why: kernels/batchnorm.cl's header */
+  size_t wg = tree_width(cx, s);
+  char options[128];
+  build_options(options, sizeof options, cx, "", gpu, wg);
   rt_call k;
   if (training) {
     bn_work w = split(workspace, s);
-    TRY(rt_kernel(cx, "batchnorm.cl", options, "batchnorm_forward_partial_sum", &k));
-    arg_buf(&k, w.part_a), arg_buf(&k, x);
-    arg_int(&k, N), arg_int(&k, s->c), arg_int(&k, HW), arg_int(&k, Q), arg_int(&k, chunk);
-    TRY(run_pieces(&k, Q, C, N));
-
+    TRY(forward_partial(cx, options, w.part_a, x, buf_none(), gpu ? wg : 0, s));
     TRY(rt_kernel(cx, "batchnorm.cl", options, "batchnorm_forward_mean", &k));
     arg_buf(&k, saved), arg_buf(&k, w.part_a);
     arg_int(&k, s->c), arg_int(&k, P), arg_int(&k, M);
     TRY(rt_run_items(&k, C));
 
-    TRY(rt_kernel(cx, "batchnorm.cl", options, "batchnorm_forward_partial_sqdev", &k));
-    arg_buf(&k, w.part_b), arg_buf(&k, x), arg_buf(&k, saved);
-    arg_int(&k, N), arg_int(&k, s->c), arg_int(&k, HW), arg_int(&k, Q), arg_int(&k, chunk);
-    TRY(run_pieces(&k, Q, C, N));
-
+    TRY(forward_partial(cx, options, w.part_b, x, saved, gpu ? wg : 0, s));
     TRY(rt_kernel(cx, "batchnorm.cl", options, "batchnorm_forward_finish", &k));
     arg_buf(&k, saved), arg_buf(&k, running_mean), arg_buf(&k, running_var), arg_buf(&k, w.part_b);
     arg_int(&k, s->c), arg_int(&k, P), arg_int(&k, M);
@@ -125,6 +164,12 @@ static cltrain_status forward(cltrain_context *cx, const char *op, buf y, buf sa
     arg_buf(&k, stats), arg_buf(&k, running_mean), arg_buf(&k, running_var);
     arg_int(&k, s->c), arg_float(&k, s->eps);
     TRY(rt_run_items(&k, C));
+  }
+  if (gpu) {
+    TRY(rt_kernel(cx, "batchnorm.cl", options, "batchnorm_forward_each", &k));
+    arg_buf(&k, y), arg_buf(&k, x), arg_buf(&k, stats), arg_buf(&k, gamma), arg_buf(&k, beta);
+    arg_int(&k, s->c), arg_int(&k, HW), arg_int(&k, relu);
+    return run_each(&k, s);
   }
   TRY(rt_kernel(cx, "batchnorm.cl", options, "batchnorm_forward", &k));
   arg_buf(&k, y), arg_buf(&k, x), arg_buf(&k, stats), arg_buf(&k, gamma), arg_buf(&k, beta);
@@ -161,18 +206,28 @@ static cltrain_status backward(cltrain_context *cx, const char *op, buf dx, buf 
   buf any = saved;
   buf y_arg = relu ? y : any, x_arg = buf_present(x) ? x : any;
   bn_work w = sums ? split(workspace, s) : (bn_work){any, any, any, any};
-  char options[128];
-  snprintf(options, sizeof options, "-DTRAIN=%d -DACCUMULATE=%d %s", training ? 1 : 0,
-           accumulate_dx == OP_ACCUMULATE, rt_exact_div_sqrt(cx));
+  int gpu = rt_gpu_shapes(cx);
+  size_t wg = tree_width(cx, s);
+  char flags[48], options[160];
+  snprintf(flags, sizeof flags, "-DTRAIN=%d -DACCUMULATE=%d ", training ? 1 : 0,
+           accumulate_dx == OP_ACCUMULATE);
+  build_options(options, sizeof options, cx, flags, gpu, wg);
   rt_call k;
-  if (sums) {
+  if (sums && gpu) {
+    TRY(rt_kernel(cx, "batchnorm.cl", options, "batchnorm_backward_partial_tree", &k));
+    arg_buf(&k, w.part_a), arg_buf(&k, w.part_b), arg_buf(&k, dy), arg_buf(&k, y_arg);
+    arg_buf(&k, x_arg), arg_buf(&k, saved);
+    arg_int(&k, N), arg_int(&k, s->c), arg_int(&k, HW), arg_int(&k, chunk), arg_int(&k, relu != 0);
+    TRY(rt_run_groups(&k, wg, (size_t)Q, C, (size_t)N));
+  } else if (sums) {
     TRY(rt_kernel(cx, "batchnorm.cl", options, "batchnorm_backward_partial", &k));
     arg_buf(&k, w.part_a), arg_buf(&k, w.part_b), arg_buf(&k, dy), arg_buf(&k, y_arg);
     arg_buf(&k, x_arg), arg_buf(&k, saved);
     arg_int(&k, N), arg_int(&k, s->c), arg_int(&k, HW), arg_int(&k, Q), arg_int(&k, chunk);
     arg_int(&k, relu != 0);
     TRY(run_pieces(&k, Q, C, N));
-
+  }
+  if (sums) {
     TRY(rt_kernel(cx, "batchnorm.cl", options, "batchnorm_backward_params", &k));
     arg_buf(&k, w.sums), arg_buf(&k, want_dg ? dgamma : any), arg_buf(&k, want_db ? dbeta : any);
     arg_buf(&k, w.part_a), arg_buf(&k, w.part_b), arg_buf(&k, saved);
@@ -180,6 +235,13 @@ static cltrain_status backward(cltrain_context *cx, const char *op, buf dx, buf 
     TRY(rt_run_items(&k, C));
   }
   if (!want_dx) return CLTRAIN_OK;
+  if (gpu) {
+    TRY(rt_kernel(cx, "batchnorm.cl", options, "batchnorm_backward_data_each", &k));
+    arg_buf(&k, dx), arg_buf(&k, dy), arg_buf(&k, y_arg), arg_buf(&k, x_arg), arg_buf(&k, saved);
+    arg_buf(&k, gamma), arg_buf(&k, w.sums);
+    arg_int(&k, s->c), arg_int(&k, HW), arg_int(&k, M), arg_int(&k, relu != 0);
+    return run_each(&k, s);
+  }
   TRY(rt_kernel(cx, "batchnorm.cl", options, "batchnorm_backward_data", &k));
   arg_buf(&k, dx), arg_buf(&k, dy), arg_buf(&k, y_arg), arg_buf(&k, x_arg), arg_buf(&k, saved);
   arg_buf(&k, gamma), arg_buf(&k, w.sums);

@@ -2,6 +2,7 @@
  * so that no CLBlast GEMM needs a transposed operand (twice as slow on PoCL; the native backend
  * takes them for free); 3x3 stride-1 convolutions as Winograd F(2x2, 3x3) with batched GEMMs. */
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -190,16 +191,40 @@ static void arg_geometry(rt_call *c, const conv2d_shape *s) {
   arg_int(c, s->dil_h), arg_int(c, s->dil_w);
 }
 
+/* Launches im2col or col2im over nb images: kernel `name` in the CPU shapes, a work-item per row
+ * over (rows, planes, nb); `name`_each in the GPU shapes (CLTRAIN_OPT_KERNEL_SHAPE), a work-item
+ * per element of `out`, `items` of them (1-D: no dimension near 65535; below 2^31, as the shape
+ * check keeps the workspace and dx in int range, so the kernels split indices in 32 bits).
+ * `last`: the kernel's last argument. */
+static cltrain_status move_rows(cltrain_context *cx, const char *name, buf out, buf in, int nb,
+                                int last, size_t items, size_t rows, size_t planes,
+                                const conv2d_shape *s) {
+  rt_call call;
+  int gpu = rt_gpu_shapes(cx);
+  char kernel[64];
+  snprintf(kernel, sizeof kernel, "%s%s", name, gpu ? "_each" : "");
+  TRY(rt_kernel(cx, FILE_CL, "", kernel, &call));
+  arg_buf(&call, out), arg_buf(&call, in);
+  arg_geometry(&call, s);
+  arg_int(&call, nb), arg_int(&call, last);
+  if (gpu) return rt_run_items(&call, items);
+  size_t g[3] = {rows, planes, (size_t)nb};
+  return rt_run(&call, 3, g, NULL);
+}
+
 /* col (rows, nb*P) = im2col of the nb images (nb,C,H,W) at x, zero rows past C*R*S. */
 static cltrain_status im2col(cltrain_context *cx, buf col, buf x, int nb, size_t rows,
                              const conv2d_shape *s) {
-  rt_call call;
-  TRY(rt_kernel(cx, FILE_CL, "", "conv2d_forward_im2col", &call));
-  arg_buf(&call, col), arg_buf(&call, x);
-  arg_geometry(&call, s);
-  arg_int(&call, nb), arg_int(&call, (int)rows);
-  size_t gi[3] = {(size_t)conv2d_out_h(s), rows, (size_t)nb};
-  return rt_run(&call, 3, gi, NULL);
+  size_t oh = conv2d_out_h(s);
+  return move_rows(cx, "conv2d_forward_im2col", col, x, nb, (int)rows,
+                   rows * nb * oh * conv2d_out_w(s), oh, rows, s);
+}
+
+/* dx (nb,C,H,W) (=, or += when accumulate) col2im of dcol (C*R*S, nb*P). */
+static cltrain_status col2im(cltrain_context *cx, buf dx, buf dcol, int nb, int accumulate,
+                             const conv2d_shape *s) {
+  return move_rows(cx, "conv2d_backward_col2im", dx, dcol, nb, accumulate,
+                   (size_t)nb * s->c * s->h * s->w, (size_t)s->h, (size_t)s->c, s);
 }
 
 /* 1 when the forward GEMM writes y's (N,K,P) layout itself, one GEMM per image of a chunk
@@ -408,13 +433,7 @@ cltrain_status conv2d_backward(cltrain_context *cx, buf dx, buf dw, buf db, buf 
       /* dcol (CRS, nb*P) = wT (CRS,K) x dyt (K, nb*P), then gathered back into dx. */
       if (col_t) TRY(blas_sgemm(cx, 0, 0, crs, np, s->k, 1.0f, wt, s->k, dyt, np, 0.0f, col, np));
       else TRY(blas_sgemm(cx, 1, 0, crs, np, s->k, 1.0f, w, crs, dyt, np, 0.0f, col, np));
-      TRY(rt_kernel(cx, FILE_CL, "", "conv2d_backward_col2im", &call));
-      arg_buf(&call, buf_at(dx, n0 * in_img)), arg_buf(&call, col);
-      arg_geometry(&call, s);
-      arg_int(&call, nb);
-      arg_int(&call, accumulate_dx == OP_ACCUMULATE);
-      size_t gc[3] = {(size_t)s->h, (size_t)s->c, (size_t)nb};
-      TRY(rt_run(&call, 3, gc, NULL));
+      TRY(col2im(cx, buf_at(dx, n0 * in_img), col, nb, accumulate_dx == OP_ACCUMULATE, s));
     }
   }
   if (fwd_dx) {

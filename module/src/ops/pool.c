@@ -63,6 +63,15 @@ static cltrain_status run_rows(rt_call *k, int rows, const pool2d_shape *s) {
   return rt_run(k, 3, g, l);
 }
 
+/* GPU shapes: a max-pool kernel over (elements of a plane, C, N), a work-item per element, in
+ * work-groups of up to 256 along the plane. */
+static cltrain_status run_each(rt_call *k, int plane, const pool2d_shape *s) {
+  size_t want = 1;
+  while (want < (size_t)plane && want < 256) want *= 2;
+  size_t g[3] = {(size_t)plane, (size_t)s->c, (size_t)s->n}, l[3] = {rt_local_size(k, want), 1, 1};
+  return rt_run(k, 3, g, l);
+}
+
 static void window_options(char *opt, size_t cap, const pool2d_shape *s, int accumulate) {
   snprintf(opt, cap, "-DKH=%d -DKW=%d -DSH=%d -DSW=%d -DPH=%d -DPW=%d -DACCUMULATE=%d", s->kh, s->kw,
            s->sh, s->sw, s->ph, s->pw, accumulate == OP_ACCUMULATE);
@@ -76,9 +85,11 @@ cltrain_status maxpool2d_forward(cltrain_context *cx, buf y, buf idx, buf x, con
   char opt[160];
   window_options(opt, sizeof opt, s, 0);
   rt_call k;
-  TRY(rt_kernel(cx, "pool.cl", opt, "maxpool2d_forward", &k));
+  int gpu = rt_gpu_shapes(cx);
+  TRY(rt_kernel(cx, "pool.cl", opt, gpu ? "maxpool2d_forward_each" : "maxpool2d_forward", &k));
   arg_buf(&k, y), arg_buf(&k, idx), arg_buf(&k, x);
   arg_int(&k, s->h), arg_int(&k, s->w), arg_int(&k, s->oh), arg_int(&k, s->ow), arg_int(&k, s->c);
+  if (gpu) return run_each(&k, s->oh * s->ow, s);
   return run_rows(&k, s->oh, s); /* one work-item per output row */
 }
 
@@ -91,9 +102,12 @@ cltrain_status maxpool2d_backward(cltrain_context *cx, buf dx, buf dy, buf idx, 
   char opt[160];
   window_options(opt, sizeof opt, s, accumulate);
   rt_call k;
-  TRY(rt_kernel(cx, "pool.cl", opt, "maxpool2d_backward_input", &k));
+  int gpu = rt_gpu_shapes(cx);
+  TRY(rt_kernel(cx, "pool.cl", opt, gpu ? "maxpool2d_backward_input_each" : "maxpool2d_backward_input",
+                &k));
   arg_buf(&k, dx), arg_buf(&k, dy), arg_buf(&k, idx);
   arg_int(&k, s->h), arg_int(&k, s->w), arg_int(&k, s->oh), arg_int(&k, s->ow), arg_int(&k, s->c);
+  if (gpu) return run_each(&k, s->h * s->w, s);
   return run_rows(&k, s->h, s); /* one work-item per input row */
 }
 

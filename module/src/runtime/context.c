@@ -232,6 +232,27 @@ static cltrain_status open_queue(cltrain_context *cx) {
   return CLTRAIN_OK;
 }
 
+/* The kernel shapes `value` (CLTRAIN_OPT_KERNEL_SHAPE) means on cx's device. */
+static int resolve_shape(const cltrain_context *cx, int value) {
+  if (value != CLTRAIN_KERNEL_SHAPE_AUTO) return value;
+  return cx->info.type == CLTRAIN_DEVICE_GPU || cx->info.type == CLTRAIN_DEVICE_ACCELERATOR
+             ? CLTRAIN_KERNEL_SHAPE_GPU
+             : CLTRAIN_KERNEL_SHAPE_CPU;
+}
+
+/* The default kernel shapes: $CLTRAIN_KERNEL_SHAPE (auto, cpu or gpu), auto when unset. */
+static cltrain_status choose_kernel_shape(cltrain_context *cx) {
+  const char *e = getenv("CLTRAIN_KERNEL_SHAPE");
+  int v = CLTRAIN_KERNEL_SHAPE_AUTO;
+  if (e && *e && strcasecmp(e, "auto") != 0) {
+    if (!strcasecmp(e, "cpu")) v = CLTRAIN_KERNEL_SHAPE_CPU;
+    else if (!strcasecmp(e, "gpu")) v = CLTRAIN_KERNEL_SHAPE_GPU;
+    else return rt_fail(cx, CLTRAIN_ERR_ARG, "CLTRAIN_KERNEL_SHAPE='%s': expected auto, cpu or gpu", e);
+  }
+  cx->kernel_shape = resolve_shape(cx, v);
+  return CLTRAIN_OK;
+}
+
 cltrain_status cltrain_context_create(const char *selector, cltrain_context **out) {
   if (!out) return rt_fail(NULL, CLTRAIN_ERR_ARG, "cltrain_context_create: out is NULL");
   *out = NULL;
@@ -260,7 +281,8 @@ cltrain_status cltrain_context_create(const char *selector, cltrain_context **ou
   env_limits lim;
   read_env_limits(&lim); /* enumerate() above has checked it */
   query_limits(cx, &lim);
-  cltrain_status st = open_queue(cx);
+  cltrain_status st = choose_kernel_shape(cx);
+  if (st == CLTRAIN_OK) st = open_queue(cx);
   if (st == CLTRAIN_OK) st = blas_init(cx);
   if (st != CLTRAIN_OK) {
     cltrain_context_destroy(cx);
@@ -303,7 +325,8 @@ cltrain_status cltrain_context_create_from_cl(void *cl_ctx, void *cl_queue, cltr
   describe(cx->platform, cx->device, -1, -1, &cx->info);
   lower_memory(&cx->info, &lim);
   query_limits(cx, &lim);
-  cltrain_status st = blas_init(cx);
+  cltrain_status st = choose_kernel_shape(cx);
+  if (st == CLTRAIN_OK) st = blas_init(cx);
   if (st != CLTRAIN_OK) {
     cltrain_context_destroy(cx);
     return st;
@@ -359,6 +382,12 @@ cltrain_status cltrain_context_set_option(cltrain_context *cx, cltrain_context_o
       return rt_fail(cx, CLTRAIN_ERR_ARG, "the profile option is %d: it takes 0 (off) or 1 (on)", value);
     cx->profile = value;
     return CLTRAIN_OK;
+  case CLTRAIN_OPT_KERNEL_SHAPE:
+    if (value < CLTRAIN_KERNEL_SHAPE_AUTO || value > CLTRAIN_KERNEL_SHAPE_GPU)
+      return rt_fail(cx, CLTRAIN_ERR_ARG, "the kernel-shape option is %d: it takes 0 (auto: by "
+                     "device type), 1 (cpu) or 2 (gpu)", value);
+    cx->kernel_shape = resolve_shape(cx, value);
+    return CLTRAIN_OK;
   }
   return rt_fail(cx, CLTRAIN_ERR_ARG, "unknown context option %d", (int)opt);
 }
@@ -368,6 +397,7 @@ cltrain_status cltrain_context_get_option(const cltrain_context *cx, cltrain_con
   switch (opt) {
   case CLTRAIN_OPT_CONV_WINOGRAD: *value = cx->conv_winograd; return CLTRAIN_OK;
   case CLTRAIN_OPT_PROFILE: *value = cx->profile; return CLTRAIN_OK;
+  case CLTRAIN_OPT_KERNEL_SHAPE: *value = cx->kernel_shape; return CLTRAIN_OK;
   }
   return rt_fail(NULL, CLTRAIN_ERR_ARG, "unknown context option %d", (int)opt);
 }

@@ -57,6 +57,8 @@ struct cltrain_context {
   int gemm_native;          /* blas.c: 1 when GEMMs run on the host BLAS as native kernels */
   /* cltrain_context_set_option: CLTRAIN_OPT_CONV_WINOGRAD (0, 1, 2) and CLTRAIN_OPT_PROFILE */
   int conv_winograd, profile;
+  /* CLTRAIN_OPT_KERNEL_SHAPE as resolved for the device: CLTRAIN_KERNEL_SHAPE_CPU or _GPU */
+  int kernel_shape;
   /* With profile on, seconds and calls per node op and pass (0 forward, 1 backward); model.c
    * (model_profile_*) owns the indexing. Per context, so threads never share them. */
   double profile_seconds[RT_PROFILE_OPS][2];
@@ -201,6 +203,12 @@ cltrain_status rt_run_items(rt_call *c, size_t n);
  * that reduce over a work-group of exactly `width` items; fails naming the kernel if the device
  * cannot run groups that wide for it. dim1 and dim2 should stay within 65535 (GPU limits). */
 cltrain_status rt_run_groups(rt_call *c, size_t width, size_t groups, size_t dim1, size_t dim2);
+
+/* 1 when cx runs the GPU-shaped launches (CLTRAIN_OPT_KERNEL_SHAPE): a work-item per element,
+ * coalesced, reductions as work-group trees; 0 for the CPU shapes (contiguous runs). */
+static inline int rt_gpu_shapes(const cltrain_context *cx) {
+  return cx->kernel_shape == CLTRAIN_KERNEL_SHAPE_GPU;
+}
 
 /* ---- small buffer kernels (kernels/util.cl) ---- */
 
