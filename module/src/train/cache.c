@@ -253,6 +253,6 @@ cltrain_status feature_cache_forward(feature_cache *c, cltrain_model *m, const f
                                      const int32_t *idx, int n, float *logits) {
   TRY(features(c, m, images, idx, n, 0));
   TRY(model_forward_range(m, c->node + 1, m->g.n, n));
-  int k = m->g.nodes[m->g.output].out_features;
+  int k = m->g.nodes[m->g.output].c;
   return rt_read(c->cx, logits, model_node_output(m, m->g.output), (size_t)n * k * sizeof(float));
 }
