@@ -113,7 +113,7 @@ int cmd_info(int argc, char **argv) {
   }
   char stored_s[40];
   printf("\ntotals: %d nodes: %d conv, %d bn, %d linear; classes %d (node %s)\n", n - 1, nconv, nbn,
-         nlinear, nodes[output].out_features, nodes[output].name);
+         nlinear, nodes[output].c, nodes[output].name);
   printf("parameters: %s trainable (as torchvision counts them); %s stored with BN running "
          "statistics\n",
          thousands(trainable, num, sizeof num), thousands(stored, stored_s, sizeof stored_s));

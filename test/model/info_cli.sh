@@ -28,6 +28,16 @@ expect declared-size-nodes 0 "layer1\.0\.conv1 +conv +64x16x16 +36,864 +stage1" 
 expect declared-size-stage4 0 "stage4 .*output 512x2x2" -- "$bin" info --model "$T/r18_64.onnx"
 expect undeclared-224 0 "input: 3x224x224 per image" -- "$bin" info --model "$r18"
 expect r34-total 0 "parameters: 21,797,672 trainable" -- "$bin" info --model "$ref/resnet34_bn_op13.onnx"
+# The concatenating families (test/ref/ref_densenet.py, 64x64 exports): their stages.
+dn=$ref/densenet121_bn.onnx sq=$ref/squeezenet1_1.onnx
+expect dn-stem 0 "stem +4 nodes +features\.conv0 \.\. features\.pool0" -- "$bin" info --model "$dn"
+expect dn-stage1 0 "stage1 .*features\.denseblock1\.denselayer1\.concat \.\. features\.denseblock1\.concat" -- "$bin" info --model "$dn"
+expect dn-stage3 0 "stage3 .*features\.transition2\.norm \.\. features\.denseblock3\.concat" -- "$bin" info --model "$dn"
+expect dn-head 0 "head +5 nodes +globalaveragepool \.\. logits" -- "$bin" info --model "$dn"
+expect sq-stem 0 "stem +3 nodes +features\.0 \.\. features\.2 " -- "$bin" info --model "$sq"
+expect sq-stage2 0 "stage2 .*features\.5 \.\. features\.7\.concat" -- "$bin" info --model "$sq"
+expect sq-head 0 "classifier\.1 +conv +4x13x13 +2,052 +head" -- "$bin" info --model "$sq"
+expect sq-classes 0 "classes 4 \(node classifier\.3\)" -- "$bin" info --model "$sq"
 expect with-device 0 "device: .*pthread|device: .*CPU" -- "$bin" info --model "$r18" --device cpu
 expect missing 1 "CLTRAIN_ERR_IO.*|cannot open '$ref/nope\.onnx'" -- "$bin" info --model "$ref/nope.onnx"
 expect missing-names-path 1 "'$ref/nope\.onnx'" -- "$bin" info --model "$ref/nope.onnx"

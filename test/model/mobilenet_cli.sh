@@ -2,20 +2,22 @@
 # mobilenet_cli.sh: `cltrain train` end to end on torchvision's MobileNetV3-small (mnv3s_bn.onnx
 # from test/ref/ref_mobilenet.py, 64x64 input): nothing frozen, --freeze all (feature caching) and
 # a freezing spec naming the kept classifier layer; and on EfficientNet-B0 (effb0_bn.onnx) with
-# nothing frozen. Each export is read back by cv::dnn (Python's cv2, one image as cv::dnn 4.6
-# runs these models) and gives the new head's 2 logits.
+# nothing frozen; DenseNet-121 with --freeze all and SqueezeNet 1.1 (a new 1x1 conv head) with
+# nothing frozen (test/ref/ref_densenet.py). Each export is read back by cv::dnn (Python's cv2,
+# one image as cv::dnn 4.6 runs these models) and gives the new head's 2 logits.
 set -u
 source "$(dirname "$0")/../common/expect.sh"
 BIN=${CLTRAIN_BIN:?}
 MODEL=${CLTRAIN_REF_DIR:?}/mnv3s_bn.onnx
 EFFNET=$CLTRAIN_REF_DIR/effb0_bn.onnx
+DENSENET=$CLTRAIN_REF_DIR/densenet121_bn.onnx SQUEEZENET=$CLTRAIN_REF_DIR/squeezenet1_1.onnx
 PY=/usr/bin/python3
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 $PY "$(dirname "$0")/../common/image_folders.py" "$T" >/dev/null
 [ -d "$T/ok/val/dog" ] || { echo "FAIL: could not make the test folders"; exit 1; }
 
-for run in "$MODEL none" "$MODEL all" "$MODEL classifier.0" "$EFFNET none"; do
+for run in "$MODEL none" "$MODEL all" "$MODEL classifier.0" "$EFFNET none" "$DENSENET all" "$SQUEEZENET none"; do
   model=${run% *} freeze=${run##* }
   rm -f "$T/out.onnx"
   expect "train $(basename "$model") --freeze $freeze" 0 "exported $T/out.onnx" -- \

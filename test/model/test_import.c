@@ -344,6 +344,8 @@ int main(void) {
   check_fails(NULL, "bad_no_classifier.onnx", CLTRAIN_ERR_UNSUPPORTED, "classifier", "GlobalAveragePool");
   check_fails(NULL, "bad_sub.onnx", CLTRAIN_ERR_UNSUPPORTED, "onnx_node!/Sub", "other than x + y");
   check_fails(NULL, "bad_grouped.onnx", CLTRAIN_ERR_UNSUPPORTED, "onnx_node!/dw/Conv", "grouped");
+  check_fails(NULL, "bad_pad.onnx", CLTRAIN_ERR_UNSUPPORTED, "onnx_node!/pad/Pad", "only a Pad of zeros");
+  check_fails(NULL, "bad_concat_axis.onnx", CLTRAIN_ERR_UNSUPPORTED, "onnx_node!/cat/Concat", "over channels");
   CHECK_STATUS(graph_import_onnx(NULL, NULL, &g), CLTRAIN_ERR_ARG);
   CHECK_STATUS(graph_import_onnx(NULL, ref_path("resnet18_bn_op13.onnx"), NULL), CLTRAIN_ERR_ARG);
   /* errors land on the context too */

@@ -10,6 +10,7 @@
 #include "batchnorm.h"
 #include "check.h"
 #include "cache.h"
+#include "concat.h"
 #include "conv2d.h"
 #include "dropout.h"
 #include "eltwise.h"
@@ -269,6 +270,29 @@ static void utils(void) {
   release(bx), release(by), release(bf);
 }
 
+/* Channel concatenation: inputs of 2 and 3 channels (odd planes) into one of 5, and back. */
+static void concats(int accumulate) {
+  enum { N = 2, P = 7, C = 5 };
+  float *dy = rnd(N * C * P, 97, -1, 1), y[N * C * P];
+  buf by = up(NULL, N * C * P), bdy = up(dy, N * C * P);
+  concat_shape s = {N, C, 0, 2, P};
+  for (int k = 0; k < 2; k++, s.c_off += s.c_in, s.c_in = 3) {
+    size_t nx = (size_t)N * s.c_in * P;
+    float *x = rnd(nx, 98 + k, -1, 1), *dx = rnd(nx, 100 + k, -1, 1);
+    buf bx = up(x, nx), bdx = up(dx, nx);
+    CHECK_OK(concat_forward(cx, by, bx, &s));
+    CHECK_OK(concat_backward(cx, bdx, bdy, accumulate, &s));
+    concat_forward_ref(y, x, &s);
+    concat_backward_ref(dx, dy, accumulate, &s);
+    same("concat dx", bdx, dx, nx, 0);
+    free(x), free(dx);
+    release(bx), release(bdx);
+  }
+  same("concat y", by, y, N * C * P, 0);
+  free(dy);
+  release(by), release(bdy);
+}
+
 /* The feature cache's row moves: 3 rows of 11 floats scattered into a 5-row cache, then
  * gathered back in another order. */
 static void cache_rows(void) {
@@ -311,6 +335,7 @@ int main(void) {
   sgds(1, 0), sgds(0, 0), sgds(0, 1);
   dropouts(OP_OVERWRITE), dropouts(OP_ACCUMULATE);
   utils();
+  concats(OP_OVERWRITE), concats(OP_ACCUMULATE);
   cache_rows();
   CHECK(clFinish(cx->queue) == CL_SUCCESS, "the queue finishes");
   cltrain_context_destroy(cx);

@@ -126,6 +126,13 @@ void add_attr_int(onnx::NodeProto *n, const char *name, int64_t v) {
   a->set_i(v);
 }
 
+void add_attr_ints(onnx::NodeProto *n, const char *name, std::vector<int64_t> v) {
+  onnx::AttributeProto *a = n->add_attribute();
+  a->set_name(name);
+  a->set_type(onnx::AttributeProto::INTS);
+  for (int64_t x : v) a->add_ints(x);
+}
+
 /* Replaces the source's classifier (and the nodes after it) by the model's new head. */
 void write_new_head(onnx::GraphProto *g, const cltrain_model *m, const float *params) {
   onnx::NodeProto *old = find_node(g, model_old_head(m));
@@ -149,38 +156,58 @@ void write_new_head(onnx::GraphProto *g, const cltrain_model *m, const float *pa
         inits->DeleteSubrange(i, 1);
         break;
       }
-  std::string x = input;
+  /* The new nodes (no ONNX name): linears and ReLUs (dropout is the identity at inference), or
+   * SqueezeNet's 1x1 conv, ReLU, global pool and flatten; the last of them writes the output. */
+  auto written = [&](const graph_node *nd) {
+    return !nd->onnx_name[0] && (nd->op == NODE_LINEAR || nd->op == NODE_RELU || nd->op == NODE_CONV ||
+                                 nd->op == NODE_GLOBAL_AVGPOOL || nd->op == NODE_FLATTEN);
+  };
   const graph_desc *desc = model_graph(m);
+  int last = -1;
+  for (int i = 0; i < desc->n; i++)
+    if (written(&desc->nodes[i])) last = i;
+  std::string x = input;
   for (int i = 0; i < desc->n; i++) {
     const graph_node *nd = &desc->nodes[i];
-    if (nd->onnx_name[0] || (nd->op != NODE_LINEAR && nd->op != NODE_RELU)) continue; /* dropout: identity */
-    bool last = i == desc->output;
-    std::string y = last ? output : std::string(nd->name) + ".out";
+    if (!written(nd)) continue;
+    std::string y = i == last ? output : std::string(nd->name) + ".out";
     onnx::NodeProto *n = g->add_node();
     /* Scoped like torch's exports ("/fc/Gemm"), so importers derive the names back ("fc"). */
     std::string scope = "/" + std::string(nd->name);
     size_t dot = scope.rfind('.');
-    if (nd->op == NODE_RELU && dot != std::string::npos) scope = scope.substr(0, dot) + "/" + scope.substr(dot + 1);
-    n->set_name(scope + (nd->op == NODE_LINEAR ? "/Gemm" : "/Relu"));
+    bool param = nd->op == NODE_LINEAR || nd->op == NODE_CONV;
+    if (!param && dot != std::string::npos) scope = scope.substr(0, dot) + "/" + scope.substr(dot + 1);
+    const char *type = nd->op == NODE_LINEAR ? "Gemm" : nd->op == NODE_CONV ? "Conv" : nd->op == NODE_RELU ? "Relu"
+                       : nd->op == NODE_FLATTEN ? "Flatten" : "GlobalAveragePool";
+    n->set_name(scope + "/" + type);
+    n->set_op_type(type);
     n->add_input(x);
-    if (nd->op == NODE_LINEAR) {
+    if (param) {
       std::string w = std::string(nd->name) + ".weight", b = std::string(nd->name) + ".bias";
       const float *p = params + nd->param_off;
-      new_init(g, w, {nd->out_features, nd->in_features}, p);
-      new_init(g, b, {nd->out_features}, p + (size_t)nd->in_features * nd->out_features);
-      n->set_op_type("Gemm");
+      int in = nd->op == NODE_LINEAR ? nd->in_features : desc->nodes[nd->inputs[0]].c;
+      int out = nd->op == NODE_LINEAR ? nd->out_features : nd->k;
+      if (nd->op == NODE_LINEAR)
+        new_init(g, w, {out, in}, p);
+      else
+        new_init(g, w, {out, in, 1, 1}, p);
+      new_init(g, b, {out}, p + (size_t)in * out);
       n->add_input(w);
       n->add_input(b);
-      add_attr_int(n, "transB", 1);
-    } else {
-      n->set_op_type("Relu");
+      if (nd->op == NODE_LINEAR) add_attr_int(n, "transB", 1);
     }
+    if (nd->op == NODE_CONV) { /* cv::dnn 4.6 wants the window spelled out */
+      add_attr_ints(n, "kernel_shape", {1, 1});
+      add_attr_ints(n, "strides", {1, 1});
+      add_attr_ints(n, "pads", {0, 0, 0, 0});
+    }
+    if (nd->op == NODE_FLATTEN) add_attr_int(n, "axis", 1);
     n->add_output(y);
     x = y;
   }
   /* The output's class dimension changed. */
   auto *shape = g->mutable_output(0)->mutable_type()->mutable_tensor_type()->mutable_shape();
-  if (shape->dim_size() == 2) shape->mutable_dim(1)->set_dim_value(desc->nodes[desc->output].out_features);
+  if (shape->dim_size() == 2) shape->mutable_dim(1)->set_dim_value(desc->nodes[desc->output].c);
 }
 
 /* The image input's H and W become the size the model runs at, so loading the file again
@@ -211,7 +238,7 @@ double verify(cltrain_model *m, const std::string &file) {
   std::vector<float> probe((size_t)n * c * h * w), ours;
   cltrain_rng rng = rng_make(12345, 0);
   for (auto &v : probe) v = 2.0f * rng_uniform(&rng) - 1.0f;
-  int k = desc->nodes[desc->output].out_features;
+  int k = desc->nodes[desc->output].c;
   ours.resize((size_t)n * k);
   int was = model_training(m);
   cltrain_model_set_train(m, 0);

@@ -59,6 +59,12 @@ int graph_select(const graph_desc *g, const char *sel, int *idx, int cap) {
   return count;
 }
 
+int graph_classifier(const graph_desc *g) {
+  for (int i = g->output; i > 0; i--)
+    if (g->nodes[i].nparams) return i;
+  return -1;
+}
+
 size_t graph_trainable_count(const graph_desc *g) {
   size_t t = 0;
   if (g)
@@ -130,21 +136,48 @@ static int same_shape(const graph_node *a, const graph_node *b) {
   return a->c == b->c && a->h == b->h && a->w == b->w;
 }
 
-/* Stages from structure alone. The head starts at the first node after the last conv or add
- * that is not a bn/relu/identity (global pool, flatten, fc). The stem ends at the first node
- * whose output feeds two nodes (a residual fork: ResNet's maxpool). Each later fork ends a
- * residual block; a block whose output shape differs from its input's opens a new stage (the
- * first block always opens stage 1). A graph without forks is all stem plus head. */
+/* Marks cut[i] = 1 where no edge jumps over node i (every path from the input passes through
+ * it): a DenseNet block's last Concat, but none of the joins inside the block. far[] is scratch. */
+static void mark_cuts(const graph_desc *g, unsigned char *cut, int *far) {
+  for (int i = 0; i < g->n; i++) far[i] = i; /* the furthest consumer of node i */
+  for (int k = 0; k < g->n; k++)
+    for (int j = 0; j < g->nodes[k].ninputs; j++)
+      if (k > far[g->nodes[k].inputs[j]]) far[g->nodes[k].inputs[j]] = k;
+  for (int i = 0, reach = 0; i < g->n; i++) {
+    cut[i] = reach <= i;
+    if (far[i] > reach) reach = far[i];
+  }
+}
+
+/* Stages from structure alone. The head starts at the first node after the last conv, add or
+ * concat (the classifier excluded: SqueezeNet's is a conv) that is not a bn/relu/identity (global
+ * pool, flatten, fc). The stem ends at the first node whose output feeds two nodes (a residual
+ * fork: ResNet's maxpool), or at the first windowed pool before it (SqueezeNet's). Each later fork
+ * ends a residual block; in a graph that joins by concatenation (DenseNet, SqueezeNet) each Concat
+ * no edge jumps over does instead (a dense block, a Fire module). A block whose output shape
+ * differs from its input's opens a new stage (the first block always opens stage 1). A graph
+ * without forks is all stem plus head. */
 cltrain_status graph_assign_stages(cltrain_context *cx, graph_desc *g) {
   int n = g->n;
   int *uses = calloc((size_t)n, sizeof *uses);
-  if (!uses) return rt_fail(cx, CLTRAIN_ERR_OUT_OF_MEMORY, "graph: out of host memory");
+  unsigned char *cut = calloc((size_t)n, 1);
+  if (!uses || !cut) {
+    free(uses), free(cut);
+    return rt_fail(cx, CLTRAIN_ERR_OUT_OF_MEMORY, "graph: out of host memory");
+  }
+  mark_cuts(g, cut, uses);
+  memset(uses, 0, (size_t)n * sizeof *uses);
+  int classifier = n, joins_by_concat = 0;
+  for (int i = 0; i < n; i++)
+    if (g->nodes[i].nparams) classifier = i;
   int last_body = 0;
   for (int i = 0; i < n; i++) {
     for (int j = 0; j < g->nodes[i].ninputs; j++)
       uses[g->nodes[i].inputs[j]]++;
     node_op op = g->nodes[i].op;
-    if (op == NODE_CONV || op == NODE_DEPTHWISE || op == NODE_ADD) last_body = i;
+    joins_by_concat |= op == NODE_CONCAT;
+    if ((op == NODE_CONV || op == NODE_DEPTHWISE || op == NODE_ADD || op == NODE_CONCAT) && i < classifier)
+      last_body = i;
   }
   int head = n;
   for (int i = last_body + 1; i < n; i++) {
@@ -158,7 +191,7 @@ cltrain_status graph_assign_stages(cltrain_context *cx, graph_desc *g) {
   }
   int stem_end = head - 1;
   for (int i = 1; i < head; i++)
-    if (uses[i] >= 2) {
+    if (uses[i] >= 2 || g->nodes[i].op == NODE_MAXPOOL || g->nodes[i].op == NODE_AVGPOOL) {
       stem_end = i;
       break;
     }
@@ -167,7 +200,7 @@ cltrain_status graph_assign_stages(cltrain_context *cx, graph_desc *g) {
   for (int i = 0; i <= stem_end && i < n; i++) g->nodes[i].stage = GRAPH_STAGE_STEM;
   for (int start = stem_end + 1; start < head;) {
     int end = start;
-    while (end < head - 1 && uses[end] < 2) end++;
+    while (end < head - 1 && (joins_by_concat ? !(g->nodes[end].op == NODE_CONCAT && cut[end]) : uses[end] < 2)) end++;
     if (stage == 0 || !same_shape(&g->nodes[end], &g->nodes[block_in])) stage++;
     for (int i = start; i <= end; i++) g->nodes[i].stage = stage;
     block_in = end;
@@ -175,7 +208,7 @@ cltrain_status graph_assign_stages(cltrain_context *cx, graph_desc *g) {
   }
   g->nstages = stage;
   for (int i = head; i < n; i++) g->nodes[i].stage = stage + 1;
-  free(uses);
+  free(uses), free(cut);
   return CLTRAIN_OK;
 }
 

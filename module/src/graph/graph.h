@@ -31,12 +31,16 @@ typedef enum node_op {
   NODE_HARDSIGMOID,    /* clamp(alpha * x + beta, 0, 1) (MobileNetV3's hardswish is x * this) */
   NODE_MUL,            /* inputs[0] * inputs[1], the second of the same shape or (c, 1, 1) */
   NODE_SIGMOID,        /* 1 / (1 + exp(-x)) (EfficientNet's SiLU is x * this) */
+  NODE_CONCAT,         /* inputs[0..ninputs) joined over channels (DenseNet, SqueezeNet's Fire) */
   NODE_OP_COUNT        /* not an op: the size of the op table (model/node_kinds.c) */
 } node_op;
 
 /* Stage of a node (graph_node.stage): 0 is the stem, 1..nstages the residual stages, and
  * nstages + 1 the head. */
 enum { GRAPH_STAGE_STEM = 0 };
+
+/* Most inputs a node can have: a Concat's (DenseNet-201's widest block joins 49 tensors). */
+enum { GRAPH_MAX_INPUTS = 64 };
 
 typedef struct graph_node {
   node_op op;
@@ -45,7 +49,7 @@ typedef struct graph_node {
    * name as well ("layer1.0.relu_1", "layer1.0.add"). Unique in a graph. */
   char name[96];
   char onnx_name[192]; /* the cv::dnn layer name, e.g. "onnx_node!/layer1/layer1.0/conv1/Conv" */
-  int inputs[2], ninputs; /* producer node indices, all smaller than this node's index */
+  int inputs[GRAPH_MAX_INPUTS], ninputs; /* producer node indices, all smaller than this node's */
   int c, h, w;            /* output shape per image */
   /* conv and pools: k output channels (conv only), r x s window, strides, pads (symmetric),
    * dilations (conv), has_bias (conv, linear), count_pad (avgpool), ceil_mode (pools). */
@@ -70,10 +74,15 @@ typedef struct graph_desc {
   float *params; /* the host parameter block, nparams floats */
   size_t nparams;
   int in_c, in_h, in_w; /* the input image shape the node shapes were computed for */
-  int output;           /* the classifier (NODE_LINEAR) whose output is the logits; any later
-                         * nodes are identity/flatten views of it */
+  int output;           /* the node whose output is the logits (c of them): the classifier
+                         * (NODE_LINEAR), or the global pool after a 1x1 conv classifier and its
+                         * ReLU (SqueezeNet); any later nodes are identity/flatten views of it */
   int nstages;          /* residual stages; the head's stage number is nstages + 1 */
 } graph_desc;
+
+/* The classifier: the last parameter layer at or before g->output (a linear, or SqueezeNet's 1x1
+ * conv), or -1 if none. */
+int graph_classifier(const graph_desc *g);
 
 /* Releases what a graph holds and zeroes it; accepts NULL and an already-freed graph. */
 void graph_free(graph_desc *g);
@@ -115,7 +124,8 @@ cltrain_status graph_reshape(cltrain_context *cx, graph_desc *g, int h, int w);
  * Errors (on cx, which may be NULL, and on this thread): CLTRAIN_ERR_ARG for a NULL path or out,
  * CLTRAIN_ERR_IO for a file that cannot be opened, CLTRAIN_ERR_FORMAT for one OpenCV cannot
  * parse, CLTRAIN_ERR_UNSUPPORTED naming the node and its type for any layer cltrain cannot run
- * (and for a graph without a fully-connected classifier at its end). On failure *out is zeroed.
+ * (and for a graph that ends in neither a fully-connected classifier nor a 1x1 conv, its ReLU and
+ * a global average pool). On failure *out is zeroed.
  * OpenCV's own log is silenced while it parses (a process-wide setting, restored after), so
  * its complaints reach the caller only through the message. */
 cltrain_status graph_import_onnx(cltrain_context *cx, const char *path, graph_desc *out);

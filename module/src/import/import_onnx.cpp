@@ -89,18 +89,47 @@ struct importer {
    * needs it (torchvision's MobileNetV3 uses 0.01, most models 0.1). */
   std::map<std::string, float> bn_momentum;
 
-  /* ONNX's momentum attribute is 1 - torch's, rounded to float32: torch's decimal value comes back
+  /* Pad node name -> whether all its pads are 0: cv::dnn's Padding layer does not expose them, and
+   * torch exports one (all zeros) before each AveragePool it exports from nn.AvgPool2d (DenseNet's
+   * transitions). */
+  std::map<std::string, bool> zero_pads;
+
+  /* The int64 values of tensor t (ONNX stores them in int64_data or raw_data). */
+  static std::vector<int64_t> int64s(const onnx::TensorProto &t) {
+    std::vector<int64_t> v(t.int64_data().begin(), t.int64_data().end());
+    if (v.empty() && t.has_raw_data()) {
+      v.resize(t.raw_data().size() / sizeof(int64_t));
+      memcpy(v.data(), t.raw_data().data(), v.size() * sizeof(int64_t));
+    }
+    return v;
+  }
+
+  /* Reads what cv::dnn drops from the ONNX file itself: BN momenta and Pad amounts. ONNX's
+   * momentum attribute is 1 - torch's, rounded to float32: torch's decimal value comes back
    * rounded to 6 significant digits (1 - 0.9f = 0.10000002 -> 0.1f, as torch's default). */
-  void read_bn_momenta(const void *data, size_t n) {
+  void read_onnx_details(const void *data, size_t n) {
     onnx::ModelProto model;
     if (!model.ParseFromArray(data, (int)n)) return; /* onnx_validate has parsed it already */
-    for (const auto &node : model.graph().node())
-      for (const auto &a : node.attribute())
+    std::map<std::string, const onnx::TensorProto *> constants; /* output name -> its value */
+    for (const auto &t : model.graph().initializer()) constants[t.name()] = &t;
+    for (const auto &node : model.graph().node()) {
+      for (const auto &a : node.attribute()) {
+        if (node.op_type() == "Constant" && a.name() == "value" && node.output_size() == 1)
+          constants[node.output(0)] = &a.t();
         if (node.op_type() == "BatchNormalization" && a.name() == "momentum") {
           char text[32];
           snprintf(text, sizeof text, "%.6g", 1.0 - (double)a.f());
           bn_momentum["onnx_node!" + node.name()] = strtof(text, nullptr);
         }
+      }
+      if (node.op_type() == "Pad" && node.input_size() >= 2) {
+        auto c = constants.find(node.input(1));
+        bool zero = c != constants.end();
+        if (zero)
+          for (int64_t p : int64s(*c->second)) zero = zero && p == 0;
+        zero_pads["onnx_node!" + node.name()] = zero;
+      }
+    }
   }
 
   void set_window(graph_node &nd, const cv::Ptr<cv::dnn::Layer> &l, const std::vector<size_t> &k,
@@ -235,6 +264,21 @@ struct importer {
     nd.alpha = hl->alpha, nd.beta = hl->beta;
   }
 
+  /* torch.cat over channels (DenseNet's dense layers, SqueezeNet's Fire modules). */
+  void concat(graph_node &nd, const cv::Ptr<cv::dnn::Layer> &l, const graph_node &) {
+    auto *cl = dynamic_cast<cv::dnn::ConcatLayer *>(l.get());
+    if (!cl || cl->axis != 1 || cl->padding) unsupported(path, l, "a Concat other than over channels (axis 1)");
+    nd.op = NODE_CONCAT;
+  }
+
+  /* A Pad that adds nothing (all pads 0: torch's export of nn.AvgPool2d) is the identity; explicit
+   * padding is refused. */
+  void padding(graph_node &nd, const cv::Ptr<cv::dnn::Layer> &l, const graph_node &x) {
+    auto z = zero_pads.find(l->name);
+    if (z == zero_pads.end() || !z->second) unsupported(path, l, "explicit padding (only a Pad of zeros)");
+    identity(nd, l, x);
+  }
+
   void flatten(graph_node &nd, const cv::Ptr<cv::dnn::Layer> &l, const graph_node &) {
     want_inputs(nd, l, 1);
     nd.op = NODE_FLATTEN;
@@ -280,6 +324,7 @@ struct importer {
         {"Reshape", &importer::reshape},  {"InnerProduct", &importer::inner_product},
         {"Identity", &importer::identity},  {"Scale", &importer::scale},
         {"HardSigmoid", &importer::hardsigmoid}, {"Sigmoid", &importer::sigmoid},
+        {"Concat", &importer::concat},    {"Padding", &importer::padding},
     };
     return kinds;
   }
@@ -292,7 +337,8 @@ struct importer {
     for (const cv::Ptr<cv::dnn::Layer> &src : net.getLayerInputs(id)) {
       auto it = by_cv_id.find(net.getLayerId(src->name));
       if (it == by_cv_id.end()) unsupported(path, l, "input '" + src->name + "' is not a known node");
-      if (nd.ninputs == 2) unsupported(path, l, "more than two inputs");
+      if (nd.ninputs == GRAPH_MAX_INPUTS)
+        unsupported(path, l, "more than " + std::to_string(GRAPH_MAX_INPUTS) + " inputs");
       nd.inputs[nd.ninputs++] = it->second;
     }
     if (nd.ninputs == 0) unsupported(path, l, "no inputs (a constant or a second graph input)");
@@ -375,7 +421,7 @@ extern "C" cltrain_status graph_import_onnx_buffer(cltrain_context *cx, const ch
   try {
     importer im;
     im.path = path;
-    im.read_bn_momenta(data, n);
+    im.read_onnx_details(data, n);
     try {
       quiet_opencv quiet;
       im.net = cv::dnn::readNetFromONNX((const char *)data, n);
@@ -402,16 +448,23 @@ extern "C" cltrain_status graph_import_onnx_buffer(cltrain_context *cx, const ch
     memcpy(g.params, im.params.data(), im.params.size() * sizeof(float));
     g.nparams = im.params.size();
     g.in_c = g.nodes[0].c, g.in_h = g.nodes[0].h, g.in_w = g.nodes[0].w;
-    /* the logits: the last node, a classifier or a view of one */
+    /* the logits: the last node, a classifier or a view of one, or the global pool after a 1x1
+     * conv classifier and its ReLU (SqueezeNet) */
     int o = graph_data_root(&g, g.n - 1);
-    if (g.nodes[o].op != NODE_LINEAR) {
+    g.output = o;
+    int cls = graph_classifier(&g);
+    const graph_node *oc = cls > 0 ? &g.nodes[cls] : NULL;
+    bool conv_head = oc && g.nodes[o].op == NODE_GLOBAL_AVGPOOL && oc->op == NODE_CONV && oc->r == 1 && oc->s == 1 &&
+                     oc->stride_h == 1 && oc->stride_w == 1 && oc->pad_h == 0 && oc->pad_w == 0 && cls + 2 == o &&
+                     g.nodes[cls + 1].op == NODE_RELU && g.nodes[o].inputs[0] == cls + 1 &&
+                     g.nodes[cls + 1].inputs[0] == cls;
+    if (g.nodes[o].op != NODE_LINEAR && !conv_head) {
       cltrain_status st = rt_fail(cx, CLTRAIN_ERR_UNSUPPORTED,
                                   "'%s': the model ends in node '%s' (%s), not in a fully-connected "
-                                  "classifier", path, g.nodes[o].onnx_name, graph_op_name(g.nodes[o].op));
+                                  "classifier (nor in a 1x1 conv, ReLU and global average pool)", path, g.nodes[o].onnx_name, graph_op_name(g.nodes[o].op));
       graph_free(&g);
       return st;
     }
-    g.output = o;
     graph_unique_names(&g);
     cltrain_status st = graph_assign_stages(cx, &g);
     if (st != CLTRAIN_OK) {

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "graph_build.h"
 #include "model.h"
 #include "model_impl.h"
 #include "rng.h"
@@ -60,8 +61,16 @@ cltrain_status cltrain_model_replace_head(cltrain_model *m, const cltrain_head_o
     return rt_fail(m->cx, CLTRAIN_ERR_ARG, "dropout %g is outside [0, 1)", o->dropout);
 
   graph_desc *g = &m->g;
-  int old = g->output, stage = g->nstages + 1, input = g->nodes[old].inputs[0];
-  int in = g->nodes[old].in_features, nkeep = old, n = nkeep + 3 * o->num_hidden + 1;
+  int old = graph_classifier(g), stage = g->nstages + 1, input = g->nodes[old].inputs[0];
+  /* A 1x1 conv classifier (SqueezeNet's) is replaced by one with num_classes filters, and its
+   * ReLU and global pool follow as before; a linear one by the hidden blocks and a new linear. */
+  int conv_head = g->nodes[old].op == NODE_CONV;
+  if (conv_head && o->num_hidden)
+    return rt_fail(m->cx, CLTRAIN_ERR_UNSUPPORTED,
+                   "hidden head layers need a fully-connected classifier; '%s' is a 1x1 convolution",
+                   g->nodes[old].name);
+  int in = conv_head ? g->nodes[input].c : g->nodes[old].in_features, nkeep = old;
+  int n = conv_head ? g->n : nkeep + 3 * o->num_hidden + 1;
   /* The host copy of the weights must hold what training did to them. */
   TRY(rt_read(m->cx, g->params, (buf){m->params, 0}, g->nparams * sizeof(float)));
 
@@ -74,9 +83,25 @@ cltrain_status cltrain_model_replace_head(cltrain_model *m, const cltrain_head_o
   model_drop_batch(m); /* its buffers are laid out for the old node list */
   memcpy(nodes, g->nodes, sizeof *nodes * (size_t)nkeep);
   memcpy(frozen, m->frozen, (size_t)nkeep);
-  int prev = input, idx = nkeep;
+  int prev = input, idx = nkeep, output = n - 1;
   char name[96];
-  for (int k = 0; k < o->num_hidden; k++) {
+  if (conv_head) {
+    memcpy(nodes + old, g->nodes + old, sizeof *nodes * (size_t)(n - old)); /* new from here on */
+    char why[160];
+    for (int i = old; i < n; i++) {
+      nodes[i].onnx_name[0] = 0, nodes[i].stage = stage;
+      if (i == old) {
+        nodes[i].k = o->num_classes, nodes[i].has_bias = 1;
+        nodes[i].nparams = nodes[i].ntrainable = (size_t)in * o->num_classes + (size_t)o->num_classes;
+      }
+      if (graph_node_infer(nodes, &nodes[i], why, sizeof why)) {
+        free(nodes), free(frozen);
+        return rt_fail(m->cx, CLTRAIN_ERR_INTERNAL, "new head: node '%s' %s", nodes[i].name, why);
+      }
+    }
+    output = g->output;
+  }
+  for (int k = 0; !conv_head && k < o->num_hidden; k++) {
     snprintf(name, sizeof name, "fc_hidden.%d", k);
     nodes[idx] = linear_node(name, prev, in, o->hidden[k], stage);
     snprintf(name, sizeof name, "fc_hidden.%d.relu", k);
@@ -86,7 +111,7 @@ cltrain_status cltrain_model_replace_head(cltrain_model *m, const cltrain_head_o
     nodes[idx + 2].dropout = o->dropout;
     prev = idx + 2, in = o->hidden[k], idx += 3;
   }
-  nodes[idx] = linear_node("fc", prev, in, o->num_classes, stage);
+  if (!conv_head) nodes[idx] = linear_node("fc", prev, in, o->num_classes, stage);
 
   /* A compact parameter block: the kept layers' values, then the new layers'. */
   size_t total = 0;
@@ -105,6 +130,8 @@ cltrain_status cltrain_model_replace_head(cltrain_model *m, const cltrain_head_o
     } else if (nd->op == NODE_LINEAR) {
       init_linear(params + off, params + off + (size_t)nd->in_features * nd->out_features,
                   nd->in_features, nd->out_features, &rng);
+    } else if (i == old) { /* torch.nn.Conv2d's default is Linear's, fan_in = in channels x 1 x 1 */
+      init_linear(params + off, params + off + (size_t)in * nd->k, in, nd->k, &rng);
     }
     nd->param_off = off;
     off += nd->nparams;
@@ -117,7 +144,7 @@ cltrain_status cltrain_model_replace_head(cltrain_model *m, const cltrain_head_o
   g->n = n;
   g->params = params;
   g->nparams = total;
-  g->output = idx;
+  g->output = output;
   m->frozen = frozen;
   return model_rebuild(m);
 }

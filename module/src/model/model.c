@@ -211,7 +211,7 @@ cltrain_status cltrain_model_get_info(const cltrain_model *m, cltrain_model_info
   out->num_nodes = m->g.n;
   for (int i = 0; i < m->g.n; i++) out->num_param_layers += model_has_params(&m->g.nodes[i]);
   out->num_stages = m->g.nstages;
-  out->num_classes = m->g.nodes[m->g.output].out_features;
+  out->num_classes = m->g.nodes[m->g.output].c;
   out->in_c = m->g.in_c, out->in_h = m->g.in_h, out->in_w = m->g.in_w;
   out->num_params = graph_trainable_count(&m->g);
   out->device_bytes = 3 * m->g.nparams * sizeof(float) + m->act_bytes;
@@ -363,7 +363,8 @@ static cltrain_status backward_node(cltrain_model *m, int i, int n, unsigned cha
   const graph_node *nd = &m->g.nodes[i];
   if (model_is_view(m, i) || nd->op == NODE_INPUT || !written[root_of(m, i)]) return CLTRAIN_OK;
   const node_kind *k = node_kind_of(nd->op);
-  node_grads g = {{buf_none(), buf_none()}, {0, 0}};
+  node_grads g;
+  memset(&g, 0, sizeof g); /* every dx absent (mem NULL), every acc OP_OVERWRITE */
   for (int j = 0; j < nd->ninputs; j++) g.dx[j] = grad_target(m, nd->inputs[j], written, &g.acc[j]);
   if (!k->backward) return rt_fail(m->cx, CLTRAIN_ERR_INTERNAL, "node %s: no backward for op %s", nd->name, k->name);
   return k->backward(m, i, n, &g);
@@ -405,7 +406,7 @@ static void prebuild_programs(cltrain_model *m, int n, int backward) {
     if (!walk_skips(m, i)) (void)forward_node(m, i, n);
   unsigned char *written = backward ? calloc((size_t)m->g.n, 1) : NULL;
   if (written) {
-    int k = m->g.nodes[m->g.output].out_features;
+    int k = m->g.nodes[m->g.output].c;
     cross_entropy_shape cs = {n, k, 0.0f};
     buf lg = Y(m, m->g.output), labels = {m->labels, 0};
     sgd_params h = {0.001f, 0.9f, 0.0f, 0.0f, 0};
@@ -454,7 +455,7 @@ cltrain_status cltrain_model_forward(cltrain_model *m, const float *images, int 
   if (!logits) return rt_fail(m->cx, CLTRAIN_ERR_ARG, "cltrain_model_forward: logits is NULL");
   cltrain_status st = upload_images(m, images, n);
   if (st == CLTRAIN_OK) st = model_forward_device(m, n);
-  int k = m->g.nodes[m->g.output].out_features;
+  int k = m->g.nodes[m->g.output].c;
   if (st == CLTRAIN_OK) st = rt_read(m->cx, logits, Y(m, m->g.output), (size_t)n * k * sizeof(float));
   return finish_step(m, st);
 }
@@ -508,7 +509,7 @@ cltrain_status model_loss_grad_from(cltrain_model *m, int first, const int *labe
                                     float *logits) {
   if (!labels || !loss) return rt_fail(m->cx, CLTRAIN_ERR_ARG, "cltrain_model_loss_grad: NULL labels or loss");
   cltrain_context *cx = m->cx;
-  int k = m->g.nodes[m->g.output].out_features;
+  int k = m->g.nodes[m->g.output].c;
   cross_entropy_shape cs = {n, k, 0.0f};
   TRY(cross_entropy_check_labels(cx, labels, &cs));
   cltrain_status st = enqueue_loss_grad(m, first, labels, n, &cs);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "batchnorm.h"
+#include "concat.h"
 #include "conv2d.h"
 #include "depthwise.h"
 #include "dropout.h"
@@ -377,6 +378,45 @@ static cltrain_status sigmoid_bwd(cltrain_model *m, int i, int n, const node_gra
                           model_node_count(m, i, n));
 }
 
+/* ---- concat: the inputs joined over channels, each copied into its slice of the output ---- */
+
+static int concat_infer(const graph_node *nodes, graph_node *nd, char *why, size_t cap) {
+  nd->c = 0;
+  for (int k = 0; k < nd->ninputs; k++) {
+    const graph_node *x = &nodes[nd->inputs[k]];
+    if (x->h != nd->h || x->w != nd->w) {
+      snprintf(why, cap, "joins a %dx%d input to a %dx%d one", x->h, x->w, nd->h, nd->w);
+      return -1;
+    }
+    nd->c += x->c;
+  }
+  return 0;
+}
+
+/* Input k's slice of node i's output, for a batch of n. */
+static concat_shape concat_slice(const cltrain_model *m, int i, int k, int n) {
+  const graph_node *nd = &m->g.nodes[i];
+  concat_shape s = {n, nd->c, 0, m->g.nodes[nd->inputs[k]].c, nd->h * nd->w};
+  for (int j = 0; j < k; j++) s.c_off += m->g.nodes[nd->inputs[j]].c;
+  return s;
+}
+
+static cltrain_status concat_fwd(cltrain_model *m, int i, int n) {
+  for (int k = 0; k < m->g.nodes[i].ninputs; k++) {
+    concat_shape s = concat_slice(m, i, k, n);
+    TRY(concat_forward(m->cx, model_node_output(m, i), X(m, &m->g.nodes[i], k), &s));
+  }
+  return CLTRAIN_OK;
+}
+
+static cltrain_status concat_bwd(cltrain_model *m, int i, int n, const node_grads *g) {
+  for (int k = 0; k < m->g.nodes[i].ninputs; k++) {
+    concat_shape s = concat_slice(m, i, k, n);
+    TRY(concat_backward(m->cx, g->dx[k], model_node_dy(m, i), g->acc[k], &s));
+  }
+  return CLTRAIN_OK;
+}
+
 /* ---- the table ---- */
 
 /* One row per op; a field left out is 0 or NULL (node_kinds.h says what each field means). */
@@ -410,6 +450,8 @@ static const node_kind kinds[NODE_OP_COUNT] = {
                 .backward_reads = READS_INPUTS},
   [NODE_SIGMOID] = {.name = "sigmoid", .forward = sigmoid_fwd, .backward = sigmoid_bwd,
                     .backward_reads = READS_OUTPUT},
+  [NODE_CONCAT] = {.name = "concat", .functional = 1, .infer = concat_infer, .forward = concat_fwd,
+                   .backward = concat_bwd},
 };
 
 const node_kind *node_kind_of(node_op op) {

@@ -22,8 +22,8 @@ enum {
  * gradient is needed (nothing below it trains, or the input is the image); acc[k] says whether to
  * overwrite (OP_OVERWRITE: the first writer) or add (OP_ACCUMULATE: fan-out). */
 typedef struct node_grads {
-  buf dx[2];
-  int acc[2];
+  buf dx[GRAPH_MAX_INPUTS];
+  int acc[GRAPH_MAX_INPUTS];
 } node_grads;
 
 typedef struct node_kind {

@@ -25,7 +25,7 @@ cltrain_status predict_items(cltrain_model *m, const char *fn, int n, float *log
   const graph_desc *g = model_graph(m);
   transform_params t;
   TRY(transform_eval_for_input(model_context(m), fn, g->in_c, g->in_h, g->in_w, &t));
-  int k = g->nodes[g->output].out_features;
+  int k = g->nodes[g->output].c;
   size_t per = (size_t)3 * t.crop * t.crop;
   int chunk = n < PREDICT_CHUNK ? n : PREDICT_CHUNK;
   std::vector<float> x(per * chunk); /* (chunk, 3, crop, crop) */

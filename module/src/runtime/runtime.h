@@ -41,7 +41,7 @@ typedef struct rt_limits {
 } rt_limits;
 
 /* Slots for per-op profile totals (model.c checks its op count fits). */
-enum { RT_PROFILE_OPS = 16 };
+enum { RT_PROFILE_OPS = 32 };
 
 struct cltrain_context {
   cl_platform_id platform;

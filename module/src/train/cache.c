@@ -256,6 +256,6 @@ cltrain_status feature_cache_forward(feature_cache *c, cltrain_model *m, const f
   TRY(features(c, m, images, idx, n, 0));
   const graph_desc *g = model_graph(m);
   TRY(model_forward_range(m, c->node + 1, g->n, n));
-  int k = g->nodes[g->output].out_features;
+  int k = g->nodes[g->output].c;
   return rt_read(c->cx, logits, model_node_output(m, g->output), (size_t)n * k * sizeof(float));
 }
