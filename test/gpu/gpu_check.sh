@@ -32,6 +32,16 @@ if grep -q '"exe": "test_relu"' "$T/b/manifest.json" && grep -q '"script": "test
 else
   bad "manifest.json lacks test_relu or info_cli, or lists data tests:"; head -30 "$T/b/manifest.json"
 fi
+# a twin runs with its switches on the GPU machine too (not as a repeat of the plain test), and
+# no path of this build travels
+if /usr/bin/python3 - "$T/b/manifest.json" <<'EOF'
+import json, sys
+t = {e["name"]: e.get("env", {}) for e in json.load(open(sys.argv[1]))["tests"]}
+sys.exit(not (t.get("test_relu_clblast") == {"CLTRAIN_GEMM": "clblast"} and t.get("test_relu") == {}
+              and t.get("test_pool_gpushape") == {"CLTRAIN_KERNEL_SHAPE": "gpu"}
+              and "CLTRAIN_DEVICE_LIMITS" in t.get("test_relu_small_gpu", {})))
+EOF
+then ok "manifest-carries-twin-switches"; else bad "manifest.json lacks the twins' CLTRAIN_GEMM / KERNEL_SHAPE / DEVICE_LIMITS"; fi
 
 # The smoke run, from the archive as on a GPU machine: PoCL's device (no NVIDIA driver here), the
 # bundle's libraries only.
