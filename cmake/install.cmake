@@ -30,7 +30,7 @@ install(FILES ${CMAKE_BINARY_DIR}/cltrainConfig.cmake ${CMAKE_BINARY_DIR}/cltrai
 if(CLTRAIN_SHARED)
   set(CLTRAIN_PC_LIBS_PRIVATE "")
 else()
-  set(CLTRAIN_PC_LIBS_PRIVATE "-lclblast -lonnx -lonnx_proto -lprotobuf -lpthread -lm -lstdc++")
+  set(CLTRAIN_PC_LIBS_PRIVATE "-lclblast -lonnx -lonnx_proto -lprotobuf -lpthread -ldl -lm -lstdc++")
 endif()
 file(RELATIVE_PATH CLTRAIN_PC_UP /root/${CMAKE_INSTALL_LIBDIR}/pkgconfig /root)
 string(REGEX REPLACE "/$" "" CLTRAIN_PC_UP "${CLTRAIN_PC_UP}")

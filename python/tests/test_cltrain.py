@@ -54,6 +54,32 @@ def test_devices():
     assert all(x["name"] and ":" in x["selector"] for x in d)
 
 
+def test_numpy_blas_after_cltrain_restarts_it():
+    """Where numpy's BLAS is the OpenBLAS cltrain loads (Debian's), cltrain's first context
+    restarts its thread pool with a short spin (runtime/gemm_native.c): numpy's products stay
+    bitwise what they were, and the environment is left as it was. A fresh process, so that
+    this one's earlier tests have not restarted it already."""
+    code = (
+        "import ctypes, os, numpy as np, cltrain\n"
+        "a = np.random.default_rng(5).standard_normal((400, 300)).astype(np.float32)\n"
+        "before = a @ a.T\n"
+        "user_set = os.environ.get('OPENBLAS_THREAD_TIMEOUT')\n"
+        "cltrain._Context().close()\n"
+        "after = a @ a.T\n"
+        "assert after.tobytes() == before.tobytes()\n"
+        "ref = a.astype(np.float64) @ a.T.astype(np.float64)\n"
+        "assert np.linalg.norm(after - ref) / np.linalg.norm(ref) < 1e-6\n"  # float32, k = 300
+        "libc = ctypes.CDLL(None); libc.getenv.restype = ctypes.c_char_p\n"
+        "now = libc.getenv(b'OPENBLAS_THREAD_TIMEOUT')\n"
+        "assert now == (user_set.encode() if user_set else None), now\n"
+        "maps = [l.split()[-1] for l in open('/proc/self/maps') if 'libopenblas' in l]\n"
+        "dev = [d for d in cltrain.devices() if d['is_default']][0]\n"
+        "if maps and not user_set and dev['type'] == 'cpu' and 'Portable' in dev['platform']:\n"
+        "    got = ctypes.CDLL(maps[0]).openblas_thread_timeout()\n"  # PoCL: the native GEMM
+        "    assert got == 4, got\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
 def test_predict_images_equal_files_bitwise():
     """cv2 images in memory go through the same eval transform as the C path's decoded files:
     bitwise the same logits, for uint8 BGR and for float BGR in [0, 1]."""

@@ -95,6 +95,23 @@ int main(void) {
   cltrain_context *cx = test_context();
   printf("GEMM backend: %s; CLBlast tuning on this device: %s\n", blas_backend_name(cx),
          blas_tuning_name(cx) ? blas_tuning_name(cx) : "defaults or unused");
+  const char *lib = getenv("CLTRAIN_OPENBLAS");
+  if (cx->gemm_native) {
+    /* cltrain restarted OpenBLAS's threads with OPENBLAS_THREAD_TIMEOUT set (unless the
+     * environment set it), and left the environment as it found it. */
+    int timeout = gemm_native_thread_timeout();
+    printf("OpenBLAS thread timeout: %d; OPENBLAS_THREAD_TIMEOUT %s\n", timeout,
+           getenv("OPENBLAS_THREAD_TIMEOUT") ? getenv("OPENBLAS_THREAD_TIMEOUT") : "unset");
+    if (!getenv("OPENBLAS_THREAD_TIMEOUT"))
+      CHECK(timeout == 4, "OpenBLAS read the thread timeout cltrain set: %d", timeout);
+  } else if (lib && *lib && gemm_native_device_ok(cx) && !getenv("CLTRAIN_GEMM")) {
+    /* $CLTRAIN_OPENBLAS names a file that is not there (ctest's test_gemm_no_openblas): auto
+     * falls back to CLBlast and says why, naming the file. */
+    CHECK(gemm_native_load_error() && strstr(gemm_native_load_error(), lib),
+          "the load error names the file: %s", gemm_native_load_error());
+    CHECK(strstr(blas_backend_name(cx), "CLBlast (OpenBLAS could not be loaded") != NULL,
+          "the backend's name says why it is CLBlast: %s", blas_backend_name(cx));
+  }
   one(cx, 0, 0, 64, 64, 64, 0, 0.0f);
   one(cx, 0, 0, 37, 129, 61, 5, 0.0f);  /* no tile multiple anywhere, offsets */
   one(cx, 0, 0, 1, 1, 1, 1, 1.0f);
@@ -163,6 +180,10 @@ int main(void) {
   } else {
     CHECK(st == CLTRAIN_ERR_UNSUPPORTED && strstr(cltrain_last_error(NULL), cx->info.name),
           "CLTRAIN_GEMM=native on a device without native kernels names it: %s", cltrain_last_error(NULL));
+    if (gemm_native_device_ok(cx))
+      CHECK(strstr(cltrain_last_error(NULL), "OpenBLAS could not be loaded") &&
+                strstr(cltrain_last_error(NULL), lib ? lib : ""),
+            "CLTRAIN_GEMM=native without OpenBLAS names the file: %s", cltrain_last_error(NULL));
   }
   cltrain_context_destroy(other), other = NULL;
   setenv("CLTRAIN_GEMM", "clblast", 1);

@@ -77,31 +77,44 @@ void blas_release(void) {
 }
 
 /* The backend $CLTRAIN_GEMM asks for on cx's device: auto (or unset) picks the native one
- * wherever the device can run it. */
+ * wherever the device can run it and OpenBLAS loads. OpenBLAS is not loaded for clblast. */
 static cltrain_status choose_backend(cltrain_context *cx) {
   const char *e = getenv("CLTRAIN_GEMM");
-  int possible = gemm_native_possible(cx);
-  if (!e || !*e || !strcmp(e, "auto")) {
-    cx->gemm_native = possible;
-  } else if (!strcmp(e, "native")) {
-    if (!possible)
+  int want_native = !e || !*e || !strcmp(e, "auto") || !strcmp(e, "native");
+  if (want_native) {
+    int device_ok = gemm_native_device_ok(cx);
+    const char *load_error = device_ok ? gemm_native_load_error() : NULL;
+    cx->gemm_native = device_ok && !load_error;
+    if (cx->gemm_native || strcmp(e ? e : "", "native")) return CLTRAIN_OK;
+    if (load_error)
       return rt_fail(cx, CLTRAIN_ERR_UNSUPPORTED,
-                     "CLTRAIN_GEMM=native: device '%s' (%s) cannot run it: native kernels need a "
-                     "CPU device with CL_EXEC_NATIVE_KERNEL; use CLTRAIN_GEMM=clblast or auto",
-                     cx->info.name, cx->info.platform);
-    cx->gemm_native = 1;
-  } else if (!strcmp(e, "clblast")) {
-    cx->gemm_native = 0;
-  } else {
-    return rt_fail(cx, CLTRAIN_ERR_ARG, "CLTRAIN_GEMM='%s': expected clblast, native or auto", e);
+                     "CLTRAIN_GEMM=native on device '%s': %s (Debian's libopenblas0-pthread); "
+                     "use CLTRAIN_GEMM=clblast or auto", cx->info.name, load_error);
+    return rt_fail(cx, CLTRAIN_ERR_UNSUPPORTED,
+                   "CLTRAIN_GEMM=native: device '%s' (%s) cannot run it: native kernels need a "
+                   "CPU device with CL_EXEC_NATIVE_KERNEL; use CLTRAIN_GEMM=clblast or auto",
+                   cx->info.name, cx->info.platform);
   }
+  if (strcmp(e, "clblast"))
+    return rt_fail(cx, CLTRAIN_ERR_ARG, "CLTRAIN_GEMM='%s': expected clblast, native or auto", e);
+  cx->gemm_native = 0;
   return CLTRAIN_OK;
 }
 
 int blas_layout_free(const cltrain_context *cx) { return cx->gemm_native; }
 
 const char *blas_backend_name(const cltrain_context *cx) {
-  return cx->gemm_native ? gemm_native_name() : "CLBlast";
+  if (cx->gemm_native) return gemm_native_name();
+  /* auto on a device that could run OpenBLAS but could not load it: say why it is CLBlast
+   * (the library prints nothing itself; `cltrain devices` and `bench` print this). */
+  const char *e = getenv("CLTRAIN_GEMM");
+  int was_auto = !e || !*e || !strcmp(e, "auto");
+  if (was_auto && gemm_native_device_ok(cx) && gemm_native_load_error()) {
+    static _Thread_local char name[600];
+    snprintf(name, sizeof name, "CLBlast (%s)", gemm_native_load_error());
+    return name;
+  }
+  return "CLBlast";
 }
 
 cltrain_status blas_init(cltrain_context *cx) {

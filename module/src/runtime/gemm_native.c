@@ -1,8 +1,11 @@
 /* gemm_native.c: SGEMM for CPU devices through OpenBLAS, run by the device's own queue as a
  * native kernel (clEnqueueNativeKernel): tensors stay cl_mem, ordering stays the queue's, and
- * the driver hands the callback the buffers' host addresses. */
+ * the driver hands the callback the buffers' host addresses. OpenBLAS is loaded at run time, by
+ * its own path, when the first context that can run it opens. */
 #include <cblas.h>
+#include <dlfcn.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,7 +13,99 @@
 #include "blas.h"
 #include "gemm_native.h"
 
-int gemm_native_possible(const cltrain_context *cx) {
+/* The pthread build of OpenBLAS, by the path CMake found it at (its soname in that folder):
+ * Debian's libblas.so.3 and libopenblas.so.0 are alternatives that may point at the reference
+ * BLAS (30x slower) or the OpenMP build. $CLTRAIN_OPENBLAS names another file. */
+#ifndef CLTRAIN_OPENBLAS_PATH
+#define CLTRAIN_OPENBLAS_PATH "libopenblas.so.0"
+#endif
+
+/* After a GEMM, OpenBLAS's worker threads spin on sched_yield for 2^28 cycles (~0.1 s) before
+ * they sleep, runnable through every PoCL kernel that follows and competing with PoCL's own
+ * workers for the cores (16% of a batch-16 training step's CPU samples, docs/performance.md
+ * section 12.1). OpenBLAS reads $OPENBLAS_THREAD_TIMEOUT (log2 of that spin, clamped to 4..30)
+ * when it starts its threads: in its library constructor, and again when its thread pool is
+ * shut down and started anew. OpenCV's core links libblas.so.3, which on Debian is usually this
+ * same OpenBLAS, so it is loaded and its threads spin before main runs; cltrain therefore sets
+ * the variable (unless the user set it) and restarts the pool. Section 15 measured it. */
+static const char *const THREAD_TIMEOUT = "4";
+
+typedef void (*sgemm_fn)(enum CBLAS_ORDER, enum CBLAS_TRANSPOSE, enum CBLAS_TRANSPOSE, blasint,
+                         blasint, blasint, float, const float *, blasint, const float *, blasint,
+                         float, float *, blasint);
+
+static struct {
+  sgemm_fn sgemm;
+  void (*set_num_threads)(int);
+  char *(*get_corename)(void);
+  int (*thread_timeout)(void); /* what OpenBLAS read from the environment */
+  char error[512];             /* why it could not be loaded, or "" */
+} openblas;
+static pthread_once_t openblas_once = PTHREAD_ONCE_INIT;
+
+/* A symbol of lib as a function pointer (POSIX guarantees the conversion). */
+static void (*symbol(void *lib, const char *name))(void) {
+  void (*f)(void) = NULL;
+  void *p = dlsym(lib, name);
+  memcpy(&f, &p, sizeof f);
+  return f;
+}
+
+/* Restarts OpenBLAS's thread pool with OPENBLAS_THREAD_TIMEOUT = THREAD_TIMEOUT unless the user
+ * set it, through functions libopenblas exports (0.3.x) though cblas.h does not declare them:
+ * openblas_read_env re-reads the environment, blas_thread_shutdown_ joins the pool's threads
+ * and blas_thread_init starts them again with the new timeout. Without them nothing changes.
+ * Runs once per process, when the first context that uses OpenBLAS opens: no cltrain GEMM can
+ * be running then; a host thread inside OpenBLAS at that moment would not survive it. */
+static void set_thread_timeout(void *lib) {
+  void (*read_env)(void) = symbol(lib, "openblas_read_env");
+  int (*shutdown)(void) = (int (*)(void))symbol(lib, "blas_thread_shutdown_");
+  int (*init)(void) = (int (*)(void))symbol(lib, "blas_thread_init");
+  if (getenv("OPENBLAS_THREAD_TIMEOUT") || !read_env || !shutdown || !init) return;
+  setenv("OPENBLAS_THREAD_TIMEOUT", THREAD_TIMEOUT, 1);
+  read_env();
+  shutdown();
+  init();
+  unsetenv("OPENBLAS_THREAD_TIMEOUT");
+}
+
+/* Once per process. The environment is changed only inside set_thread_timeout, and restored;
+ * a host that reads its environment from other threads meanwhile could see the extra variable. */
+static void openblas_load(void) {
+  const char *path = getenv("CLTRAIN_OPENBLAS");
+  if (!path || !*path) path = CLTRAIN_OPENBLAS_PATH;
+  /* Already loaded (through OpenCV, or by the host): the same library, its handle. */
+  void *lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  if (!lib) {
+    snprintf(openblas.error, sizeof openblas.error, "OpenBLAS could not be loaded from '%s': %s",
+             path, dlerror());
+    return;
+  }
+  /* The library stays loaded for the process: native kernels may still be queued anywhere. */
+  openblas.sgemm = (sgemm_fn)symbol(lib, "cblas_sgemm");
+  openblas.set_num_threads = (void (*)(int))symbol(lib, "openblas_set_num_threads");
+  openblas.get_corename = (char *(*)(void))symbol(lib, "openblas_get_corename");
+  openblas.thread_timeout = (int (*)(void))symbol(lib, "openblas_thread_timeout");
+  if (!openblas.sgemm || !openblas.set_num_threads || !openblas.get_corename) {
+    snprintf(openblas.error, sizeof openblas.error,
+             "'%s' is not OpenBLAS: it lacks cblas_sgemm, openblas_set_num_threads or "
+             "openblas_get_corename", path);
+    return;
+  }
+  set_thread_timeout(lib);
+}
+
+const char *gemm_native_load_error(void) {
+  pthread_once(&openblas_once, openblas_load);
+  return openblas.error[0] ? openblas.error : NULL;
+}
+
+int gemm_native_thread_timeout(void) {
+  if (gemm_native_load_error() || !openblas.thread_timeout) return -1;
+  return openblas.thread_timeout();
+}
+
+int gemm_native_device_ok(const cltrain_context *cx) {
   cl_device_exec_capabilities caps = 0;
   if (clGetDeviceInfo(cx->device, CL_DEVICE_EXECUTION_CAPABILITIES, sizeof caps, &caps, NULL) !=
       CL_SUCCESS)
@@ -20,19 +115,23 @@ int gemm_native_possible(const cltrain_context *cx) {
   return (caps & CL_EXEC_NATIVE_KERNEL) && cx->info.type == CLTRAIN_DEVICE_CPU;
 }
 
+int gemm_native_possible(const cltrain_context *cx) {
+  return gemm_native_device_ok(cx) && !gemm_native_load_error();
+}
+
 /* OpenBLAS splits a GEMM over M and N between its threads, never over K, so each element of C
  * is summed in the same order whatever the thread count; the count is still fixed here (one
  * thread per compute unit of the device, the cores PoCL's workers use) so that nothing about a
  * run depends on the environment's OPENBLAS_NUM_THREADS. While the native kernel runs, the
  * in-order queue gives PoCL's other workers nothing to do, so the two pools take turns on the
- * cores instead of competing (by design; not yet measured apart on a quiet machine). */
+ * cores (OpenBLAS's workers sleep right after a GEMM: THREAD_TIMEOUT). */
 void gemm_native_init(const cltrain_context *cx) {
-  openblas_set_num_threads(cx->info.compute_units > 0 ? (int)cx->info.compute_units : 1);
+  openblas.set_num_threads(cx->info.compute_units > 0 ? (int)cx->info.compute_units : 1);
 }
 
 const char *gemm_native_name(void) {
-  static char name[96];
-  snprintf(name, sizeof name, "OpenBLAS (%s kernels), native kernel", openblas_get_corename());
+  static _Thread_local char name[96];
+  snprintf(name, sizeof name, "OpenBLAS (%s kernels), native kernel", openblas.get_corename());
   return name;
 }
 
@@ -92,7 +191,7 @@ static void CL_CALLBACK native_gemm_run(void *args) {
       size_t k0 = 0;
       do { /* once when k is 0 (C = beta * C) */
         size_t kk = g->k - k0 < step ? g->k - k0 : step;
-        cblas_sgemm(CblasRowMajor, g->trans_a ? CblasTrans : CblasNoTrans,
+        openblas.sgemm(CblasRowMajor, g->trans_a ? CblasTrans : CblasNoTrans,
                     g->trans_b ? CblasTrans : CblasNoTrans, (blasint)rows, (blasint)g->n,
                     (blasint)kk, g->alpha, a + i * g->stride_a + r * a_row + k0 * a_col,
                     (blasint)g->lda, b + i * g->stride_b + k0 * b_row, (blasint)g->ldb,

@@ -10,7 +10,19 @@ extern "C" {
 #endif
 
 /* 1 when cx's device runs native kernels (CL_EXEC_NATIVE_KERNEL) on the host's memory. */
+int gemm_native_device_ok(const cltrain_context *cx);
+
+/* Loads OpenBLAS once per process (by CMake's path, or $CLTRAIN_OPENBLAS) and restarts its
+ * threads with a short spin (OPENBLAS_THREAD_TIMEOUT, unless the user set it; gemm_native.c):
+ * NULL when it is there, else why not, naming the file. */
+const char *gemm_native_load_error(void);
+
+/* 1 when cx's device runs native kernels and OpenBLAS is loaded. */
 int gemm_native_possible(const cltrain_context *cx);
+
+/* The OPENBLAS_THREAD_TIMEOUT OpenBLAS's constructor read (0: unset, its default spin), or -1
+ * when OpenBLAS is not loaded or does not say. */
+int gemm_native_thread_timeout(void);
 
 /* Fixes OpenBLAS's thread count for cx's device (process-wide; see gemm_native.c). */
 void gemm_native_init(const cltrain_context *cx);
