@@ -2,8 +2,8 @@
  * squeeze-excitation's per-channel product), imported from torchvision's ONNX export, against
  * PyTorch (test/ref/ref_mobilenet.py): logits, loss and every gradient in eval and train mode, a
  * 4-step SGD trajectory, and exports (as imported, and with a new head) that cv::dnn must match;
- * MobileNetV3-large's and EfficientNet-B0's (SiLU as x * sigmoid(x)) eval-mode logits and
- * gradients and their exports (test/ref/ref_efficientnet.py). */
+ * the same checks, but the new head, for EfficientNet-B0 (SiLU as x * sigmoid(x);
+ * test/ref/ref_efficientnet.py); MobileNetV3-large's eval-mode logits, gradients and export. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +14,7 @@
 #include "model.h"
 #include "reftensor.h"
 
-enum { CLASSES = 4, BATCH = 2, MAX_TENSORS = 256 };
+enum { CLASSES = 4, BATCH = 2, MAX_TENSORS = 512 };
 
 static int cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
@@ -150,8 +150,10 @@ static void run_mode(cltrain_model *m, const char *arch, const char *mode, int t
 
 /* 4 SGD steps (lr 0.01, momentum 0.9) in train mode, nothing frozen: every tensor's change
  * (running statistics included) against PyTorch float64, within 3x of PyTorch-float32's error. */
-static void trajectory(cltrain_model *m) {
-  ref_set *r = ref_load("mnv3s_traj");
+static void trajectory(cltrain_model *m, const char *arch) {
+  char name[64];
+  snprintf(name, sizeof name, "%s_traj", arch);
+  ref_set *r = ref_load(name);
   const float *x = ref_f32(r, "x", NULL);
   const int *labels = ref_i32(r, "labels", NULL);
   size_t img = 3 * 64 * 64;
@@ -174,12 +176,13 @@ static void trajectory(cltrain_model *m) {
   double ours[MAX_TENSORS], theirs[MAX_TENSORS], mo, wo, mt, wt;
   int nt = compare(m, r, "d64:", 0, start, ours, theirs);
   /* every tensor that moved in float64 (ref_mobilenet.py leaves out the few that do not) */
-  CHECK(nt == count_keys(r, m, "d64:") && nt > n * 9 / 10, "trajectory: compared %d of %d tensors", nt, n);
+  CHECK(nt == count_keys(r, m, "d64:") && nt > n * 9 / 10, "%s trajectory: compared %d of %d tensors", arch, nt, n);
   if (nt > 0 && (nt = resolvable("trajectory", ours, theirs, nt)) > 0) {
     spread(ours, nt, &mo, &wo), spread(theirs, nt, &mt, &wt);
-    printf("trajectory (4 steps): cltrain median %.2e worst %.2e; PyTorch-f32 median %.2e worst %.2e\n", mo, wo, mt, wt);
-    CHECK(mo <= 3 * mt, "trajectory: median %.2e > 3 x PyTorch-f32's %.2e", mo, mt);
-    CHECK(wo <= 3 * wt, "trajectory: worst %.2e > 3 x PyTorch-f32's %.2e", wo, wt);
+    printf("%s trajectory (4 steps): cltrain median %.2e worst %.2e; PyTorch-f32 median %.2e worst %.2e\n", arch, mo, wo, mt,
+           wt);
+    CHECK(mo <= 3 * mt, "%s trajectory: median %.2e > 3 x PyTorch-f32's %.2e", arch, mo, mt);
+    CHECK(wo <= 3 * wt, "%s trajectory: worst %.2e > 3 x PyTorch-f32's %.2e", arch, wo, wt);
   }
   for (int k = 0; k < n; k++) free(start[k]);
   ref_free(r);
@@ -219,22 +222,33 @@ static void export_checked(cltrain_model *m, const char *what) {
   unlink(out);
 }
 
+/* arch's (mnv3s, mnv3l, effb0) eval-mode gradients, and with `train` its train-mode gradients,
+ * on one copy (eval first: train mode moves the running statistics the eval references assume),
+ * then (with `train`) the trajectory and the export of a fresh one, which it returns (NULL if it
+ * could not load). */
+static cltrain_model *checked_family(cltrain_context *cx, const char *arch, size_t nparams, const char *what,
+                                     int train) {
+  char file[64], path[1024];
+  snprintf(file, sizeof file, "%s_bn.onnx", arch);
+  cltrain_model *m = load(cx, file, nparams, path, sizeof path);
+  if (!m) return NULL;
+  run_mode(m, arch, "eval", 0, count_learnable(m));
+  if (train) {
+    run_mode(m, arch, "train", 1, count_learnable(m));
+    cltrain_model_destroy(m);
+    m = NULL;
+    CHECK_OK(cltrain_model_load_onnx(cx, path, &m));
+    if (!m) return NULL;
+    trajectory(m, arch);
+  }
+  export_checked(m, what);
+  return m;
+}
+
 int main(void) {
   cltrain_context *cx = test_context();
-  char path[1024];
-  cltrain_model *m = load(cx, "mnv3s_bn.onnx", 1521956, path, sizeof path);
-  if (!m) return check_done();
-  /* Eval first: train mode moves the running statistics the eval references assume. */
-  run_mode(m, "mnv3s", "eval", 0, count_learnable(m));
-  run_mode(m, "mnv3s", "train", 1, count_learnable(m));
-  cltrain_model_destroy(m);
-
-  /* A fresh copy for the trajectory, then its exports. */
-  m = NULL;
-  CHECK_OK(cltrain_model_load_onnx(cx, path, &m));
+  cltrain_model *m = checked_family(cx, "mnv3s", 1521956, "as imported", 1);
   if (m) {
-    trajectory(m);
-    export_checked(m, "as imported");
     /* A new 3-class head after classifier.0..2 (Linear, Hardswish, Dropout), which stay. */
     cltrain_head_options h = cltrain_head_defaults();
     h.num_classes = 3;
@@ -245,18 +259,10 @@ int main(void) {
     cltrain_model_destroy(m);
   }
 
-  m = load(cx, "mnv3l_bn.onnx", 4207156, path, sizeof path);
-  if (m) {
-    run_mode(m, "mnv3l", "eval", 0, count_learnable(m));
-    export_checked(m, "of the large model");
-    cltrain_model_destroy(m);
-  }
-  m = load(cx, "effb0_bn.onnx", 4012672, path, sizeof path);
-  if (m) {
-    run_mode(m, "effb0", "eval", 0, count_learnable(m));
-    export_checked(m, "of EfficientNet-B0");
-    cltrain_model_destroy(m);
-  }
+  /* MobileNetV3-large in eval mode only: its train-mode gradients are ~9e-3 off float64 from
+   * features.5.block.0 down (PyTorch-f32: 1e-5), an open discrepancy (README, "What is checked"). */
+  cltrain_model_destroy(checked_family(cx, "mnv3l", 4207156, "of the large model", 0));
+  cltrain_model_destroy(checked_family(cx, "effb0", 4012672, "of EfficientNet-B0", 1));
   cltrain_context_destroy(cx);
   return check_done();
 }
