@@ -1,7 +1,10 @@
 #!/usr/bin/python3
 """bench_torch.py: PyTorch's side of scripts/bench-vs-pytorch. Times the same training step as
-`cltrain bench` (torchvision ResNet-18 with an N-class fc, synthetic data, SGD momentum 0.9)
-and prints the same RESULT line.
+`cltrain bench` (torchvision ResNet-18 with an N-class fc, synthetic data, SGD momentum 0.9;
+or, with --arch, torchvision's mobilenet_v3_small or efficientnet_b0 with an N-class last Linear,
+as `cltrain bench --model` times `cltrain init --arch`'s file) and prints the same RESULT line.
+For those two, Dropout and EfficientNet's stochastic depth are set to p = 0: they are absent
+from the ONNX graph cltrain trains (export drops them), so both sides do the same work.
 
 On CUDA (--device cuda) it computes in float32 with TF32 off, as cltrain does, and waits for the
 GPU before reading the clock. Each step copies its batch from host memory to the device, as
@@ -20,8 +23,23 @@ import time
 import torch
 import torchvision
 
+# The modules each freeze spec freezes: cltrain's `all` freezes all but the head stage (for the
+# MobileNet and EfficientNet, everything from the pooling on: the whole classifier trains).
 FROZEN = {"none": [], "upto:layer3": ["conv1", "bn1", "layer1", "layer2"],
           "all": ["conv1", "bn1", "layer1", "layer2", "layer3", "layer4"]}
+FROZEN_FEATURES = {"none": [], "all": ["features"]}
+
+
+def make_model(arch, classes):
+    if arch == "resnet18":
+        model = torchvision.models.resnet18()
+        model.fc = torch.nn.Linear(512, classes)
+        return model, FROZEN
+    model = getattr(torchvision.models, arch)(num_classes=classes)
+    for mod in model.modules():
+        if isinstance(mod, (torch.nn.Dropout, torchvision.ops.StochasticDepth)):
+            mod.p = 0.0
+    return model, FROZEN_FEATURES
 
 
 def main():
@@ -30,6 +48,7 @@ def main():
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--classes", type=int, default=2)
+    ap.add_argument("--arch", default="resnet18", choices=["resnet18", "mobilenet_v3_small", "efficientnet_b0"])
     ap.add_argument("--freeze", default="none", choices=sorted(FROZEN))
     ap.add_argument("--infer", action="store_true", help="time inference only")
     ap.add_argument("--no-infer", action="store_true", help="time training only")
@@ -48,10 +67,11 @@ def main():
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
     torch.manual_seed(1)
-    model = torchvision.models.resnet18()
-    model.fc = torch.nn.Linear(512, a.classes)
+    model, specs = make_model(a.arch, a.classes)
+    if a.freeze not in specs:
+        raise SystemExit(f"bench_torch.py: --freeze {a.freeze} is not defined for {a.arch} ({', '.join(specs)})")
     model.to(dev)
-    frozen = [getattr(model, name) for name in FROZEN[a.freeze]]
+    frozen = [getattr(model, name) for name in specs[a.freeze]]
     for mod in frozen:
         for p in mod.parameters():
             p.requires_grad_(False)

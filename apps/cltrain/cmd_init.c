@@ -1,4 +1,5 @@
-/* cmd_init.c: `cltrain init`, writes a freshly initialised torchvision ResNet as ONNX. */
+/* cmd_init.c: `cltrain init`, writes a freshly initialised torchvision model (ResNet-18/34,
+ * MobileNetV3-small, EfficientNet-B0) as ONNX. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,10 +12,15 @@ int cmd_init(int argc, char **argv) {
   int bad = 0;
   for (int i = 1; i < argc && !bad; i++) {
     if (cli_flag(argc, argv, &i, "--help", NULL, &bad)) {
-      printf("usage: cltrain init [--arch resnet18|resnet34] --classes N --out M.onnx [--seed S]\n\n"
-             "Writes a ResNet with torchvision's architecture and initialisation (convs\n"
-             "kaiming-normal fan_out, BN 1/0, fc uniform +-1/sqrt(512)) and an N-class fc,\n"
-             "as an ONNX file that cv::dnn and cltrain load: a model to train from scratch.\n"
+      printf("usage: cltrain init [--arch ARCH] --classes N --out M.onnx [--seed S]\n\n"
+             "Writes a model with torchvision's architecture and initialisation and an N-class\n"
+             "classifier, as an ONNX file that cv::dnn and cltrain load: a model to train from\n"
+             "scratch. ARCH (default resnet18):\n"
+             "  resnet18, resnet34    convs kaiming-normal fan_out, BN 1/0, fc uniform +-1/sqrt(512)\n"
+             "  mobilenet_v3_small    convs kaiming-normal fan_out (zero bias), BN 1/0,\n"
+             "                        Linears normal(0, 0.01) with zero bias\n"
+             "  efficientnet_b0       convs kaiming-normal fan_out (zero bias), BN 1/0,\n"
+             "                        Linear uniform +-1/sqrt(N) with zero bias\n"
              "The same seed (default 0) always gives the same file.\n");
       return 0;
     }
@@ -35,7 +41,7 @@ int cmd_init(int argc, char **argv) {
   unsigned long long s;
   if (!cli_int("init", "--classes", classes, 1, 1000000, &n) || !cli_u64("init", "--seed", seed, &s)) return 2;
   if (cli_parse_only) return 0;
-  cltrain_status st = cltrain_resnet_onnx(arch, (int)n, (uint64_t)s, out);
+  cltrain_status st = cltrain_init_onnx(arch, (int)n, (uint64_t)s, out);
   if (st != CLTRAIN_OK) return cli_fail(NULL, st);
   printf("wrote %s: %s, %lld classes, seed %llu\n", out, arch, n, s);
   return 0;

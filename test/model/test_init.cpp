@@ -1,7 +1,8 @@
 /* test_init.cpp: cltrain_resnet_onnx (`cltrain init`): the written ResNet imports with
  * torchvision's names and parameter counts, its weights follow torchvision's initial
  * distributions, cv::dnn and cltrain compute the same logits from it, a seed always gives the
- * same file, and every error path fails cleanly without leaving a file. */
+ * same file, and every error path fails cleanly without leaving a file; cltrain_init_onnx's
+ * MobileNetV3-small and EfficientNet-B0 load, and its errors. */
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -199,26 +200,62 @@ static void test_seed() {
   CHECK(fa.size() == fc.size() && fa != fc, "seeds 5 and 6 give different weights");
 }
 
+/* The argument and path errors of `init` (cltrain_resnet_onnx or cltrain_init_onnx) on `arch`:
+ * each fails with its status, and none leaves a file. */
+static void test_arg_errors(cltrain_status (*init)(const char *, int, uint64_t, const char *), const char *arch) {
+  std::string p = tmp_file("bad_arg.onnx");
+  CHECK_STATUS(init(arch, 0, 0, p.c_str()), CLTRAIN_ERR_ARG);
+  CHECK_STATUS(init(arch, -3, 0, p.c_str()), CLTRAIN_ERR_ARG);
+  CHECK_STATUS(init(nullptr, 2, 0, p.c_str()), CLTRAIN_ERR_ARG);
+  CHECK_STATUS(init(arch, 2, 0, nullptr), CLTRAIN_ERR_ARG);
+  CHECK_STATUS(init(arch, 2, 0, ""), CLTRAIN_ERR_ARG);
+  CHECK(!exists(p), "%s: no file after the argument errors", arch);
+  std::string unwritable = dir + "/no-such-dir/x.onnx";
+  CHECK_STATUS(init(arch, 2, 0, unwritable.c_str()), CLTRAIN_ERR_IO);
+  CHECK(strstr(cltrain_last_error(nullptr), "no-such-dir") != nullptr, "message names the path: %s",
+        cltrain_last_error(nullptr));
+}
+
 static void test_errors() {
   std::string p = tmp_file("bad.onnx");
   CHECK_STATUS(cltrain_resnet_onnx("resnet50", 2, 0, p.c_str()), CLTRAIN_ERR_ARG);
   CHECK(strstr(cltrain_last_error(nullptr), "resnet50") != nullptr, "message names the arch: %s", cltrain_last_error(nullptr));
-  CHECK_STATUS(cltrain_resnet_onnx("resnet18", 0, 0, p.c_str()), CLTRAIN_ERR_ARG);
-  CHECK_STATUS(cltrain_resnet_onnx("resnet18", -3, 0, p.c_str()), CLTRAIN_ERR_ARG);
-  CHECK_STATUS(cltrain_resnet_onnx(nullptr, 2, 0, p.c_str()), CLTRAIN_ERR_ARG);
-  CHECK_STATUS(cltrain_resnet_onnx("resnet18", 2, 0, nullptr), CLTRAIN_ERR_ARG);
-  CHECK_STATUS(cltrain_resnet_onnx("resnet18", 2, 0, ""), CLTRAIN_ERR_ARG);
-  CHECK(!exists(p), "no file after the argument errors");
-  std::string unwritable = dir + "/no-such-dir/x.onnx";
-  CHECK_STATUS(cltrain_resnet_onnx("resnet18", 2, 0, unwritable.c_str()), CLTRAIN_ERR_IO);
-  CHECK(strstr(cltrain_last_error(nullptr), "no-such-dir") != nullptr, "message names the path: %s",
-        cltrain_last_error(nullptr));
+  test_arg_errors(cltrain_resnet_onnx, "resnet18");
   /* a failure leaves an existing file untouched, and no temporary behind */
   FILE *f = fopen(p.c_str(), "wb");
   fputs("keep", f);
   fclose(f);
   CHECK_STATUS(cltrain_resnet_onnx("resnet9", 2, 0, p.c_str()), CLTRAIN_ERR_ARG);
   CHECK(slurp(p) == "keep", "existing file untouched by a failed write");
+}
+
+/* cltrain_init_onnx(): a ResNet is cltrain_resnet_onnx()'s file; MobileNetV3-small and
+ * EfficientNet-B0 load in cltrain with torchvision's parameter counts (test_init_cli.sh compares
+ * names, shapes and initial statistics with torchvision); the errors name their culprit. After
+ * test_seed, whose s5a.onnx it compares with. */
+static void test_init_onnx(cltrain_context *cx) {
+  std::string r = tmp_file("init18.onnx");
+  CHECK_OK(cltrain_init_onnx("resnet18", 2, 5, r.c_str()));
+  CHECK(slurp(r) == slurp(tmp_file("s5a.onnx")), "cltrain_init_onnx(resnet18) writes cltrain_resnet_onnx's bytes");
+  const struct {
+    const char *arch;
+    size_t params; /* torchvision's sum(p.numel()) at 3 classes */
+  } archs[] = {{"mobilenet_v3_small", 1520931}, {"efficientnet_b0", 4011391}};
+  for (const auto &a : archs) {
+    std::string p = tmp_file("init_arch.onnx");
+    if (!CHECK_OK(cltrain_init_onnx(a.arch, 3, 1, p.c_str()))) continue;
+    cltrain_model *m = nullptr;
+    cltrain_model_info info;
+    if (CHECK_OK(cltrain_model_load_onnx(cx, p.c_str(), &m)) && CHECK_OK(cltrain_model_get_info(m, &info)))
+      CHECK(info.num_classes == 3 && info.num_params == a.params && info.in_h == 224,
+            "%s: 3 classes, %zu parameters, 224x224; got %d, %zu, %d", a.arch, a.params, info.num_classes,
+            info.num_params, info.in_h);
+    cltrain_model_destroy(m);
+  }
+  CHECK_STATUS(cltrain_init_onnx("vgg16", 2, 0, tmp_file("bad.onnx").c_str()), CLTRAIN_ERR_ARG);
+  CHECK(strstr(cltrain_last_error(nullptr), "'vgg16' (resnet18, resnet34, mobilenet_v3_small, efficientnet_b0)"),
+        "message names the arch and the known ones: %s", cltrain_last_error(nullptr));
+  test_arg_errors(cltrain_init_onnx, "mobilenet_v3_small");
 }
 
 int main() {
@@ -231,6 +268,7 @@ int main() {
   cltrain_context *cx = test_context();
   test_errors();
   test_seed();
+  test_init_onnx(cx);
   test_resnet18(cx);
   test_classes_and_resnet34(cx);
   cltrain_context_destroy(cx);

@@ -2,6 +2,9 @@
 # test_init_cli.sh: `cltrain init` and `cltrain bench` as a user runs them: a written model that
 # `cltrain info` reads with torchvision's totals, the error exits, and one tiny bench run that
 # must print a RESULT line with positive speeds (a check that bench works, not a benchmark).
+# For mobilenet_v3_small and efficientnet_b0 also: torchvision's names, shapes, count and
+# initial statistics (init_arch_check.py, against torchvision in Python), the same seed gives
+# the same bytes (another seed others), and `cltrain train` trains the file (64x64, 1 epoch).
 set -u
 source "$(dirname "$0")/../common/expect.sh"
 bin=${CLTRAIN_BIN:?}
@@ -12,7 +15,22 @@ expect init-info 0 "parameters: 11,179,077 trainable" -- "$bin" info --model "$t
 expect init-names 0 "layer2\.0\.downsample\.0 +conv +128x28x28 +8,192 +stage2" -- "$bin" info --model "$tmp/r18.onnx"
 expect init-r34 0 "resnet34, 1000 classes" -- "$bin" init --arch resnet34 --classes 1000 --out "$tmp/r34.onnx"
 expect init-r34-info 0 "parameters: 21,797,672 trainable" -- "$bin" info --model "$tmp/r34.onnx"
+py=/usr/bin/python3
+$py "$(dirname "$0")/../common/image_folders.py" "$tmp/data" >/dev/null
+for run in "mobilenet_v3_small 1,522,981" "efficientnet_b0 4,013,953"; do
+  arch=${run% *} m="$tmp/${run% *}.onnx"
+  expect "init-$arch" 0 "wrote $m: $arch, 5 classes, seed 3" -- "$bin" init --arch "$arch" --classes 5 --out "$m" --seed 3
+  expect "init-$arch-info" 0 "parameters: ${run#* } trainable" -- "$bin" info --model "$m"
+  expect "init-$arch-torchvision" 0 "^ok   $arch: .* conv weights" -- $py "$(dirname "$0")/init_arch_check.py" "$m" "$arch" 5
+  "$bin" init --arch "$arch" --classes 5 --out "$tmp/again.onnx" --seed 3 >/dev/null
+  "$bin" init --arch "$arch" --classes 5 --out "$tmp/other.onnx" --seed 4 >/dev/null
+  if cmp -s "$m" "$tmp/again.onnx" && ! cmp -s "$m" "$tmp/other.onnx"; then ok "init-$arch-seed-bytes"
+  else bad "init-$arch-seed-bytes: seed 3 twice differs, or seed 4 equals it"; fi
+  expect "init-$arch-train" 0 "exported $tmp/trained\.onnx" -- "$bin" train --model "$m" --data "$tmp/data/ok" \
+    --batch 2 --epochs 1 --image-size 64 --seed 1 --out "$tmp/trained.onnx"
+done
 expect init-help 0 "usage: cltrain init" -- "$bin" init --help
+expect init-help-archs 0 "mobilenet_v3_small .*efficientnet_b0" -- bash -c "'$bin' init --help | tr '\n' ' '"
 expect init-bad-arch 1 "unknown architecture 'vgg16'" -- "$bin" init --arch vgg16 --classes 2 --out "$tmp/x.onnx"
 expect init-classes-0 2 "--classes wants an integer in 1..1000000, got '0'" -- "$bin" init --classes 0 --out "$tmp/x.onnx"
 expect init-classes-nan 2 "--classes wants an integer in 1..1000000, got 'two'" -- "$bin" init --classes two --out "$tmp/x.onnx"

@@ -2,8 +2,9 @@
  * squeeze-excitation's per-channel product), imported from torchvision's ONNX export, against
  * PyTorch (test/ref/ref_mobilenet.py): logits, loss and every gradient in eval and train mode, a
  * 4-step SGD trajectory, and exports (as imported, and with a new head) that cv::dnn must match;
- * MobileNetV3-large's and EfficientNet-B0's (SiLU as x * sigmoid(x)) eval-mode logits and
- * gradients and their exports (test/ref/ref_efficientnet.py); DenseNet-121's and SqueezeNet 1.1's
+ * the same checks, but the new head, for EfficientNet-B0 (SiLU as x * sigmoid(x);
+ * test/ref/ref_efficientnet.py); MobileNetV3-large's eval-mode logits, gradients and export;
+ * DenseNet-121's and SqueezeNet 1.1's
  * (Concat; test/ref/ref_densenet.py), their trajectories, and their exports with a new head
  * (SqueezeNet's a 1x1 conv). */
 #include <math.h>
@@ -316,15 +317,27 @@ int main(void) {
     cltrain_model_destroy(m);
   }
 
+  /* MobileNetV3-large in eval mode only: its train-mode gradients are ~9e-3 off float64 from
+   * features.5.block.0 down (PyTorch-f32: 1e-5), on both GEMM backends: an open discrepancy
+   * (README, "What is checked"). */
   m = load(cx, "mnv3l_bn.onnx", 4207156, path, sizeof path);
   if (m) {
     run_mode(m, "mnv3l", "eval", 0, count_learnable(m));
     export_checked(m, "of the large model");
     cltrain_model_destroy(m);
   }
+  /* EfficientNet-B0: eval- and train-mode gradients, then a fresh copy's trajectory (stochastic
+   * depth and dropout are p = 0 in the reference: neither is in the ONNX graph). */
   m = load(cx, "effb0_bn.onnx", 4012672, path, sizeof path);
   if (m) {
     run_mode(m, "effb0", "eval", 0, count_learnable(m));
+    run_mode(m, "effb0", "train", 1, count_learnable(m));
+    cltrain_model_destroy(m);
+    m = NULL;
+    CHECK_OK(cltrain_model_load_onnx(cx, path, &m));
+  }
+  if (m) {
+    trajectory(m, "effb0_traj");
     export_checked(m, "of EfficientNet-B0");
     cltrain_model_destroy(m);
   }

@@ -11,7 +11,7 @@ sqz11_{eval,train,traj}.ref."""
 import torch
 import torchvision
 
-from ref_mobilenet import CLASSES, SIZE, export, modes, trajectory_case
+from ref_mobilenet import CLASSES, SIZE, STEPS, export, modes, trajectory_case
 from ref_models import randomise
 
 
@@ -27,4 +27,5 @@ def generate(w):
     for name, m, train in (("dn121", dn, False), ("sqz11", sq, True)):
         x = torch.randn(2, 3, SIZE, SIZE, generator=gen)
         modes(w, name, m, x, torch.tensor([2, 1]), (("eval", False), ("train", True))[:1 + train])
-        trajectory_case(w, f"{name}_traj", m, gen)
+        batches = torch.randn(STEPS, 2, 3, SIZE, SIZE, generator=gen)
+        trajectory_case(w, name, m, batches, torch.randint(0, CLASSES, (STEPS, 2), generator=gen))

@@ -5,10 +5,10 @@ exported at 64x64 with BN kept, and PyTorch's answers on a batch of 2:
     gradient in float64 (stored rounded to float32) with PyTorch-float32's own relative error;
   - a 4-step SGD trajectory (lr 0.01, momentum 0.9, train-mode BN, nothing frozen): per tensor
     that moves, w_4 - w_0 in float64 and PyTorch-float32's error on it.
-And for mobilenet_v3_large (the same, seed 5): eval-mode logits, loss and gradients.
+And for mobilenet_v3_large (seed 5): eval-mode logits, loss and gradients.
 The classifier's Dropout is set to p = 0: the ONNX graph has none (export drops it), so cltrain
-trains the imported classifier without dropout. Files: mnv3s_bn.onnx, mnv3s_{eval,train,traj}.ref,
-mnv3l_bn.onnx, mnv3l_eval.ref.
+trains the imported classifier without dropout. Files: mnv3{s,l}_bn.onnx,
+mnv3s_{eval,train,traj}.ref, mnv3l_eval.ref.
 """
 import copy
 import warnings
@@ -72,15 +72,27 @@ def trajectory(model, batches, labels):
     return model
 
 
-def trajectory_case(w, name, m32, gen):
-    """4 SGD steps on batches drawn from gen: per tensor that moves, w_4 - w_0 in float64 and
-    PyTorch-float32's error on it."""
-    m64 = copy.deepcopy(m32).double()
+def generate(w):
+    m32 = make_mnv3()
+    export(m32, w.out / "mnv3s_bn.onnx")
+    gen = torch.Generator().manual_seed(12)
+    x = torch.randn(2, 3, SIZE, SIZE, generator=gen)
+    y = torch.tensor([1, 3])
+    modes(w, "mnv3s", m32, x, y, (("eval", False), ("train", True)))
     batches = torch.randn(STEPS, 2, 3, SIZE, SIZE, generator=gen)
     labels = torch.randint(0, CLASSES, (STEPS, 2), generator=gen)
+    trajectory_case(w, "mnv3s", m32, batches, labels)
+
+    large = make_mnv3("mobilenet_v3_large", seed=5)
+    export(large, w.out / "mnv3l_bn.onnx")
+    modes(w, "mnv3l", large, x, y, (("eval", False),))
+
+
+def trajectory_case(w, name, m32, batches, labels):
+    """<name>_traj.ref: the 4-step trajectory of m32 on batches in float32 and float64."""
     start = {k: v.clone() for k, v in m32.state_dict().items()}
     s32 = trajectory(copy.deepcopy(m32), batches, labels).state_dict()
-    s64 = trajectory(copy.deepcopy(m64), batches.double(), labels).state_dict()
+    s64 = trajectory(copy.deepcopy(m32).double(), batches.double(), labels).state_dict()
     t = {"x": batches, "labels": labels}
     for k, v in start.items():
         if k.endswith("num_batches_tracked"):
@@ -91,18 +103,4 @@ def trajectory_case(w, name, m32, gen):
         d32 = (s32[k] - v).double()
         t["d64:" + k] = d64.float()
         t["e32:" + k] = torch.tensor([rel_l2(d32, d64)], dtype=torch.float64)
-    w.case(name, **t)
-
-
-def generate(w):
-    m32 = make_mnv3()
-    export(m32, w.out / "mnv3s_bn.onnx")
-    gen = torch.Generator().manual_seed(12)
-    x = torch.randn(2, 3, SIZE, SIZE, generator=gen)
-    y = torch.tensor([1, 3])
-    modes(w, "mnv3s", m32, x, y, (("eval", False), ("train", True)))
-    trajectory_case(w, "mnv3s_traj", m32, gen)
-
-    large = make_mnv3("mobilenet_v3_large", seed=5)
-    export(large, w.out / "mnv3l_bn.onnx")
-    modes(w, "mnv3l", large, x, y, (("eval", False),))
+    w.case(f"{name}_traj", **t)

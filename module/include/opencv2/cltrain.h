@@ -19,8 +19,8 @@
  * buffers and error text). Different contexts are independent and may be used from different
  * threads at the same time, even on the same device: a model trained in one thread gives
  * bit for bit the results it gives alone (test/train/test_threads.c). cltrain_devices(),
- * cltrain_status_str(), cltrain_version(), cltrain_softmax(), cltrain_onnx_class_names() and
- * cltrain_resnet_onnx() take no context and may be called from any thread;
+ * cltrain_status_str(), cltrain_version(), cltrain_softmax(), cltrain_onnx_class_names(),
+ * cltrain_resnet_onnx() and cltrain_init_onnx() take no context and may be called from any thread;
  * cltrain_last_error(NULL) is per thread. A model must not be shared between threads without
  * the caller's own lock, and never with another context. cltrain_train_run() starts loader
  * threads of its own and joins them before it returns; its callbacks run on the calling
@@ -539,6 +539,15 @@ CLTRAIN_API void cltrain_mpi_abort(const void *comm, int code);
  * detailed by cltrain_last_error(NULL). */
 CLTRAIN_API cltrain_status cltrain_resnet_onnx(const char *arch, int num_classes, uint64_t seed,
                                                const char *path);
+
+/* As cltrain_resnet_onnx(), for "resnet18", "resnet34" (which it passes on to
+ * cltrain_resnet_onnx()), "mobilenet_v3_small" and "efficientnet_b0": torchvision 0.14's
+ * architectures, exported as torch.onnx.export writes them (opset 13, BN kept; hardswish as
+ * x * HardSigmoid(x), SiLU as x * Sigmoid(x)), with torchvision's initialisation: every conv
+ * kaiming_normal_(fan_out) with zero bias, BN weight 1, bias 0; MobileNetV3's Linears
+ * N(0, 0.01) and EfficientNet's U(+-1/sqrt(num_classes)), with zero biases. The same Philox
+ * stream, checks and errors. */
+CLTRAIN_API cltrain_status cltrain_init_onnx(const char *arch, int num_classes, uint64_t seed, const char *path);
 
 /* ---- for tools: what the cltrain command-line tool needs (EXPERIMENTAL) --------------------
  * The cltrain tool (apps/cltrain) is built on this header alone, as sqlite's shell is on
