@@ -11,8 +11,9 @@ Where the run is chaotic at float32's precision (train-mode BN over 16 values pe
 layer4 at these sizes: a ReLU input a few ulps from 0 flips with the summation order and moves
 every gradient below it by ~1e-2), one float32 run's error says little: PyTorch-f32 may be lucky
 (4e-5) where another order of the same sums lands 6e-2 away. So PyTorch also replays float32
-from a start perturbed by one ulp per weight (a rounding-level change, as a different summation
-order makes), and the bound is 3x the larger of the two float32 errors.
+from three starts perturbed by one ulp per weight (rounding-level changes, as a different
+summation order makes: measured there, 1.3e-4 median after one step against 4.5e-5 unperturbed,
+1.4e-2 after two), and the bound is 3x the largest of the four float32 errors.
 Exit 0 when within, 1 otherwise. Images are SxS crops of (S*256/224)-pixel squares, so the eval
 transform is only the crop and normalisation, done here exactly as cltrain does them."""
 import os
@@ -69,8 +70,8 @@ def worker(rank, port, dtype, perturb, result):
     dist.init_process_group("gloo", rank=rank, world_size=RANKS)
     torch.manual_seed(0)
     w0 = onnx_weights(START)
-    if perturb:  # one ulp up or down per float32 weight, the same on both ranks
-        g = np.random.default_rng(7)
+    if perturb:  # one ulp up or down per float32 weight, the same on both ranks (perturb: the seed)
+        g = np.random.default_rng(perturb)
         w0 = {k: (np.nextafter(v, np.where(g.random(v.shape) < 0.5, -np.inf, np.inf).astype(v.dtype))
                   if v.dtype == np.float32 and v.size > 1 else v) for k, v in w0.items()}
         assert all(np.any(v != v0) for v, v0 in zip(w0.values(), onnx_weights(START).values()) if v.size > 1)
@@ -108,7 +109,7 @@ def worker(rank, port, dtype, perturb, result):
     dist.destroy_process_group()
 
 
-def replay(dtype, perturb=False):
+def replay(dtype, perturb=0):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -120,7 +121,8 @@ def replay(dtype, perturb=False):
 
 def main():
     torch.set_num_threads(1)
-    w64, w32, wp = replay(torch.float64), replay(torch.float32), replay(torch.float32, perturb=True)
+    w64, w32 = replay(torch.float64), replay(torch.float32)
+    wps = [replay(torch.float32, perturb=seed) for seed in (7, 8, 9)]
     w0 = {k: v.astype(np.float64) for k, v in onnx_weights(START).items()}
     ours = {k: v.astype(np.float64) for k, v in onnx_weights(OURS).items()}
     rel = lambda a, b: float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-300))
@@ -135,16 +137,16 @@ def main():
             continue
         e_ours.append(rel(ours[k] - v0, d64))
         e_f32.append(rel(w32[k] - v0, d64))
-        e_pert.append(rel(wp[k] - v0, d64))
+        e_pert.append(max(rel(wp[k] - v0, d64) for wp in wps))
     if not e_ours:
         print("FAIL nothing moved")
         return 1
-    so, st, sp = np.sort(e_ours), np.sort(e_f32), np.sort(e_pert)
+    so, st, sp = np.sort(e_ours), np.sort(e_f32), np.sort(e_pert)  # sp: per tensor, the worst of the 3
     med = len(so) // 2
     bound_med, bound_worst = 3 * max(st[med], sp[med]), 3 * max(st[-1], sp[-1])
     print(f"{FREEZE}: {len(so)} tensors moved, {unmoved} unchanged; change vs float64 DDP: cltrain median "
           f"{so[med]:.2e} worst {so[-1]:.2e}, PyTorch-f32 median {st[med]:.2e} worst {st[-1]:.2e}, "
-          f"from a start one ulp away {sp[med]:.2e} / {sp[-1]:.2e}; bounds {bound_med:.2e} / {bound_worst:.2e}")
+          f"from starts one ulp away (worst of 3) {sp[med]:.2e} / {sp[-1]:.2e}; bounds {bound_med:.2e} / {bound_worst:.2e}")
     return 0 if so[med] <= bound_med and so[-1] <= bound_worst else 1
 
 
