@@ -1,10 +1,12 @@
 /* plan.c: the model's activation memory, planned once per (batch capacity, training or
- * inference, frozen set). A node's output is kept until backward only when backward reads it
+ * inference, frozen set). A node's output is kept past the forward only when backward reads it
  * (its readers' op-table entries say so, node_kinds.h: a trainable conv's or linear's input, a
- * BN input, a ReLU output below which something trains); every other buffer returns to a pool
- * once its last reader has run, and gradient buffers live only from their first writer to their
- * reader. The plan is made by simulating the forward and backward timeline with a best-fit free
- * list of device buffers. */
+ * BN input, a ReLU output below which something trains), and only until the last backward that
+ * reads it has run, as PyTorch frees a saved tensor once its backward ran; every other buffer
+ * returns to a pool once its last forward reader has run, and gradient buffers live only from
+ * their first writer to their reader. So the gradients of the lower layers reuse the buffers of
+ * the activations that the upper layers' backward no longer needs. The plan is made by
+ * simulating the forward and backward timeline with a best-fit free list of device buffers. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,30 +85,38 @@ cltrain_status model_plan(cltrain_model *m, int n, int backward, const batch_buf
   cltrain_context *cx = m->cx;
   const graph_desc *g = &m->g;
   int nn = g->n, lowest = backward ? model_lowest_trainable(m) : nn;
-  int *root = malloc(sizeof(int) * nn), *last = malloc(sizeof(int) * nn);
+  int *root = malloc(sizeof(int) * nn), *last = malloc(sizeof(int) * nn), *bwd_last = malloc(sizeof(int) * nn);
   unsigned char *keep = calloc((size_t)nn, 1);
   pool_sim p = {calloc((size_t)4 * nn, sizeof(size_t)), calloc((size_t)4 * nn, 1), 0, 4 * nn};
   int *ybuf = malloc(sizeof(int) * nn), *dybuf = malloc(sizeof(int) * nn);
-  if (!root || !last || !keep || !p.bytes || !p.busy || !ybuf || !dybuf) {
-    free(root), free(last), free(keep), free(p.bytes), free(p.busy), free(ybuf), free(dybuf);
+  if (!root || !last || !bwd_last || !keep || !p.bytes || !p.busy || !ybuf || !dybuf) {
+    free(root), free(last), free(bwd_last), free(keep), free(p.bytes), free(p.busy), free(ybuf), free(dybuf);
     return rt_fail(cx, CLTRAIN_ERR_OUT_OF_MEMORY, "out of host memory planning buffers");
   }
   for (int i = 0; i < nn; i++) {
     const graph_node *nd = &g->nodes[i];
     root[i] = model_is_view(m, i) ? root[nd->inputs[0]] : i;
-    last[i] = i, ybuf[i] = dybuf[i] = -1;
+    last[i] = i, bwd_last[i] = nn, ybuf[i] = dybuf[i] = -1;
   }
-  /* Last forward reader of each buffer, and what backward needs kept. */
+  /* Last forward reader of each buffer, what backward needs kept, and the last backward (the
+   * lowest node) that reads it. A view's backward runs inside its root's (a fused ReLU's in its
+   * BN's, which reads the output the ReLU shares), so its reads count at the root. */
   for (int j = 1; j < nn; j++) {
     const graph_node *nd = &g->nodes[j];
     for (int k = 0; k < nd->ninputs; k++) {
       int r = root[nd->inputs[k]];
       if (last[r] < j) last[r] = j;
-      if (backward && backward_reads_input(m, j, lowest)) keep[r] = 1;
+      if (backward && backward_reads_input(m, j, lowest)) {
+        keep[r] = 1;
+        if (bwd_last[r] > root[j]) bwd_last[r] = root[j];
+      }
     }
-    if (backward && (node_kind_of(nd->op)->backward_reads & READS_OUTPUT) && j >= lowest) keep[root[j]] = 1;
+    if (backward && (node_kind_of(nd->op)->backward_reads & READS_OUTPUT) && j >= lowest) {
+      keep[root[j]] = 1;
+      if (bwd_last[root[j]] > root[j]) bwd_last[root[j]] = root[j];
+    }
   }
-  keep[root[g->output]] = 1; /* the logits are read after the passes */
+  keep[root[g->output]] = 1, bwd_last[root[g->output]] = nn; /* the logits are read after the passes */
 
   /* Forward timeline. */
   size_t img = (size_t)g->in_c * g->in_h * g->in_w;
@@ -122,22 +132,27 @@ cltrain_status model_plan(cltrain_model *m, int n, int backward, const batch_buf
     if (root[i] == i && last[i] == i && !keep[i]) pool_give(&p, ybuf[i]); /* never read */
   }
   /* Backward timeline: a gradient buffer is taken by its first writer (the highest consumer)
-   * and given back once its own node's backward has run. */
+   * and given back once its own node's backward has run; a kept output is given back once the
+   * last backward reading it has run (after that node took its gradients' buffers, so none of
+   * them is one it reads). */
   if (backward) {
     int out = root[g->output];
     const graph_node *o = &g->nodes[out];
     dybuf[out] = pool_take(&p, (size_t)n * o->c * o->h * o->w * sizeof(float));
-    for (int i = nn - 1; i >= lowest && i > 0; i--) {
+    for (int i = nn - 1; i > 0; i--) {
       const graph_node *nd = &g->nodes[i];
-      if (root[i] != i || dybuf[i] < 0) continue;
-      for (int k = 0; k < nd->ninputs; k++) {
-        int r = root[nd->inputs[k]];
-        if (r >= lowest && dybuf[r] < 0) {
-          const graph_node *in = &g->nodes[r];
-          dybuf[r] = pool_take(&p, (size_t)n * in->c * in->h * in->w * sizeof(float));
+      if (i >= lowest && root[i] == i && dybuf[i] >= 0) {
+        for (int k = 0; k < nd->ninputs; k++) {
+          int r = root[nd->inputs[k]];
+          if (r >= lowest && dybuf[r] < 0) {
+            const graph_node *in = &g->nodes[r];
+            dybuf[r] = pool_take(&p, (size_t)n * in->c * in->h * in->w * sizeof(float));
+          }
         }
+        pool_give(&p, dybuf[i]);
       }
-      pool_give(&p, dybuf[i]);
+      for (int r = 0; r < nn; r++)
+        if (bwd_last[r] == i && keep[r]) pool_give(&p, ybuf[r]);
     }
     for (int i = 0; i < nn; i++) dybuf[i] = dybuf[root[i]];
   }
@@ -154,6 +169,6 @@ cltrain_status model_plan(cltrain_model *m, int n, int backward, const batch_buf
     memcpy(m->ybuf, ybuf, sizeof(int) * nn);
     memcpy(m->dybuf, dybuf, sizeof(int) * nn);
   }
-  free(root), free(last), free(keep), free(p.bytes), free(p.busy), free(ybuf), free(dybuf);
+  free(root), free(last), free(bwd_last), free(keep), free(p.bytes), free(p.busy), free(ybuf), free(dybuf);
   return st;
 }
