@@ -7,6 +7,7 @@
  * their first writer to their reader. So the gradients of the lower layers reuse the buffers of
  * the activations that the upper layers' backward no longer needs. The plan is made by
  * simulating the forward and backward timeline with a best-fit free list of device buffers. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,13 +17,44 @@
 #include "node_kinds.h"
 
 typedef struct pool_sim {
-  size_t *bytes; /* per buffer id */
+  size_t *bytes, *off; /* per buffer id: its size, and (arena) its offset in the arena */
   unsigned char *busy;
   int n, cap;
+  /* Arena: every take is a new range of one device buffer (a sub-buffer), starting at a multiple
+   * of `align` bytes, and the arena is `end` bytes. 0: every id is a buffer of its own, reused
+   * best-fit (when the arena would be larger than the device allows in one buffer). */
+  size_t align, end;
 } pool_sim;
 
-/* A free buffer of at least `bytes` (the smallest such), or a new one. */
+/* Arena: the smallest gap between busy ranges that holds `bytes`, or the end of the highest busy
+ * range (which grows the arena). Ranges freed side by side join into one gap, so a large gradient
+ * takes the place of several smaller activations (a plan of buffers cannot do that). */
+static int arena_take(pool_sim *p, size_t bytes) {
+  size_t need = ((bytes ? bytes : 1) + p->align - 1) / p->align * p->align, best = 0, best_gap = 0;
+  int found = 0;
+  if (p->n == p->cap) return -1;
+  for (int c = -1; c < p->n; c++) { /* candidate starts: 0 and the end of each busy range */
+    if (c >= 0 && !p->busy[c]) continue;
+    size_t start = c < 0 ? 0 : p->off[c] + p->bytes[c], next = SIZE_MAX;
+    int covered = 0;
+    for (int k = 0; k < p->n && !covered; k++) {
+      if (!p->busy[k]) continue;
+      covered = p->off[k] <= start && start < p->off[k] + p->bytes[k];
+      if (p->off[k] >= start && p->off[k] < next) next = p->off[k];
+    }
+    size_t gap = next - start; /* SIZE_MAX - start past the highest range: always fits */
+    if (!covered && gap >= need && (!found || gap < best_gap || (gap == best_gap && start < best)))
+      found = 1, best = start, best_gap = gap;
+  }
+  int id = p->n++;
+  p->off[id] = best, p->bytes[id] = need, p->busy[id] = 1;
+  if (best + need > p->end) p->end = best + need;
+  return id;
+}
+
+/* A free buffer of at least `bytes` (the smallest such), or a new one; in an arena, a new range. */
 static int pool_take(pool_sim *p, size_t bytes) {
+  if (p->align) return arena_take(p, bytes);
   int best = -1;
   for (int i = 0; i < p->n; i++)
     if (!p->busy[i] && p->bytes[i] >= bytes && (best < 0 || p->bytes[i] < p->bytes[best])) best = i;
@@ -81,22 +113,70 @@ static cltrain_status check_fits(cltrain_model *m, int n, const size_t *bytes, i
                  largest / gib, d->max_alloc_bytes / gib);
 }
 
+/* Simulates the forward (and backward) pass on pool p: ybuf and dybuf get each node's buffer id. */
+static void timeline(const cltrain_model *m, int n, int backward, int lowest, const int *root, const int *last,
+                     const int *bwd_last, const unsigned char *keep, pool_sim *p, int *ybuf, int *dybuf) {
+  const graph_desc *g = &m->g;
+  int nn = g->n;
+  for (int i = 0; i < nn; i++) ybuf[i] = dybuf[i] = -1;
+  /* Forward timeline. */
+  size_t img = (size_t)g->in_c * g->in_h * g->in_w;
+  ybuf[0] = pool_take(p, (size_t)n * img * sizeof(float));
+  for (int i = 1; i < nn; i++) {
+    const graph_node *nd = &g->nodes[i];
+    if (root[i] == i) ybuf[i] = pool_take(p, (size_t)n * nd->c * nd->h * nd->w * sizeof(float));
+    else ybuf[i] = ybuf[root[i]];
+    for (int k = 0; k < nd->ninputs; k++) {
+      int r = root[nd->inputs[k]];
+      if (last[r] == i && !keep[r]) pool_give(p, ybuf[r]);
+    }
+    if (root[i] == i && last[i] == i && !keep[i]) pool_give(p, ybuf[i]); /* never read */
+  }
+  /* Backward timeline: a gradient buffer is taken by its first writer (the highest consumer)
+   * and given back once its own node's backward has run; a kept output is given back once the
+   * last backward reading it has run (after that node took its gradients' buffers, so none of
+   * them is one it reads). */
+  if (backward) {
+    int out = root[g->output];
+    const graph_node *o = &g->nodes[out];
+    dybuf[out] = pool_take(p, (size_t)n * o->c * o->h * o->w * sizeof(float));
+    for (int i = nn - 1; i > 0; i--) {
+      const graph_node *nd = &g->nodes[i];
+      if (i >= lowest && root[i] == i && dybuf[i] >= 0) {
+        for (int k = 0; k < nd->ninputs; k++) {
+          int r = root[nd->inputs[k]];
+          if (r >= lowest && dybuf[r] < 0) {
+            const graph_node *in = &g->nodes[r];
+            dybuf[r] = pool_take(p, (size_t)n * in->c * in->h * in->w * sizeof(float));
+          }
+        }
+        pool_give(p, dybuf[i]);
+      }
+      for (int r = 0; r < nn; r++)
+        if (bwd_last[r] == i && keep[r]) pool_give(p, ybuf[r]);
+    }
+    for (int i = 0; i < nn; i++) dybuf[i] = dybuf[root[i]];
+  }
+  for (int i = 0; i < nn; i++) ybuf[i] = ybuf[root[i]];
+}
+
 cltrain_status model_plan(cltrain_model *m, int n, int backward, const batch_buf *extra, int nextra) {
   cltrain_context *cx = m->cx;
   const graph_desc *g = &m->g;
   int nn = g->n, lowest = backward ? model_lowest_trainable(m) : nn;
   int *root = malloc(sizeof(int) * nn), *last = malloc(sizeof(int) * nn), *bwd_last = malloc(sizeof(int) * nn);
   unsigned char *keep = calloc((size_t)nn, 1);
-  pool_sim p = {calloc((size_t)4 * nn, sizeof(size_t)), calloc((size_t)4 * nn, 1), 0, 4 * nn};
+  pool_sim p = {calloc((size_t)4 * nn, sizeof(size_t)), calloc((size_t)4 * nn, sizeof(size_t)), calloc((size_t)4 * nn, 1),
+                0, 4 * nn, 0, 0};
   int *ybuf = malloc(sizeof(int) * nn), *dybuf = malloc(sizeof(int) * nn);
-  if (!root || !last || !bwd_last || !keep || !p.bytes || !p.busy || !ybuf || !dybuf) {
-    free(root), free(last), free(bwd_last), free(keep), free(p.bytes), free(p.busy), free(ybuf), free(dybuf);
+  if (!root || !last || !bwd_last || !keep || !p.bytes || !p.off || !p.busy || !ybuf || !dybuf) {
+    free(root), free(last), free(bwd_last), free(keep), free(p.bytes), free(p.off), free(p.busy), free(ybuf), free(dybuf);
     return rt_fail(cx, CLTRAIN_ERR_OUT_OF_MEMORY, "out of host memory planning buffers");
   }
   for (int i = 0; i < nn; i++) {
     const graph_node *nd = &g->nodes[i];
     root[i] = model_is_view(m, i) ? root[nd->inputs[0]] : i;
-    last[i] = i, bwd_last[i] = nn, ybuf[i] = dybuf[i] = -1;
+    last[i] = i, bwd_last[i] = nn;
   }
   /* Last forward reader of each buffer, what backward needs kept, and the last backward (the
    * lowest node) that reads it. A view's backward runs inside its root's (a fused ReLU's in its
@@ -118,57 +198,38 @@ cltrain_status model_plan(cltrain_model *m, int n, int backward, const batch_buf
   }
   keep[root[g->output]] = 1, bwd_last[root[g->output]] = nn; /* the logits are read after the passes */
 
-  /* Forward timeline. */
-  size_t img = (size_t)g->in_c * g->in_h * g->in_w;
-  ybuf[0] = pool_take(&p, (size_t)n * img * sizeof(float));
-  for (int i = 1; i < nn; i++) {
-    const graph_node *nd = &g->nodes[i];
-    if (root[i] == i) ybuf[i] = pool_take(&p, (size_t)n * nd->c * nd->h * nd->w * sizeof(float));
-    else ybuf[i] = ybuf[root[i]];
-    for (int k = 0; k < nd->ninputs; k++) {
-      int r = root[nd->inputs[k]];
-      if (last[r] == i && !keep[r]) pool_give(&p, ybuf[r]);
-    }
-    if (root[i] == i && last[i] == i && !keep[i]) pool_give(&p, ybuf[i]); /* never read */
+  /* The timeline in one arena (PoCL and drivers with a large enough largest allocation), else in
+   * buffers of their own. */
+  cl_uint align_bits = 0;
+  if (clGetDeviceInfo(cx->device, CL_DEVICE_MEM_BASE_ADDR_ALIGN, sizeof align_bits, &align_bits, NULL) != CL_SUCCESS)
+    align_bits = 0;
+  p.align = align_bits >= 8 * sizeof(float) ? align_bits / 8 : 0; /* 0 (unknown): no arena */
+  for (;;) {
+    timeline(m, n, backward, lowest, root, last, bwd_last, keep, &p, ybuf, dybuf);
+    if (!p.align || p.end <= cx->info.max_alloc_bytes) break;
+    p.align = 0, p.n = 0, p.end = 0;
   }
-  /* Backward timeline: a gradient buffer is taken by its first writer (the highest consumer)
-   * and given back once its own node's backward has run; a kept output is given back once the
-   * last backward reading it has run (after that node took its gradients' buffers, so none of
-   * them is one it reads). */
-  if (backward) {
-    int out = root[g->output];
-    const graph_node *o = &g->nodes[out];
-    dybuf[out] = pool_take(&p, (size_t)n * o->c * o->h * o->w * sizeof(float));
-    for (int i = nn - 1; i > 0; i--) {
-      const graph_node *nd = &g->nodes[i];
-      if (i >= lowest && root[i] == i && dybuf[i] >= 0) {
-        for (int k = 0; k < nd->ninputs; k++) {
-          int r = root[nd->inputs[k]];
-          if (r >= lowest && dybuf[r] < 0) {
-            const graph_node *in = &g->nodes[r];
-            dybuf[r] = pool_take(&p, (size_t)n * in->c * in->h * in->w * sizeof(float));
-          }
-        }
-        pool_give(&p, dybuf[i]);
-      }
-      for (int r = 0; r < nn; r++)
-        if (bwd_last[r] == i && keep[r]) pool_give(&p, ybuf[r]);
-    }
-    for (int i = 0; i < nn; i++) dybuf[i] = dybuf[root[i]];
-  }
-  for (int i = 0; i < nn; i++) ybuf[i] = ybuf[root[i]];
 
   /* Make it real, unless the device cannot hold it: PoCL and some drivers accept any
    * clCreateBuffer and fail (or the OS kills the process) only when the memory is touched. */
-  cltrain_status st = check_fits(m, n, p.bytes, p.n, extra, nextra);
-  for (int i = 0; i < p.n && st == CLTRAIN_OK; i++, m->npool++) {
-    st = rt_alloc_named(cx, "an activation buffer", p.bytes[i], &m->pool[i]);
-    m->act_bytes += p.bytes[i];
+  cltrain_status st;
+  if (p.align) {
+    st = check_fits(m, n, &p.end, 1, extra, nextra);
+    if (st == CLTRAIN_OK) st = rt_alloc_named(cx, "the activation arena", p.end, &m->arena);
+    if (st == CLTRAIN_OK) m->act_bytes += p.end;
+    for (int i = 0; i < p.n && st == CLTRAIN_OK; i++, m->npool++)
+      st = rt_sub_buffer(cx, m->arena, p.off[i], p.bytes[i], &m->pool[i]);
+  } else {
+    st = check_fits(m, n, p.bytes, p.n, extra, nextra);
+    for (int i = 0; i < p.n && st == CLTRAIN_OK; i++, m->npool++) {
+      st = rt_alloc_named(cx, "an activation buffer", p.bytes[i], &m->pool[i]);
+      m->act_bytes += p.bytes[i];
+    }
   }
   if (st == CLTRAIN_OK) {
     memcpy(m->ybuf, ybuf, sizeof(int) * nn);
     memcpy(m->dybuf, dybuf, sizeof(int) * nn);
   }
-  free(root), free(last), free(bwd_last), free(keep), free(p.bytes), free(p.busy), free(ybuf), free(dybuf);
+  free(root), free(last), free(bwd_last), free(keep), free(p.bytes), free(p.off), free(p.busy), free(ybuf), free(dybuf);
   return st;
 }
