@@ -113,6 +113,18 @@ static cltrain_status check_fits(cltrain_model *m, int n, const size_t *bytes, i
                  largest / gib, d->max_alloc_bytes / gib);
 }
 
+/* The input (root) whose buffer node i's output may take (node_kinds.h, in_place): node i is the
+ * input's last reader, nothing keeps it for backward and it is not the image (which a step
+ * uploads before the forward, and the feature cache reads). -1: none. */
+static int in_place_over(const cltrain_model *m, int i, const int *root, const int *last, const unsigned char *keep) {
+  const graph_node *nd = &m->g.nodes[i];
+  if (root[i] != i || !node_kind_of(nd->op)->in_place || nd->ninputs != 1) return -1;
+  int r = root[nd->inputs[0]];
+  const graph_node *in = &m->g.nodes[r];
+  if (r == 0 || last[r] != i || keep[r] || in->c != nd->c || in->h != nd->h || in->w != nd->w) return -1;
+  return r;
+}
+
 /* Simulates the forward (and backward) pass on pool p: ybuf and dybuf get each node's buffer id. */
 static void timeline(const cltrain_model *m, int n, int backward, int lowest, const int *root, const int *last,
                      const int *bwd_last, const unsigned char *keep, pool_sim *p, int *ybuf, int *dybuf) {
@@ -124,11 +136,13 @@ static void timeline(const cltrain_model *m, int n, int backward, int lowest, co
   ybuf[0] = pool_take(p, (size_t)n * img * sizeof(float));
   for (int i = 1; i < nn; i++) {
     const graph_node *nd = &g->nodes[i];
-    if (root[i] == i) ybuf[i] = pool_take(p, (size_t)n * nd->c * nd->h * nd->w * sizeof(float));
+    int over = in_place_over(m, i, root, last, keep); /* the input whose buffer it takes, or -1 */
+    if (over >= 0) ybuf[i] = ybuf[over];
+    else if (root[i] == i) ybuf[i] = pool_take(p, (size_t)n * nd->c * nd->h * nd->w * sizeof(float));
     else ybuf[i] = ybuf[root[i]];
     for (int k = 0; k < nd->ninputs; k++) {
       int r = root[nd->inputs[k]];
-      if (last[r] == i && !keep[r]) pool_give(p, ybuf[r]);
+      if (last[r] == i && !keep[r] && r != over) pool_give(p, ybuf[r]);
     }
     if (root[i] == i && last[i] == i && !keep[i]) pool_give(p, ybuf[i]); /* never read */
   }

@@ -125,9 +125,8 @@ static cltrain_status check_operand(cltrain_context *cx, const char *name, buf x
 }
 
 /* A sub-buffer (the model's activations are ranges of one arena, model/plan.c) as its parent
- * and an offset: PoCL 3.1 hands a native kernel the parent's address for a sub-buffer, without
- * the sub-buffer's origin (test_whole's logits were wrong on the native backend only, and right
- * with this). */
+ * and an offset: PoCL 3.1 does not hand a native kernel a sub-buffer's own address (through
+ * sub-buffers, test_whole's logits were wrong on the native backend only, and right with this). */
 static buf as_parent(buf x) {
   cl_mem parent = NULL;
   size_t origin = 0;
