@@ -6,8 +6,10 @@
  * returns to a pool once its last forward reader has run, and gradient buffers live only from
  * their first writer to their reader. So the gradients of the lower layers reuse the buffers of
  * the activations that the upper layers' backward no longer needs. The plan is made by
- * simulating the forward and backward timeline with a best-fit free list of device buffers. */
-#include <stdint.h>
+ * simulating the forward and backward timeline, which gives every buffer its lifetime; the
+ * buffers are then placed as ranges of one arena (or, where the device allows less in one
+ * buffer, reused best-fit as buffers of their own). */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,36 +22,50 @@ typedef struct pool_sim {
   size_t *bytes, *off; /* per buffer id: its size, and (arena) its offset in the arena */
   unsigned char *busy;
   int n, cap;
-  /* Arena: every take is a new range of one device buffer (a sub-buffer), starting at a multiple
-   * of `align` bytes, and the arena is `end` bytes. 0: every id is a buffer of its own, reused
-   * best-fit (when the arena would be larger than the device allows in one buffer). */
+  /* Arena: every take is a new range of one device buffer (a sub-buffer) that lives from its take
+   * to its give (`from`, `to` on a clock of takes and gives), placed once the timeline is known
+   * at multiples of `align` bytes; the arena is `end` bytes. align 0: every id is a buffer of its
+   * own, reused best-fit (when the arena would be larger than the device allows in one buffer). */
   size_t align, end;
+  int *from, *to, clock;
 } pool_sim;
 
-/* Arena: the smallest gap between busy ranges that holds `bytes`, or the end of the highest busy
- * range (which grows the arena). Ranges freed side by side join into one gap, so a large gradient
- * takes the place of several smaller activations (a plan of buffers cannot do that). */
 static int arena_take(pool_sim *p, size_t bytes) {
-  size_t need = ((bytes ? bytes : 1) + p->align - 1) / p->align * p->align, best = 0, best_gap = 0;
-  int found = 0;
   if (p->n == p->cap) return -1;
-  for (int c = -1; c < p->n; c++) { /* candidate starts: 0 and the end of each busy range */
-    if (c >= 0 && !p->busy[c]) continue;
-    size_t start = c < 0 ? 0 : p->off[c] + p->bytes[c], next = SIZE_MAX;
-    int covered = 0;
-    for (int k = 0; k < p->n && !covered; k++) {
-      if (!p->busy[k]) continue;
-      covered = p->off[k] <= start && start < p->off[k] + p->bytes[k];
-      if (p->off[k] >= start && p->off[k] < next) next = p->off[k];
-    }
-    size_t gap = next - start; /* SIZE_MAX - start past the highest range: always fits */
-    if (!covered && gap >= need && (!found || gap < best_gap || (gap == best_gap && start < best)))
-      found = 1, best = start, best_gap = gap;
-  }
   int id = p->n++;
-  p->off[id] = best, p->bytes[id] = need, p->busy[id] = 1;
-  if (best + need > p->end) p->end = best + need;
+  p->bytes[id] = ((bytes ? bytes : 1) + p->align - 1) / p->align * p->align;
+  p->from[id] = p->clock++, p->to[id] = INT_MAX, p->busy[id] = 1;
   return id;
+}
+
+/* Offsets for the arena's ranges, largest first, each at the lowest offset where it overlaps no
+ * placed range that is alive at the same time (TFLite's greedy-by-size): the arena comes within
+ * a few percent of the most bytes alive at once, where placing ranges as they are taken left
+ * gaps that a later, larger range could not use. */
+static void arena_place(pool_sim *p) {
+  int *order = p->from + p->cap; /* the second half of from: scratch */
+  for (int i = 0; i < p->n; i++) order[i] = i;
+  for (int i = 1; i < p->n; i++) /* by size, descending; ties in take order: deterministic */
+    for (int j = i; j > 0 && p->bytes[order[j]] > p->bytes[order[j - 1]]; j--) {
+      int t = order[j];
+      order[j] = order[j - 1], order[j - 1] = t;
+    }
+  p->end = 0;
+  for (int i = 0; i < p->n; i++) {
+    int a = order[i];
+    size_t at = 0;
+    for (int moved = 1; moved;) { /* past every placed, overlapping range that `at` would hit */
+      moved = 0;
+      for (int k = 0; k < i; k++) {
+        int b = order[k];
+        if (p->from[a] < p->to[b] && p->from[b] < p->to[a] && at < p->off[b] + p->bytes[b] &&
+            p->off[b] < at + p->bytes[a])
+          at = p->off[b] + p->bytes[b], moved = 1;
+      }
+    }
+    p->off[a] = at;
+    if (at + p->bytes[a] > p->end) p->end = at + p->bytes[a];
+  }
 }
 
 /* A free buffer of at least `bytes` (the smallest such), or a new one; in an arena, a new range. */
@@ -68,7 +84,9 @@ static int pool_take(pool_sim *p, size_t bytes) {
 }
 
 static void pool_give(pool_sim *p, int id) {
-  if (id >= 0) p->busy[id] = 0;
+  if (id < 0) return;
+  p->busy[id] = 0;
+  if (p->align) p->to[id] = p->clock++;
 }
 
 int model_has_params(const graph_node *nd) { return node_kind_of(nd->op)->tensors != NULL; }
@@ -181,10 +199,10 @@ cltrain_status model_plan(cltrain_model *m, int n, int backward, const batch_buf
   int *root = malloc(sizeof(int) * nn), *last = malloc(sizeof(int) * nn), *bwd_last = malloc(sizeof(int) * nn);
   unsigned char *keep = calloc((size_t)nn, 1);
   pool_sim p = {calloc((size_t)4 * nn, sizeof(size_t)), calloc((size_t)4 * nn, sizeof(size_t)), calloc((size_t)4 * nn, 1),
-                0, 4 * nn, 0, 0};
+                0, 4 * nn, 0, 0, calloc((size_t)8 * nn, sizeof(int)), calloc((size_t)4 * nn, sizeof(int)), 0};
   int *ybuf = malloc(sizeof(int) * nn), *dybuf = malloc(sizeof(int) * nn);
-  if (!root || !last || !bwd_last || !keep || !p.bytes || !p.off || !p.busy || !ybuf || !dybuf) {
-    free(root), free(last), free(bwd_last), free(keep), free(p.bytes), free(p.off), free(p.busy), free(ybuf), free(dybuf);
+  if (!root || !last || !bwd_last || !keep || !p.bytes || !p.off || !p.busy || !p.from || !p.to || !ybuf || !dybuf) {
+    free(root), free(last), free(bwd_last), free(keep), free(p.bytes), free(p.off), free(p.busy), free(p.from), free(p.to), free(ybuf), free(dybuf);
     return rt_fail(cx, CLTRAIN_ERR_OUT_OF_MEMORY, "out of host memory planning buffers");
   }
   for (int i = 0; i < nn; i++) {
@@ -220,8 +238,9 @@ cltrain_status model_plan(cltrain_model *m, int n, int backward, const batch_buf
   p.align = align_bits >= 8 * sizeof(float) ? align_bits / 8 : 0; /* 0 (unknown): no arena */
   for (;;) {
     timeline(m, n, backward, lowest, root, last, bwd_last, keep, &p, ybuf, dybuf);
+    if (p.align) arena_place(&p);
     if (!p.align || p.end <= cx->info.max_alloc_bytes) break;
-    p.align = 0, p.n = 0, p.end = 0;
+    p.align = 0, p.n = 0, p.end = 0, p.clock = 0;
   }
 
   /* Make it real, unless the device cannot hold it: PoCL and some drivers accept any
@@ -244,6 +263,6 @@ cltrain_status model_plan(cltrain_model *m, int n, int backward, const batch_buf
     memcpy(m->ybuf, ybuf, sizeof(int) * nn);
     memcpy(m->dybuf, dybuf, sizeof(int) * nn);
   }
-  free(root), free(last), free(bwd_last), free(keep), free(p.bytes), free(p.off), free(p.busy), free(ybuf), free(dybuf);
+  free(root), free(last), free(bwd_last), free(keep), free(p.bytes), free(p.off), free(p.busy), free(p.from), free(p.to), free(ybuf), free(dybuf);
   return st;
 }
