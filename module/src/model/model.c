@@ -108,6 +108,8 @@ const model_tensor *model_find_tensor(const cltrain_model *m, const char *name) 
 
 static void free_batch_buffers(cltrain_model *m) {
   for (int i = 0; i < m->npool; i++) rt_free(m->pool[i]);
+  rt_free(m->arena);
+  m->arena = NULL;
   if (m->aux)
     for (int i = 0; i < m->g.n; i++) rt_free(m->aux[i]), m->aux[i] = NULL;
   m->npool = 0;

@@ -15,8 +15,10 @@ struct cltrain_model {
   cl_mem params, grads; /* the parameter block and its gradient, g.nparams floats each */
   /* Activations (plan.c): node i's output (cap, c, h, w) lives in pool[ybuf[i]] and its
    * gradient in pool[dybuf[i]] (-1: none); views share their input's. Buffers are reused
-   * where lifetimes allow, so only the plan's readers may use them. */
+   * where lifetimes allow, so only the plan's readers may use them. Where the device allows, the
+   * pool's buffers are sub-buffers of one arena (their ranges overlap over time). */
   cl_mem *pool;
+  cl_mem arena; /* NULL: the pool's buffers are buffers of their own */
   int npool;
   int *ybuf, *dybuf;
   cl_mem *aux;          /* per node: bn saved (mean, invstd) (2, c); maxpool argmax (cap, c, h, w) int */

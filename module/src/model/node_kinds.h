@@ -47,6 +47,10 @@ typedef struct node_kind {
    * g->dx and, unless the node is frozen, adds to its parameter gradients. */
   cltrain_status (*backward)(cltrain_model *m, int i, int n, const node_grads *g);
   unsigned backward_reads;
+  /* 1: its forward may write its output over input 0 (same shape; each work-item reads its
+   * element before writing it, and every statistic is taken before the first write). The plan
+   * gives it input 0's buffer when nothing reads that input afterwards, backward included. */
+  int in_place;
   /* Floats of the shared scratch buffer a batch of n needs. NULL: none. */
   size_t (*workspace_floats)(const cltrain_model *m, int i, int n);
   /* Bytes of a per-node buffer kept from forward to backward (model_node_aux), named `aux_what`

@@ -446,6 +446,18 @@ cltrain_status rt_alloc_named(cltrain_context *cx, const char *what, size_t byte
   return CLTRAIN_OK;
 }
 
+cltrain_status rt_sub_buffer(cltrain_context *cx, cl_mem parent, size_t off, size_t bytes, cl_mem *out) {
+  cl_buffer_region region = {off, bytes};
+  cl_int err;
+  *out = clCreateSubBuffer(parent, CL_MEM_READ_WRITE, CL_BUFFER_CREATE_TYPE_REGION, &region, &err);
+  if (err != CL_SUCCESS) {
+    *out = NULL;
+    return rt_cl_fail(cx, err, "clCreateSubBuffer", __FILE__, __LINE__);
+  }
+  rt_count_live(+1);
+  return CLTRAIN_OK;
+}
+
 void rt_free(cl_mem m) {
   if (m) {
     clReleaseMemObject(m);

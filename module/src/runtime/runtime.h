@@ -128,6 +128,9 @@ cltrain_status rt_alloc(cltrain_context *cx, size_t bytes, cl_mem *out);
  * lowered by CLTRAIN_DEVICE_LIMITS) with CLTRAIN_ERR_OUT_OF_MEMORY naming `what`, before
  * clCreateBuffer sees it (drivers differ: an error, or a failure only when it is touched). */
 cltrain_status rt_alloc_named(cltrain_context *cx, const char *what, size_t bytes, cl_mem *out);
+/* Bytes [off, off + bytes) of parent as a buffer of its own; off a multiple of the device's
+ * CL_DEVICE_MEM_BASE_ADDR_ALIGN. Release it (rt_free) before the parent. */
+cltrain_status rt_sub_buffer(cltrain_context *cx, cl_mem parent, size_t off, size_t bytes, cl_mem *out);
 void rt_free(cl_mem m); /* accepts NULL */
 cltrain_status rt_write(cltrain_context *cx, buf dst, const void *src, size_t bytes);
 /* Enqueues the write and returns: src must stay valid until the queue has finished it (a later
