@@ -3,10 +3,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "cache.h"
+#include "train/cache.h"
 #include "dev.h"
-#include "model.h"
-#include "rng.h"
+#include "model/model.h"
+#include "core/rng.h"
 
 struct cli_bench_cache_state {
   feature_cache *fc;

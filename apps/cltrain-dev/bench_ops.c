@@ -6,17 +6,17 @@
 #include <string.h>
 #include <time.h>
 
-#include "batchnorm.h"
+#include "ops/batchnorm.h"
 #include "dev.h"
-#include "conv2d.h"
-#include "eltwise.h"
-#include "linear.h"
-#include "loss.h"
-#include "pool.h"
-#include "relu.h"
-#include "rng.h"
-#include "runtime.h"
-#include "sgd.h"
+#include "ops/conv2d.h"
+#include "ops/eltwise.h"
+#include "ops/linear.h"
+#include "ops/loss.h"
+#include "ops/pool.h"
+#include "ops/relu.h"
+#include "core/rng.h"
+#include "runtime/runtime.h"
+#include "ops/sgd.h"
 
 typedef struct bench_bufs {
   cltrain_context *cx;

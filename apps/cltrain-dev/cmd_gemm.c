@@ -6,7 +6,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "blas.h"
+#include "runtime/blas.h"
 #include "dev.h"
 
 static double now_s(void) {

@@ -14,7 +14,7 @@
 
 extern "C" {
 #include "dev.h"
-#include "rng.h"
+#include "core/rng.h"
 }
 
 namespace {

@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "runtime.h"
+#include "runtime/runtime.h"
 
 /* Records one check; prints a line for every failure (and for every pass when verbose). */
 int check_true(int ok, const char *file, int line, const char *fmt, ...)

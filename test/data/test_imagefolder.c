@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "data.h"
+#include "data/data.h"
 #include "reftensor.h"
 
 /* The reference's i32 bytes as a string of '\n'-separated lines (caller frees). */

@@ -7,7 +7,7 @@
 #include <time.h>
 
 #include "check.h"
-#include "data.h"
+#include "data/data.h"
 #include "reftensor.h"
 
 #define IMG ((size_t)3 * 224 * 224)

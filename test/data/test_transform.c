@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "data.h"
+#include "data/data.h"
 #include "reftensor.h"
 
 #define S 224

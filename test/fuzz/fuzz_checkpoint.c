@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "train_internal.h"
+#include "train/train_internal.h"
 
 #define NAME "fuzz.ckpt"
 

@@ -6,7 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "graph.h"
+#include "graph/graph.h"
 
 #define NAME "fuzz.onnx"
 

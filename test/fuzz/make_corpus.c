@@ -16,8 +16,8 @@
 
 #include "check.h"
 #include "cli.h"
-#include "graph.h"
-#include "train_internal.h"
+#include "graph/graph.h"
+#include "train/train_internal.h"
 
 static char out_dir[3000];
 

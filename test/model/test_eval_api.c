@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "data.h"
+#include "data/data.h"
 #include "reftensor.h"
 
 static char ref_dir[1024];

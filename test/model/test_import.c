@@ -7,8 +7,8 @@
 #include <string.h>
 
 #include "check.h"
-#include "graph.h"
-#include "graph_build.h"
+#include "graph/graph.h"
+#include "graph/graph_build.h"
 #include "reftensor.h"
 
 static char *ref_path(const char *file) {

@@ -8,7 +8,7 @@
 
 extern "C" {
 #include "check.h"
-#include "model.h"
+#include "model/model.h"
 }
 
 int main() {

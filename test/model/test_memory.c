@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "model.h"
+#include "model/model.h"
 
 enum { STEP_N = 4 };
 

@@ -13,9 +13,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cache.h"
+#include "train/cache.h"
 #include "check.h"
-#include "model.h"
+#include "model/model.h"
 #include "reftensor.h"
 
 enum { CLASSES = 4, BATCH = 2, MAX_TENSORS = 1024 };

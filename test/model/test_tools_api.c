@@ -7,8 +7,8 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "data.h"
-#include "graph.h"
+#include "data/data.h"
+#include "graph/graph.h"
 
 static char ref_dir[1024];
 

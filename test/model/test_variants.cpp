@@ -10,7 +10,7 @@
 
 extern "C" {
 #include "check.h"
-#include "model.h"
+#include "model/model.h"
 #include "reftensor.h"
 }
 

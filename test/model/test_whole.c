@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "model.h"
+#include "model/model.h"
 #include "reftensor.h"
 
 static int cmp_double(const void *a, const void *b) {

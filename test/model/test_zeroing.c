@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "model.h"
+#include "model/model.h"
 
 enum { N = 2, CLASSES = 2 };
 

@@ -7,18 +7,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "batchnorm.h"
+#include "ops/batchnorm.h"
 #include "check.h"
-#include "cache.h"
-#include "concat.h"
-#include "conv2d.h"
-#include "dropout.h"
-#include "eltwise.h"
-#include "linear.h"
-#include "loss.h"
-#include "pool.h"
-#include "relu.h"
-#include "sgd.h"
+#include "train/cache.h"
+#include "ops/concat.h"
+#include "ops/conv2d.h"
+#include "ops/dropout.h"
+#include "ops/eltwise.h"
+#include "ops/linear.h"
+#include "ops/loss.h"
+#include "ops/pool.h"
+#include "ops/relu.h"
+#include "ops/sgd.h"
 
 /* The device and C reference sum the same terms in different orders and precisions (float with
  * trees and GEMM tiles against double): at these sizes (at most a few hundred terms per sum;

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "batchnorm.h"
+#include "ops/batchnorm.h"
 #include "check.h"
 #include "reftensor.h"
 

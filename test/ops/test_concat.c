@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "concat.h"
+#include "ops/concat.h"
 #include "reftensor.h"
 
 /* y and an overwritten dx are copies: float64's values are the float32 inputs exactly, so they

@@ -8,7 +8,7 @@
 #include <time.h>
 
 #include "check.h"
-#include "conv2d.h"
+#include "ops/conv2d.h"
 #include "reftensor.h"
 
 /* Forward: each output is a float32 dot product of C*R*S <= 4608 terms, whose rounding error

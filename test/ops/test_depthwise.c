@@ -9,7 +9,7 @@
 #include <time.h>
 
 #include "check.h"
-#include "depthwise.h"
+#include "ops/depthwise.h"
 #include "reftensor.h"
 
 /* conv2d's tolerances (test_conv2d.c), which these sums meet with more room: a forward output

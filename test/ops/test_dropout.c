@@ -7,9 +7,9 @@
 #include <string.h>
 
 #include "check.h"
-#include "dropout.h"
+#include "ops/dropout.h"
 #include "reftensor.h"
-#include "rng.h"
+#include "core/rng.h"
 
 static buf upload_at(cltrain_context *cx, const float *host, size_t n, size_t off) {
   buf b = buf_at(test_upload(cx, NULL, n + off), off);

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "eltwise.h"
+#include "ops/eltwise.h"
 #include "reftensor.h"
 
 static buf upload_at(cltrain_context *cx, const float *host, size_t n, size_t off) {

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "hardsigmoid.h"
+#include "ops/hardsigmoid.h"
 #include "reftensor.h"
 
 /* torch's own float32 form, clamp(x + 3, 0, 6) / 6, against float64: two roundings, ~6e-8

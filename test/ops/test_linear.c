@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "linear.h"
+#include "ops/linear.h"
 #include "reftensor.h"
 
 /* Tolerances. A float32 sum of products errs by about u*sum|terms| (u = 6e-8), however much

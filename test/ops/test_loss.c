@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "loss.h"
+#include "ops/loss.h"
 #include "reftensor.h"
 
 /* Loss: every row's loss is a sum of non-negative float32 terms (log1p of the softmax

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "mul.h"
+#include "ops/mul.h"
 #include "reftensor.h"
 
 /* One product per output and per da: a float32 rounding (~6e-8 relative). A broadcast db sums a

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "pool.h"
+#include "ops/pool.h"
 #include "reftensor.h"
 
 /* Device buffers sit at these offsets inside larger allocations, to exercise (mem, off). */

@@ -7,7 +7,7 @@
 
 #include "check.h"
 #include "reftensor.h"
-#include "relu.h"
+#include "ops/relu.h"
 
 static void one(cltrain_context *cx, const char *name) {
   ref_set *r = ref_load(name);

@@ -8,7 +8,7 @@
 
 #include "check.h"
 #include "reftensor.h"
-#include "sgd.h"
+#include "ops/sgd.h"
 
 /* Tolerances. The parameters are compared by the change they made, p_k - p_0 (weights barely
  * move in a few steps, so a weight-relative bound would pass almost anything). Each step rounds

@@ -6,7 +6,7 @@
 
 #include "check.h"
 #include "reftensor.h"
-#include "sigmoid.h"
+#include "ops/sigmoid.h"
 
 /* Forward: exp and one division in float32 (OpenCL's exp is within 3 ulp): a few 1e-7. 1e-6. */
 static const double TOL_Y = 1e-6;

@@ -9,7 +9,7 @@
 #include <opencv2/cltrain.hpp>
 
 extern "C" {
-#include "blas.h"
+#include "runtime/blas.h"
 #include "check.h"
 }
 

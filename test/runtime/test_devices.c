@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "runtime.h"
+#include "runtime/runtime.h"
 
 int main(void) {
   int n = -1;

@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "blas.h"
-#include "gemm_native.h"
+#include "runtime/blas.h"
+#include "runtime/gemm_native.h"
 #include "check.h"
 
 static void ref_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,

@@ -1,6 +1,6 @@
 /* test_rng.c: Philox4x32-10 against Random123's known-answer vectors, and the stream helpers. */
 #include "check.h"
-#include "rng.h"
+#include "core/rng.h"
 
 int main(void) {
   uint32_t out[4];

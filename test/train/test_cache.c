@@ -18,9 +18,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cache.h"
+#include "train/cache.h"
 #include "check.h"
-#include "train_internal.h"
+#include "train/train_internal.h"
 
 static char tmpdir[256], model[1024];
 

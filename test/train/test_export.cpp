@@ -17,7 +17,7 @@
 
 extern "C" {
 #include "check.h"
-#include "model.h"
+#include "model/model.h"
 }
 
 static std::string ref_dir() { return getenv("CLTRAIN_REF_DIR"); }

@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "train_internal.h"
+#include "train/train_internal.h"
 
 static char tmpdir[256], model[1024];
 

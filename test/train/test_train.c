@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "model.h"
+#include "model/model.h"
 #include "reftensor.h"
 
 enum { STEPS_PER_EPOCH = 2, EPOCHS = 2, BATCH = 2 }; /* as ref_train.py */

@@ -3,8 +3,8 @@
  * threaded loader, with the eval transform that cltrain_model_predict_files() applies. */
 #include <stdlib.h>
 
-#include "data.h"
-#include "runtime.h"
+#include "data/data.h"
+#include "runtime/runtime.h"
 
 struct cltrain_folder {
   imagefolder *images;

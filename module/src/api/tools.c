@@ -6,11 +6,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "atomic_file.h"
-#include "blas.h"
-#include "graph.h"
-#include "model.h"
-#include "runtime.h"
+#include "core/atomic_file.h"
+#include "runtime/blas.h"
+#include "graph/graph.h"
+#include "model/model.h"
+#include "runtime/runtime.h"
 
 cltrain_status cltrain_context_get_details(const cltrain_context *cx, cltrain_context_details *out) {
   const char *fn = "cltrain_context_get_details";

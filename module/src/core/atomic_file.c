@@ -1,6 +1,6 @@
 /* atomic_file.c: write to a temporary file, fsync, rename, fsync the folder (atomic_file.h). */
 #define _GNU_SOURCE
-#include "atomic_file.h"
+#include "core/atomic_file.h"
 
 #include <errno.h>
 #include <fcntl.h>

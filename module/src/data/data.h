@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 #include "opencv2/cltrain.h"
-#include "rng.h"
+#include "core/rng.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -11,8 +11,8 @@
 #include <utility>
 #include <vector>
 
-#include "data.h"
-#include "runtime.h"
+#include "data/data.h"
+#include "runtime/runtime.h"
 
 struct imagefolder {
   std::string root;

@@ -12,8 +12,8 @@
 #include <thread>
 #include <vector>
 
-#include "data.h"
-#include "runtime.h"
+#include "data/data.h"
+#include "runtime/runtime.h"
 
 namespace {
 

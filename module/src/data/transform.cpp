@@ -12,8 +12,8 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
-#include "data.h"
-#include "runtime.h"
+#include "data/data.h"
+#include "runtime/runtime.h"
 
 namespace {
 

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "onnx_builder.h"
+#include "export/onnx_builder.h"
 
 namespace {
 

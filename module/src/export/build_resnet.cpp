@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "onnx_builder.h"
+#include "export/onnx_builder.h"
 
 namespace {
 

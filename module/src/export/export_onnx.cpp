@@ -19,10 +19,10 @@
 #include <onnx/onnx_pb.h>
 #include <opencv2/dnn.hpp>
 
-#include "model.h"
-#include "node_kinds.h"
-#include "atomic_file.h"
-#include "rng.h"
+#include "model/model.h"
+#include "model/node_kinds.h"
+#include "core/atomic_file.h"
+#include "core/rng.h"
 
 namespace {
 

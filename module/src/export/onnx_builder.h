@@ -16,9 +16,9 @@
 #include <opencv2/dnn.hpp>
 
 #include "opencv2/cltrain.h"
-#include "atomic_file.h"
-#include "rng.h"
-#include "runtime.h"
+#include "core/atomic_file.h"
+#include "core/rng.h"
+#include "runtime/runtime.h"
 
 namespace cltrain_build {
 

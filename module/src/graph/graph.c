@@ -1,6 +1,6 @@
 /* graph.c: graph_desc helpers: freeing, op names, lookup by name or structural alias, parameter
  * counts, and the two steps every importer shares: friendly names and stage assignment. */
-#include "graph.h"
+#include "graph/graph.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -8,9 +8,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "graph_build.h"
-#include "node_kinds.h" /* each op's name, shape rule and whether it is a view */
-#include "runtime.h"
+#include "graph/graph_build.h"
+#include "model/node_kinds.h" /* each op's name, shape rule and whether it is a view */
+#include "runtime/runtime.h"
 
 void graph_free(graph_desc *g) {
   if (!g) return;

@@ -5,7 +5,7 @@
 
 #include <stddef.h>
 
-#include "graph.h"
+#include "graph/graph.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -16,10 +16,10 @@
 #include <string>
 #include <vector>
 
-#include "graph.h"
-#include "graph_build.h"
-#include "node_kinds.h"
-#include "runtime.h"
+#include "graph/graph.h"
+#include "graph/graph_build.h"
+#include "model/node_kinds.h"
+#include "runtime/runtime.h"
 
 namespace {
 

@@ -12,7 +12,7 @@
 #include <onnx/checker.h>
 #include <onnx/onnx_pb.h>
 
-#include "graph.h"
+#include "graph/graph.h"
 
 extern "C" int onnx_declared_input_size(const char *path, int *h, int *w) {
   *h = *w = 0;

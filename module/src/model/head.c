@@ -5,10 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "graph_build.h"
-#include "model.h"
-#include "model_impl.h"
-#include "rng.h"
+#include "graph/graph_build.h"
+#include "model/model.h"
+#include "model/model_impl.h"
+#include "core/rng.h"
 
 /* torch.nn.Linear.reset_parameters: kaiming_uniform_(a=sqrt(5)) gives the weight a bound of
  * gain*sqrt(3/fan_in) with gain = sqrt(2/(1+5)), i.e. 1/sqrt(fan_in); the bias uses the same

@@ -1,6 +1,6 @@
 /* model.c: the public cltrain_model: loading through the importer, device buffers, and the
  * forward and backward passes over the graph's nodes (in topological order and in reverse). */
-#include "model.h"
+#include "model/model.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -8,10 +8,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "loss.h"
-#include "model_impl.h"
-#include "node_kinds.h"
-#include "sgd.h"
+#include "ops/loss.h"
+#include "model/model_impl.h"
+#include "model/node_kinds.h"
+#include "ops/sgd.h"
 
 int model_is_view(const cltrain_model *m, int i) {
   node_op op = m->g.nodes[i].op;

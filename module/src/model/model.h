@@ -3,8 +3,8 @@
 #ifndef CLTRAIN_MODEL_H
 #define CLTRAIN_MODEL_H
 
-#include "graph.h"
-#include "ops.h"
+#include "graph/graph.h"
+#include "ops/ops.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -5,7 +5,7 @@
 #ifndef CLTRAIN_MODEL_IMPL_H
 #define CLTRAIN_MODEL_IMPL_H
 
-#include "model.h"
+#include "model/model.h"
 
 struct cltrain_model {
   cltrain_context *cx;

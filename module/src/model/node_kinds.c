@@ -1,22 +1,22 @@
 /* node_kinds.c: the op table (node_kinds.h): per op, its shape rule, its tensors, and the glue
  * from a graph node to the op's forward and backward in ops/. Read the table at the end first. */
-#include "node_kinds.h"
+#include "model/node_kinds.h"
 
 #include <stdio.h>
 
-#include "batchnorm.h"
-#include "concat.h"
-#include "conv2d.h"
-#include "depthwise.h"
-#include "dropout.h"
-#include "eltwise.h"
-#include "hardsigmoid.h"
-#include "linear.h"
-#include "model_impl.h"
-#include "mul.h"
-#include "pool.h"
-#include "relu.h"
-#include "sigmoid.h"
+#include "ops/batchnorm.h"
+#include "ops/concat.h"
+#include "ops/conv2d.h"
+#include "ops/depthwise.h"
+#include "ops/dropout.h"
+#include "ops/eltwise.h"
+#include "ops/hardsigmoid.h"
+#include "ops/linear.h"
+#include "model/model_impl.h"
+#include "ops/mul.h"
+#include "ops/pool.h"
+#include "ops/relu.h"
+#include "ops/sigmoid.h"
 
 static buf X(const cltrain_model *m, const graph_node *nd, int k) { return model_node_output(m, nd->inputs[k]); }
 

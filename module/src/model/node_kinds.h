@@ -4,7 +4,7 @@
 #ifndef CLTRAIN_NODE_KINDS_H
 #define CLTRAIN_NODE_KINDS_H
 
-#include "model.h"
+#include "model/model.h"
 
 #ifdef __cplusplus
 extern "C" {

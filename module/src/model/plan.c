@@ -14,9 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model.h"
-#include "model_impl.h"
-#include "node_kinds.h"
+#include "model/model.h"
+#include "model/model_impl.h"
+#include "model/node_kinds.h"
 
 typedef struct pool_sim {
   size_t *bytes, *off; /* per buffer id: its size, and (arena) its offset in the arena */

@@ -11,8 +11,8 @@
 
 #include <onnx/onnx_pb.h>
 
-#include "data.h"
-#include "model.h"
+#include "data/data.h"
+#include "model/model.h"
 
 namespace {
 

@@ -5,10 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model.h"
-#include "model_impl.h"
-#include "rng.h"
-#include "sgd.h"
+#include "model/model.h"
+#include "model/model_impl.h"
+#include "core/rng.h"
+#include "ops/sgd.h"
 
 static int head_stage(const cltrain_model *m) { return m->g.nstages + 1; }
 

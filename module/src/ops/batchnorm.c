@@ -1,7 +1,7 @@
 /* batchnorm.c: batch normalisation on the device (kernels/batchnorm.cl). Statistics are reduced
  * in two passes (mean, then squared deviations) over contiguous pieces of each plane, and the
  * pieces' partial sums are added per channel in a fixed order: accurate and deterministic. */
-#include "batchnorm.h"
+#include "ops/batchnorm.h"
 
 #include <limits.h>
 #include <stdio.h>

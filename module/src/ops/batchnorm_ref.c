@@ -1,7 +1,7 @@
 /* batchnorm_ref.c: the C reference of batchnorm.h on host arrays, summing in double. */
 #include <math.h>
 
-#include "batchnorm.h"
+#include "ops/batchnorm.h"
 
 static cltrain_status forward_ref(float *y, float *saved, float *running_mean, float *running_var,
                                   const float *x, const float *gamma, const float *beta,

@@ -1,5 +1,5 @@
 /* concat.c: launches kernels/concat.cl: one work-item per element of the input being copied. */
-#include "concat.h"
+#include "ops/concat.h"
 
 #include <limits.h>
 

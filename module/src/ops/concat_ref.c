@@ -1,5 +1,5 @@
 /* concat_ref.c: the C reference for concat.h on host arrays. */
-#include "concat.h"
+#include "ops/concat.h"
 
 /* Index in y of element i of x. */
 static size_t y_index(const concat_shape *s, size_t i) {

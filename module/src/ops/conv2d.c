@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "conv2d.h"
+#include "ops/conv2d.h"
 
 static const char *const FILE_CL = "conv2d.cl", *const FILE_WINO = "winograd.cl";
 

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "conv2d.h"
+#include "ops/conv2d.h"
 
 cltrain_status conv2d_forward_ref(float *y, const float *x, const float *w, const float *b,
                                   const conv2d_shape *s) {

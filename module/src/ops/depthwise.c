@@ -1,7 +1,7 @@
 /* depthwise.c: launches kernels/depthwise.cl: one work-item per output (forward) or per input
  * element (dx) over a 3-D range, one reducing work-group per (channel, tap) for dw; db is
  * conv2d's bias sum (the same per-channel sum of dy). */
-#include "depthwise.h"
+#include "ops/depthwise.h"
 
 #define FILE_CL "depthwise.cl"
 

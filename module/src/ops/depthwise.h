@@ -4,7 +4,7 @@
 #ifndef CLTRAIN_OPS_DEPTHWISE_H
 #define CLTRAIN_OPS_DEPTHWISE_H
 
-#include "conv2d.h"
+#include "ops/conv2d.h"
 
 #ifdef __cplusplus
 extern "C" {

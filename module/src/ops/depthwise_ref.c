@@ -1,7 +1,7 @@
 /* depthwise_ref.c: the C reference for depthwise.h on host arrays, sums in double. */
 #include <stdlib.h>
 
-#include "depthwise.h"
+#include "ops/depthwise.h"
 
 /* Calls f(img, ch, oy, ox, iy, ix, tap) for every in-range (output, tap) pair, in order. */
 #define FOR_TAPS(s, body)                                                                     \

@@ -1,5 +1,5 @@
 /* dropout.c: launches kernels/dropout.cl after checking p, n and the stream range. */
-#include "dropout.h"
+#include "ops/dropout.h"
 
 #include <limits.h>
 

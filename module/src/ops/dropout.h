@@ -6,7 +6,7 @@
 
 #include <stdint.h>
 
-#include "ops.h"
+#include "ops/ops.h"
 
 /* The mask rule. Element i draws the 32-bit word u at position offset + i of the Philox stream
  * keyed by seed (what rng_u32 gives for cltrain_rng {seed, offset + i}), and is kept iff

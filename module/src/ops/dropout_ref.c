@@ -1,8 +1,8 @@
 /* dropout_ref.c: the dropout mask and its application on the host, through core/rng.h. The
  * products are single float32 multiplications, as on the device, so results match bitwise. */
-#include "dropout.h"
+#include "ops/dropout.h"
 
-#include "rng.h"
+#include "core/rng.h"
 
 int dropout_keep_ref(const dropout_args *a, size_t i) {
   cltrain_rng r = {a->seed, a->offset + i};

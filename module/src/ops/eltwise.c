@@ -1,5 +1,5 @@
 /* eltwise.c: launches kernels/eltwise.cl. */
-#include "eltwise.h"
+#include "ops/eltwise.h"
 
 #include <limits.h>
 #include <stdio.h>

@@ -3,7 +3,7 @@
 #ifndef CLTRAIN_ELTWISE_H
 #define CLTRAIN_ELTWISE_H
 
-#include "ops.h"
+#include "ops/ops.h"
 
 /* y, a, b are (n); y may be a or b (in place). */
 cltrain_status add_forward(cltrain_context *cx, buf y, buf a, buf b, size_t n);

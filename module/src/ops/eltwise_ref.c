@@ -1,5 +1,5 @@
 /* eltwise_ref.c: plain C references for eltwise.h, on host arrays. */
-#include "eltwise.h"
+#include "ops/eltwise.h"
 
 void add_forward_ref(float *y, const float *a, const float *b, size_t n) {
   for (size_t i = 0; i < n; i++) y[i] = (float)((double)a[i] + b[i]);

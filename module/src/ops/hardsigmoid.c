@@ -1,5 +1,5 @@
 /* hardsigmoid.c: launches kernels/hardsigmoid.cl, one work-item per element. */
-#include "hardsigmoid.h"
+#include "ops/hardsigmoid.h"
 
 #include <limits.h>
 #include <math.h>

@@ -1,5 +1,5 @@
 /* hardsigmoid_ref.c: the C reference for hardsigmoid.h on host arrays, in double. */
-#include "hardsigmoid.h"
+#include "ops/hardsigmoid.h"
 
 void hardsigmoid_forward_ref(float *y, const float *x, float alpha, float beta, size_t n) {
   for (size_t i = 0; i < n; i++) {

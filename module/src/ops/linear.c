@@ -3,7 +3,7 @@
  * multiply-adds), so the transposed-operand GEMMs are kept rather than a transposed copy of W. */
 #include <limits.h>
 
-#include "linear.h"
+#include "ops/linear.h"
 
 static const char *const FILE_CL = "linear.cl";
 

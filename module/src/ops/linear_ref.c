@@ -1,6 +1,6 @@
 /* linear_ref.c: the fully connected layer on host arrays, summing in double: the oracle the
  * device version is checked against, and what a reader runs in their head. */
-#include "linear.h"
+#include "ops/linear.h"
 
 cltrain_status linear_forward_ref(float *y, const float *x, const float *w, const float *b,
                                   const linear_shape *s) {

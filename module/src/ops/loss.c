@@ -3,7 +3,7 @@
 #include <limits.h>
 #include <stdio.h>
 
-#include "loss.h"
+#include "ops/loss.h"
 
 static const char *const FILE_CL = "loss.cl";
 enum { FORWARD_WG = 64 }; /* the forward kernel's one work-group (a power of two) */

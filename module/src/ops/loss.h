@@ -3,7 +3,7 @@
 #ifndef CLTRAIN_OPS_LOSS_H
 #define CLTRAIN_OPS_LOSS_H
 
-#include "ops.h"
+#include "ops/ops.h"
 
 #ifdef __cplusplus
 extern "C" {

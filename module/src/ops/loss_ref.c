@@ -1,7 +1,7 @@
 /* loss_ref.c: softmax cross-entropy on host arrays in double: the oracle for the kernels. */
 #include <math.h>
 
-#include "loss.h"
+#include "ops/loss.h"
 
 /* Row i's log-sum-exp and first argmax. */
 static double row_lse(const float *x, int k, int *am) {

@@ -1,6 +1,6 @@
 /* mul.c: launches kernels/mul.cl: one work-item per element, and for a broadcast b's gradient one
  * reducing work-group per plane. */
-#include "mul.h"
+#include "ops/mul.h"
 
 #include <limits.h>
 

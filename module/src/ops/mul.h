@@ -4,7 +4,7 @@
 #ifndef CLTRAIN_OPS_MUL_H
 #define CLTRAIN_OPS_MUL_H
 
-#include "ops.h"
+#include "ops/ops.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -1,5 +1,5 @@
 /* mul_ref.c: the C reference for mul.h on host arrays, sums in double. */
-#include "mul.h"
+#include "ops/mul.h"
 
 void mul_forward_ref(float *y, const float *a, const float *b, const mul_shape *s) {
   for (size_t i = 0; i < s->n; i++) y[i] = (float)((double)a[i] * b[i / (size_t)s->plane]);

@@ -16,8 +16,8 @@
 #ifndef CLTRAIN_OPS_H
 #define CLTRAIN_OPS_H
 
-#include "blas.h"
-#include "runtime.h"
+#include "runtime/blas.h"
+#include "runtime/runtime.h"
 
 enum { OP_OVERWRITE = 0, OP_ACCUMULATE = 1 };
 

@@ -1,5 +1,5 @@
 /* pool.c: launches the pooling kernels of kernels/pool.cl, after checking shapes and buffers. */
-#include "pool.h"
+#include "ops/pool.h"
 
 #include <limits.h>
 #include <stdio.h>

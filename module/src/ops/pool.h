@@ -4,7 +4,7 @@
 #ifndef CLTRAIN_POOL_H
 #define CLTRAIN_POOL_H
 
-#include "ops.h"
+#include "ops/ops.h"
 
 typedef struct pool2d_shape {
   int n, c, h, w;         /* input (N,C,H,W) */

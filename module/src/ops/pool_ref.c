@@ -1,7 +1,7 @@
 /* pool_ref.c: plain C references for pool.h, on host arrays; sums in double. */
 #include <math.h>
 
-#include "pool.h"
+#include "ops/pool.h"
 
 void maxpool2d_forward_ref(float *y, int *idx, const float *x, const pool2d_shape *s) {
   for (int p = 0; p < s->n * s->c; p++) {

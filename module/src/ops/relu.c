@@ -1,5 +1,5 @@
 /* relu.c: ReLU on the device (kernels/activation.cl), one work-item per element. */
-#include "relu.h"
+#include "ops/relu.h"
 
 #include <limits.h>
 

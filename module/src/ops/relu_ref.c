@@ -1,5 +1,5 @@
 /* relu_ref.c: the C reference of relu.h on host arrays. */
-#include "relu.h"
+#include "ops/relu.h"
 
 cltrain_status relu_forward_ref(float *y, const float *x, size_t n) {
   if (!y || !x) return rt_fail(NULL, CLTRAIN_ERR_ARG, "relu_forward_ref: y or x is NULL");

@@ -1,7 +1,7 @@
 /* sgd.c: torch.optim.SGD's update on the device: one elementwise kernel per parameter block. */
 #include <limits.h>
 
-#include "sgd.h"
+#include "ops/sgd.h"
 
 cltrain_status sgd_check_params(cltrain_context *cx, const sgd_params *h) {
   if (!h) return rt_fail(cx, CLTRAIN_ERR_ARG, "sgd: params is NULL");

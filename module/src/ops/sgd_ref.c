@@ -1,5 +1,5 @@
 /* sgd_ref.c: torch.optim.SGD's update on host arrays, each element in double. */
-#include "sgd.h"
+#include "ops/sgd.h"
 
 cltrain_status sgd_update_ref(float *p, float *m, const float *g, size_t n, const sgd_params *h,
                               int first) {

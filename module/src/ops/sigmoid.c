@@ -1,5 +1,5 @@
 /* sigmoid.c: launches kernels/sigmoid.cl, one work-item per element. */
-#include "sigmoid.h"
+#include "ops/sigmoid.h"
 
 #include <limits.h>
 

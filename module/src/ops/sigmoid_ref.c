@@ -1,7 +1,7 @@
 /* sigmoid_ref.c: the C reference for sigmoid.h on host arrays, in double. */
 #include <math.h>
 
-#include "sigmoid.h"
+#include "ops/sigmoid.h"
 
 void sigmoid_forward_ref(float *y, const float *x, size_t n) {
   for (size_t i = 0; i < n; i++) y[i] = (float)(1.0 / (1.0 + exp(-(double)x[i])));

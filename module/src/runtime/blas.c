@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "blas.h"
-#include "gemm_native.h"
+#include "runtime/blas.h"
+#include "runtime/gemm_native.h"
 
 /* Tuned Xgemm parameters for devices CLBlast's own database does not know well. The PoCL entry
  * is the best of a 20-point sweep on a 2-core AMD EPYC Zen4 (shared/docs/environment.md): it

@@ -4,7 +4,7 @@
 #ifndef CLTRAIN_BLAS_H
 #define CLTRAIN_BLAS_H
 
-#include "runtime.h"
+#include "runtime/runtime.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -8,8 +8,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "blas.h"
-#include "runtime.h"
+#include "runtime/blas.h"
+#include "runtime/runtime.h"
 
 #define MAX_PLATFORMS 16
 #define MAX_DEVICES 64

@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "runtime.h"
+#include "runtime/runtime.h"
 
 static _Thread_local char thread_error[8192];
 

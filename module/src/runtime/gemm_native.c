@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "blas.h"
-#include "gemm_native.h"
+#include "runtime/blas.h"
+#include "runtime/gemm_native.h"
 
 /* The pthread build of OpenBLAS, by the path CMake found it at (its soname in that folder):
  * Debian's libblas.so.3 and libopenblas.so.0 are alternatives that may point at the reference

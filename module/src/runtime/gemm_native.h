@@ -3,7 +3,7 @@
 #ifndef CLTRAIN_GEMM_NATIVE_H
 #define CLTRAIN_GEMM_NATIVE_H
 
-#include "runtime.h"
+#include "runtime/runtime.h"
 
 #ifdef __cplusplus
 extern "C" {

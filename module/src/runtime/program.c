@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "runtime.h"
+#include "runtime/runtime.h"
 
 typedef struct rt_kernel_entry {
   struct rt_kernel_entry *next;

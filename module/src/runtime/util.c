@@ -2,7 +2,7 @@
  * choice of explicit work-group sizes from what the device and the kernel allow. */
 #include <stdio.h>
 
-#include "runtime.h"
+#include "runtime/runtime.h"
 
 size_t rt_reduce_width(const cltrain_context *cx) {
   /* 256 fills a GPU's work-group well; the tree's local array (WG floats, sometimes two) must

@@ -1,8 +1,8 @@
 /* cache.c: the feature cache (cache.h): rows of the frozen part's output per image, in one
  * device buffer (moved by kernels/cache.cl's gather and scatter) or in host memory (moved
  * through one staging batch), and the training and inference steps that start above them. */
-#include "cache.h"
-#include "dist.h"
+#include "train/cache.h"
+#include "train/dist.h"
 
 #include <stdint.h>
 #include <stdlib.h>

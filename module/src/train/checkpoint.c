@@ -9,8 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "atomic_file.h"
-#include "train_internal.h"
+#include "core/atomic_file.h"
+#include "train/train_internal.h"
 
 static const char MAGIC[8] = {'C', 'L', 'T', 'R', 'C', 'K', 'P', 'T'};
 enum { CKPT_VERSION = 1 };

@@ -1,6 +1,6 @@
 /* dist.c: data-parallel training over MPI (dist.h). The only file that includes mpi.h; built
  * without CLTRAIN_HAVE_MPI it keeps the single-process behaviour and refuses a communicator. */
-#include "dist.h"
+#include "train/dist.h"
 
 #include <stdio.h>
 #include <stdlib.h>

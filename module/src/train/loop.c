@@ -9,10 +9,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cache.h"
-#include "data.h"
-#include "dist.h"
-#include "train_internal.h"
+#include "train/cache.h"
+#include "data/data.h"
+#include "train/dist.h"
+#include "train/train_internal.h"
 
 cltrain_train_options cltrain_train_defaults(void) {
   cltrain_train_options o;

@@ -8,7 +8,7 @@
 #include <cstdio>
 #include <vector>
 
-#include "train_internal.h"
+#include "train/train_internal.h"
 
 namespace {
 
