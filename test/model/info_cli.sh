@@ -36,7 +36,7 @@ expect dn-stage3 0 "stage3 .*features\.transition2\.norm \.\. features\.denseblo
 expect dn-head 0 "head +5 nodes +globalaveragepool \.\. logits" -- "$bin" info --model "$dn"
 expect sq-stem 0 "stem +3 nodes +features\.0 \.\. features\.2 " -- "$bin" info --model "$sq"
 expect sq-stage2 0 "stage2 .*features\.5 \.\. features\.7\.concat" -- "$bin" info --model "$sq"
-expect sq-head 0 "classifier\.1 +conv +4x13x13 +2,052 +head" -- "$bin" info --model "$sq"
+expect sq-head 0 "classifier\.1 +conv +4x3x3 +2,052 +head" -- "$bin" info --model "$sq"
 expect sq-classes 0 "classes 4 \(node classifier\.3\)" -- "$bin" info --model "$sq"
 expect with-device 0 "device: .*pthread|device: .*CPU" -- "$bin" info --model "$r18" --device cpu
 expect missing 1 "CLTRAIN_ERR_IO.*|cannot open '$ref/nope\.onnx'" -- "$bin" info --model "$ref/nope.onnx"
