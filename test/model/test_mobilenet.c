@@ -293,22 +293,30 @@ static void frozen_and_cached(cltrain_context *cx, const char *path, const char 
   cltrain_model_destroy(m);
 }
 
+/* arch's eval- and train-mode gradients on one copy of `file` (eval first: train mode moves the
+ * running statistics the eval references assume), then a fresh copy's trajectory and export,
+ * which it returns (NULL if it could not load). */
+static cltrain_model *trained_family(cltrain_context *cx, const char *file, size_t nparams, const char *arch,
+                                     const char *what) {
+  char path[1024], traj[64];
+  cltrain_model *m = load(cx, file, nparams, path, sizeof path);
+  if (!m) return NULL;
+  run_mode(m, arch, "eval", 0, count_learnable(m));
+  run_mode(m, arch, "train", 1, count_learnable(m));
+  cltrain_model_destroy(m);
+  m = NULL;
+  if (!CHECK_OK(cltrain_model_load_onnx(cx, path, &m))) return NULL;
+  snprintf(traj, sizeof traj, "%s_traj", arch);
+  trajectory(m, traj);
+  export_checked(m, what);
+  return m;
+}
+
 int main(void) {
   cltrain_context *cx = test_context();
   char path[1024];
-  cltrain_model *m = load(cx, "mnv3s_bn.onnx", 1521956, path, sizeof path);
-  if (!m) return check_done();
-  /* Eval first: train mode moves the running statistics the eval references assume. */
-  run_mode(m, "mnv3s", "eval", 0, count_learnable(m));
-  run_mode(m, "mnv3s", "train", 1, count_learnable(m));
-  cltrain_model_destroy(m);
-
-  /* A fresh copy for the trajectory, then its exports. */
-  m = NULL;
-  CHECK_OK(cltrain_model_load_onnx(cx, path, &m));
+  cltrain_model *m = trained_family(cx, "mnv3s_bn.onnx", 1521956, "mnv3s", "as imported");
   if (m) {
-    trajectory(m, "mnv3s_traj");
-    export_checked(m, "as imported");
     /* A new 3-class head after classifier.0..2 (Linear, Hardswish, Dropout), which stay. */
     cltrain_head_options h = cltrain_head_defaults();
     h.num_classes = 3;
@@ -328,21 +336,9 @@ int main(void) {
     export_checked(m, "of the large model");
     cltrain_model_destroy(m);
   }
-  /* EfficientNet-B0: eval- and train-mode gradients, then a fresh copy's trajectory (stochastic
-   * depth and dropout are p = 0 in the reference: neither is in the ONNX graph). */
-  m = load(cx, "effb0_bn.onnx", 4012672, path, sizeof path);
-  if (m) {
-    run_mode(m, "effb0", "eval", 0, count_learnable(m));
-    run_mode(m, "effb0", "train", 1, count_learnable(m));
-    cltrain_model_destroy(m);
-    m = NULL;
-    CHECK_OK(cltrain_model_load_onnx(cx, path, &m));
-  }
-  if (m) {
-    trajectory(m, "effb0_traj");
-    export_checked(m, "of EfficientNet-B0");
-    cltrain_model_destroy(m);
-  }
+  /* EfficientNet-B0 (stochastic depth and dropout are p = 0 in the reference: neither is in the
+   * ONNX graph). */
+  cltrain_model_destroy(trained_family(cx, "effb0_bn.onnx", 4012672, "effb0", "of EfficientNet-B0"));
   /* The concatenating families (test/ref/ref_densenet.py): gradients, a trajectory and exports.
    * DenseNet-121's train-mode gradients are not compared: at 64x64 its train-mode BN runs on 32
    * values per channel in the third dense block, where one ReLU input lies 7e-7 from 0 in float64
