@@ -80,12 +80,6 @@ static int batch_invariant(cltrain_context *cx) {
 }
 static int invariant; /* batch_invariant()'s answer */
 
-static double rel_diff(const float *a, const float *b, size_t n) {
-  double d = 0, s = 0;
-  for (size_t i = 0; i < n; i++) d += ((double)a[i] - b[i]) * ((double)a[i] - b[i]), s += (double)b[i] * b[i];
-  return s > 0 ? sqrt(d / s) : sqrt(d);
-}
-
 /* The same weights, momentum and per-epoch loss and accuracy, after training that moved the
  * loss: bitwise on a batch-invariant backend. Otherwise the frozen part's features differ in
  * their last bits (rel ~1e-7) and the head trained on them by that much again: weights within
@@ -100,7 +94,7 @@ static void check_same(const char *what, const train_state *a, const train_state
     CHECK(ok && !memcmp(a->params, b->params, a->nparams * 4), "%s: weights bitwise equal", what);
     CHECK(ok && !memcmp(a->momentum, b->momentum, a->nparams * 4), "%s: momentum bitwise equal", what);
   } else if (ok) {
-    double w = rel_diff(a->params, b->params, a->nparams), v = rel_diff(a->momentum, b->momentum, a->nparams);
+    double w = rel_l2(a->params, b->params, a->nparams), v = rel_l2(a->momentum, b->momentum, a->nparams);
     CHECK(w <= 1e-6, "%s: weights rel L2 %.2e <= 1e-6", what, w);
     CHECK(v <= 1e-4, "%s: momentum rel L2 %.2e <= 1e-4", what, v);
   } else
