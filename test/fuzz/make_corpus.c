@@ -152,7 +152,7 @@ int main(int argc, char **argv) {
   onnx_seed(ref_dir, "tiny_ok.onnx", CLTRAIN_OK);
   onnx_seed(ref_dir, "bad_unsupported.onnx", CLTRAIN_ERR_UNSUPPORTED);
   onnx_seed(ref_dir, "bad_sub.onnx", CLTRAIN_ERR_UNSUPPORTED);
-  onnx_seed(ref_dir, "bad_grouped.onnx", CLTRAIN_ERR_UNSUPPORTED);
+  onnx_seed(ref_dir, "bad_grouped.onnx", CLTRAIN_ERR_FORMAT);
   onnx_check("tiny_block.onnx", CLTRAIN_OK); /* written by tiny_models.py before this runs */
   onnx_check("tiny_reshape.onnx", CLTRAIN_OK);
 

@@ -344,7 +344,10 @@ int main(void) {
   check_fails(NULL, "bad_unsupported.onnx", CLTRAIN_ERR_UNSUPPORTED, "onnx_node!/act/Softmax", "type Softmax");
   check_fails(NULL, "bad_no_classifier.onnx", CLTRAIN_ERR_UNSUPPORTED, "classifier", "GlobalAveragePool");
   check_fails(NULL, "bad_sub.onnx", CLTRAIN_ERR_UNSUPPORTED, "onnx_node!/Sub", "other than x + y");
-  check_fails(NULL, "bad_grouped.onnx", CLTRAIN_ERR_UNSUPPORTED, "onnx_node!/dw/Conv", "grouped");
+  /* groups that do not divide the outputs: cv::dnn refuses them as it reads the file */
+  check_fails(NULL, "bad_grouped.onnx", CLTRAIN_ERR_FORMAT, "onnx_node!/dw/Conv", "numOutput % ngroups");
+  /* filters over 3 channels of a 4-channel input: cv::dnn's shapes refuse them */
+  check_fails(NULL, "bad_group_channels.onnx", CLTRAIN_ERR_FORMAT, "onnx_node!/g3/Conv", "multiple of 3 but got 4");
   check_fails(NULL, "bad_pad.onnx", CLTRAIN_ERR_UNSUPPORTED, "onnx_node!/pad/Pad", "only a Pad of zeros");
   check_fails(NULL, "bad_concat_axis.onnx", CLTRAIN_ERR_UNSUPPORTED, "onnx_node!/cat/Concat", "over channels");
   CHECK_STATUS(graph_import_onnx(NULL, NULL, &g), CLTRAIN_ERR_ARG);

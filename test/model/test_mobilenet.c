@@ -6,7 +6,8 @@
  * test/ref/ref_efficientnet.py); MobileNetV3-large's eval-mode logits, gradients and export;
  * DenseNet-121's and SqueezeNet 1.1's
  * (Concat; test/ref/ref_densenet.py), their trajectories, and their exports with a new head
- * (SqueezeNet's a 1x1 conv). */
+ * (SqueezeNet's a 1x1 conv); RegNet-X-400MF's (grouped convolutions; test/ref/ref_regnet.py)
+ * gradients, trajectory, exports, freezing and feature cache. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,11 +121,18 @@ static void run_mode(cltrain_model *m, const char *arch, const char *mode, int t
   float logits[BATCH * CLASSES], loss = 0;
   CHECK_OK(cltrain_model_loss_grad(m, x, labels, BATCH, &loss, logits));
   /* As test_whole.c's ResNet-18 bound: float32 through ~50 layers agrees with float64 to a few
-   * 1e-7; 1e-5 leaves room for summation order and fails any wrong op (error ~1e-1). */
-  double e = rel_l2_f64(logits, ref_f64(r, "logits64", NULL), BATCH * CLASSES);
-  printf("%s %s mode: loss %.6f (PyTorch float64 %.6f), logits rel L2 %.2e\n", arch, mode, loss, ref_scalar(r, "loss64"), e);
-  CHECK(e <= 1e-5, "%s logits: rel L2 %.2e > 1e-5", mode, e);
-  CHECK(fabs(loss - ref_scalar(r, "loss64")) <= 1e-5 * fabs(ref_scalar(r, "loss64")) + 1e-6, "%s loss %.7f vs %.7f",
+   * 1e-7; 1e-5 leaves room for summation order and fails any wrong op (error ~1e-1). In train
+   * mode, where BN over few values per channel can amplify float32 rounding past that, a model
+   * on which PyTorch-float32 itself misses 1e-5 is held to 3x its error instead (the trajectory
+   * tests' rule; every other family here stays at 1e-5): at 64x64 RegNet-X-400MF's last stage normalises 8 values per channel, and PyTorch-float32's
+   * logits are 7.6e-5 off (its gradients 4e-2: ReLU inputs near 0 fall on either side). */
+  const double *l64 = ref_f64(r, "logits64", NULL);
+  double e = rel_l2_f64(logits, l64, BATCH * CLASSES), e32 = rel_l2_f64(ref_f32(r, "logits32", NULL), l64, BATCH * CLASSES);
+  double bound = train && e32 > 1e-5 ? 3 * e32 : 1e-5;
+  printf("%s %s mode: loss %.6f (PyTorch float64 %.6f), logits rel L2 %.2e (PyTorch-f32 %.2e)\n", arch, mode, loss,
+         ref_scalar(r, "loss64"), e, e32);
+  CHECK(e <= bound, "%s logits: rel L2 %.2e > %.1e", mode, e, bound);
+  CHECK(fabs(loss - ref_scalar(r, "loss64")) <= bound * fabs(ref_scalar(r, "loss64")) + 1e-6, "%s loss %.7f vs %.7f",
         mode, loss, ref_scalar(r, "loss64"));
   double ours[MAX_TENSORS], theirs[MAX_TENSORS];
   int nt = compare(m, r, "g64:", 1, NULL, ours, theirs);
@@ -339,6 +347,22 @@ int main(void) {
   /* EfficientNet-B0 (stochastic depth and dropout are p = 0 in the reference: neither is in the
    * ONNX graph). */
   cltrain_model_destroy(trained_family(cx, "effb0_bn.onnx", 4012672, "effb0", "of EfficientNet-B0"));
+  /* RegNet-X-400MF: grouped 3x3 convolutions of 16 channels per group (2 to 25 groups), gradients
+   * in both modes, a trajectory, exports as imported and with a new head; freezing by its
+   * torchvision stage name and caching with --freeze all. */
+  m = trained_family(cx, "regnetx400_bn.onnx", 5096580, "rgx400", "of RegNet-X-400MF");
+  if (m) {
+    const graph_desc *g = model_graph(m);
+    int b = graph_find(g, "trunk_output.block2.block2-0.f.b.0");
+    CHECK(b > 0 && g->nodes[b].op == NODE_CONV && g->nodes[b].groups == 4, "stage 2's 3x3 conv: 64 channels in 4 groups");
+    cltrain_head_options h = cltrain_head_defaults();
+    h.num_classes = 3;
+    CHECK_OK(cltrain_model_replace_head(m, &h));
+    export_checked(m, "of RegNet-X-400MF with a new head");
+    cltrain_model_destroy(m);
+    snprintf(path, sizeof path, "%s/regnetx400_bn.onnx", getenv("CLTRAIN_REF_DIR"));
+    frozen_and_cached(cx, path, "trunk_output.block3", "fc.weight");
+  }
   /* The concatenating families (test/ref/ref_densenet.py): gradients, a trajectory and exports.
    * DenseNet-121's train-mode gradients are not compared: at 64x64 its train-mode BN runs on 32
    * values per channel in the third dense block, where one ReLU input lies 7e-7 from 0 in float64

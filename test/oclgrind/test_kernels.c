@@ -56,7 +56,7 @@ static void release(buf b) { rt_free(b.mem); }
 
 static void conv(const char *name, conv2d_shape s, int accumulate) {
   int oh = conv2d_out_h(&s), ow = conv2d_out_w(&s);
-  size_t nx = (size_t)s.n * s.c * s.h * s.w, nw = (size_t)s.k * s.c * s.r * s.s,
+  size_t nx = (size_t)s.n * s.c * s.h * s.w, nw = (size_t)s.k * (s.c / conv2d_groups(&s)) * s.r * s.s,
          ny = (size_t)s.n * s.k * oh * ow;
   float *x = rnd(nx, 1, -1, 1), *w = rnd(nw, 2, -1, 1), *b = rnd(s.k, 3, -1, 1),
         *dy = rnd(ny, 4, -1, 1), *dx = rnd(nx, 5, -1, 1), *dw = rnd(nw, 6, -1, 1),
@@ -79,16 +79,18 @@ static void conv(const char *name, conv2d_shape s, int accumulate) {
 
 static void convs(void) {
   /* stride 2 with padding, channels no tile multiple: im2col/col2im and the GEMM routings */
-  conv("conv 3x3/2 p1", (conv2d_shape){2, 3, 7, 9, 5, 3, 3, 2, 2, 1, 1, 1, 1, 0}, OP_OVERWRITE);
+  conv("conv 3x3/2 p1", (conv2d_shape){2, 3, 7, 9, 5, 3, 3, 2, 2, 1, 1, 1, 1, 0, 0}, OP_OVERWRITE);
   /* stride 1 (the data gradient as a forward convolution), accumulating dx */
-  conv("conv 3x3/1 p1 acc", (conv2d_shape){1, 5, 6, 5, 3, 3, 3, 1, 1, 1, 1, 1, 1, 0}, OP_ACCUMULATE);
+  conv("conv 3x3/1 p1 acc", (conv2d_shape){1, 5, 6, 5, 3, 3, 3, 1, 1, 1, 1, 1, 1, 0, 0}, OP_ACCUMULATE);
   /* 1x1 stride 2 (the downsample), a rectangular 7x7/2 stem-like kernel, a dilated one */
-  conv("conv 1x1/2", (conv2d_shape){2, 5, 7, 6, 3, 1, 1, 2, 2, 0, 0, 1, 1, 0}, OP_OVERWRITE);
-  conv("conv 7x5/2 p3,2", (conv2d_shape){1, 3, 11, 10, 4, 7, 5, 2, 2, 3, 2, 1, 1, 0}, OP_OVERWRITE);
-  conv("conv 3x3 dil2", (conv2d_shape){1, 2, 8, 7, 3, 3, 3, 1, 1, 2, 2, 2, 2, 0}, OP_OVERWRITE);
+  conv("conv 1x1/2", (conv2d_shape){2, 5, 7, 6, 3, 1, 1, 2, 2, 0, 0, 1, 1, 0, 0}, OP_OVERWRITE);
+  conv("conv 7x5/2 p3,2", (conv2d_shape){1, 3, 11, 10, 4, 7, 5, 2, 2, 3, 2, 1, 1, 0, 0}, OP_OVERWRITE);
+  conv("conv 3x3 dil2", (conv2d_shape){1, 2, 8, 7, 3, 3, 3, 1, 1, 2, 2, 2, 2, 0, 0}, OP_OVERWRITE);
   /* Winograd, on every 3x3 stride-1 convolution */
-  conv("winograd 3x3/1 p1", (conv2d_shape){2, 3, 7, 5, 5, 3, 3, 1, 1, 1, 1, 1, 1, 2}, OP_OVERWRITE);
-  conv("winograd 3x3/1 p0 acc", (conv2d_shape){1, 5, 6, 6, 3, 3, 3, 1, 1, 0, 0, 1, 1, 2}, OP_ACCUMULATE);
+  conv("winograd 3x3/1 p1", (conv2d_shape){2, 3, 7, 5, 5, 3, 3, 1, 1, 1, 1, 1, 1, 2, 0}, OP_OVERWRITE);
+  conv("winograd 3x3/1 p0 acc", (conv2d_shape){1, 5, 6, 6, 3, 3, 3, 1, 1, 0, 0, 1, 1, 2, 0}, OP_ACCUMULATE);
+  /* grouped (3 groups: 2 channels in, 3 out each), Winograd asked for but not taken */
+  conv("grouped 3x3/1 g3 acc", (conv2d_shape){2, 6, 7, 6, 9, 3, 3, 1, 1, 1, 1, 1, 1, 2, 3}, OP_ACCUMULATE);
 }
 
 static void linears(void) {

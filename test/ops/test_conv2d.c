@@ -1,5 +1,6 @@
 /* test_conv2d.c: conv2d forward and backward on the device against PyTorch float64 (every
- * ResNet-18 conv shape at batch 2, and small odd shapes), the C reference against PyTorch,
+ * ResNet-18 conv shape at batch 2, small odd shapes, and grouped convolutions as RegNet has
+ * them, whose sums are shorter: the same tolerances hold), the C reference against PyTorch,
  * skipped and accumulated gradients, bitwise determinism, and shape errors.
  * CONV2D_BENCH=<batch> instead prints GFLOP/s of the ResNet-18 shapes (no checks; see bench()). */
 #include <stdio.h>
@@ -43,7 +44,8 @@ static void check_rel64(const char *what, const char *case_name, const float *go
 static conv2d_shape shape_of(const ref_set *r) {
   size_t n;
   const int *v = ref_i32(r, "shape", &n);
-  conv2d_shape s = {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12], winograd};
+  conv2d_shape s = {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12], winograd,
+                    n > 13 ? v[13] : 0};
   return s;
 }
 
@@ -167,7 +169,7 @@ static void run_skips(cltrain_context *cx, const char *name) {
 static void run_errors(cltrain_context *cx) {
   buf m = test_upload(cx, NULL, 64);
   /* A 5x5 kernel on a 3x3 input without padding has no output. */
-  conv2d_shape s = {1, 1, 3, 3, 1, 5, 5, 1, 1, 0, 0, 1, 1, 0};
+  conv2d_shape s = {1, 1, 3, 3, 1, 5, 5, 1, 1, 0, 0, 1, 1, 0, 0};
   CHECK_STATUS(conv2d_forward(cx, m, m, m, buf_none(), m, &s), CLTRAIN_ERR_ARG);
   CHECK(strstr(cltrain_last_error(cx), "output size") != NULL, "message names the output size: %s",
         cltrain_last_error(cx));
@@ -185,12 +187,21 @@ static void run_errors(cltrain_context *cx) {
   CHECK_STATUS(conv2d_forward(cx, m, m, m, buf_none(), m, NULL), CLTRAIN_ERR_ARG);
   CHECK_STATUS(conv2d_backward(cx, m, buf_none(), buf_none(), m, m, buf_none(), m, OP_OVERWRITE, &s),
                CLTRAIN_ERR_ARG); /* dx wanted without w */
-  conv2d_shape huge = {1, 1, 50000, 50000, 1, 1, 1, 1, 1, 0, 0, 1, 1, 0}; /* 2.5e9 floats */
+  conv2d_shape huge = {1, 1, 50000, 50000, 1, 1, 1, 1, 1, 0, 0, 1, 1, 0, 0}; /* 2.5e9 floats */
   CHECK_STATUS(conv2d_forward(cx, m, m, m, buf_none(), m, &huge), CLTRAIN_ERR_ARG);
   CHECK(strstr(cltrain_last_error(cx), "int") != NULL, "message names the int range: %s",
         cltrain_last_error(cx));
+  conv2d_shape g = {1, 6, 3, 3, 4, 1, 1, 1, 1, 0, 0, 1, 1, 0, 4}; /* 4 groups of 6 channels */
+  CHECK_STATUS(conv2d_forward(cx, m, m, m, buf_none(), m, &g), CLTRAIN_ERR_ARG);
+  CHECK(strstr(cltrain_last_error(cx), "groups 4") != NULL, "message names the groups: %s",
+        cltrain_last_error(cx));
+  g.groups = 2, g.k = 5; /* divides c, not k */
+  CHECK_STATUS(conv2d_backward(cx, m, m, m, m, m, m, m, OP_OVERWRITE, &g), CLTRAIN_ERR_ARG);
+  g.groups = -2, g.k = 4;
+  CHECK_STATUS(conv2d_forward(cx, m, m, m, buf_none(), m, &g), CLTRAIN_ERR_ARG);
   float h[1];
   CHECK_STATUS(conv2d_forward_ref(h, h, h, NULL, NULL), CLTRAIN_ERR_ARG);
+  CHECK_STATUS(conv2d_forward_ref(h, h, h, NULL, &g), CLTRAIN_ERR_ARG);
   rt_free(m.mem);
 }
 
@@ -257,7 +268,7 @@ static void bench(cltrain_context *cx, int batch) {
     snprintf(list, sizeof list, ",%s,", only ? only : "");
     if (only && !strstr(list, idx)) continue;
     const int *v = shapes[i];
-    conv2d_shape s = {batch, v[0], v[1], v[1], v[2], v[3], v[3], v[4], v[4], v[5], v[5], 1, 1, 0};
+    conv2d_shape s = {batch, v[0], v[1], v[1], v[2], v[3], v[3], v[4], v[4], v[5], v[5], 1, 1, 0, 0};
     size_t nx = (size_t)batch * s.c * s.h * s.w, nw = (size_t)s.k * s.c * s.r * s.s;
     size_t ny = (size_t)batch * s.k * conv2d_out_h(&s) * conv2d_out_w(&s);
     float *hx = malloc(nx * 4), *hw = malloc(nw * 4), *hy = malloc(ny * 4);
@@ -303,12 +314,14 @@ int main(void) {
                                          "conv2d_l4_skip", "conv2d_l4",      "conv2d_l1_n3",
                                          "conv2d_dw_groups"};
     /* Winograd is off by default; these run again with it on for every 3x3 stride-1 conv. */
+    /* (A grouped 3x3 stride-1 conv is among them: it must keep to im2col.) */
     static const char *const wino[] = {"conv2d_nobias", "conv2d_accdx_s1", "conv2d_wino_pad2",
                                        "conv2d_l1_n3",  "conv2d_l2",       "conv2d_l3",
-                                       "conv2d_l4"};
-    static const char *const small[] = {"conv2d_odd", "conv2d_dilated", "conv2d_rect",
-                                        "conv2d_nobias", "conv2d_accdx", "conv2d_accdx_s1",
-                                        "conv2d_bigpad", "conv2d_wino_pad2"};
+                                       "conv2d_l4",     "conv2d_g_s1"};
+    static const char *const small[] = {"conv2d_odd",    "conv2d_dilated", "conv2d_rect",
+                                        "conv2d_nobias", "conv2d_accdx",   "conv2d_accdx_s1",
+                                        "conv2d_bigpad", "conv2d_wino_pad2", "conv2d_g_s1",
+                                        "conv2d_g_s2",   "conv2d_g_odd"};
     for (size_t i = 0; i < sizeof small / sizeof small[0]; i++) run_case(cx, small[i], 1);
     for (size_t i = 0; i < sizeof resnet / sizeof resnet[0]; i++)
       /* The C reference is slow; check it on a few ResNet shapes only. */
@@ -318,6 +331,7 @@ int main(void) {
     winograd = 0, mode = "";
     run_skips(cx, "conv2d_odd");
     run_skips(cx, "conv2d_l3_down");
+    run_skips(cx, "conv2d_g_s2");
     run_errors(cx);
     printf("worst rel L2 vs PyTorch float64: forward %.2e, gradients %.2e, C reference %.2e\n",
            worst_fwd, worst_grad, worst_ref);

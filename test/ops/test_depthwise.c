@@ -21,7 +21,7 @@ static const double TOL_REF = 1e-6;
 
 static conv2d_shape shape_of(const ref_set *r) {
   const int *v = ref_i32(r, "shape", NULL);
-  conv2d_shape s = {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12], 0};
+  conv2d_shape s = {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12], 0, 0};
   return s;
 }
 
@@ -102,7 +102,7 @@ static void bench(cltrain_context *cx, int batch) {
          "shape", "forward", "backward-data", "backward-w", "copy");
   for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
     const int *v = shapes[i];
-    conv2d_shape s = {batch, v[0], v[1], v[1], v[0], v[2], v[2], v[3], v[3], v[2] / 2, v[2] / 2, 1, 1, 0};
+    conv2d_shape s = {batch, v[0], v[1], v[1], v[0], v[2], v[2], v[3], v[3], v[2] / 2, v[2] / 2, 1, 1, 0, 0};
     size_t nx = (size_t)batch * s.c * s.h * s.w, nw = (size_t)s.c * s.r * s.s;
     size_t ny = (size_t)batch * s.c * conv2d_out_h(&s) * conv2d_out_w(&s);
     buf x = test_upload(cx, NULL, nx), w = test_upload(cx, NULL, nw), y = test_upload(cx, NULL, ny);
@@ -144,7 +144,7 @@ int main(void) {
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) one(cx, cases[i]);
 
   buf t = test_upload(cx, NULL, 64);
-  conv2d_shape s = {1, 4, 4, 4, 4, 3, 3, 1, 1, 1, 1, 1, 1, 0};
+  conv2d_shape s = {1, 4, 4, 4, 4, 3, 3, 1, 1, 1, 1, 1, 1, 0, 0};
   CHECK_STATUS(depthwise_forward(cx, buf_none(), t, t, buf_none(), &s), CLTRAIN_ERR_ARG);
   CHECK(strstr(cltrain_last_error(cx), "y is NULL") != NULL, "message names y: %s", cltrain_last_error(cx));
   s.k = 8;

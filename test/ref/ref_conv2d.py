@@ -1,7 +1,7 @@
 """conv2d references: F.conv2d and its autograd gradients in float64, from float32 inputs.
 
 Each case stores its geometry as `shape` (i32: n c h w k r s stride_h stride_w pad_h pad_w
-dil_h dil_w), the float32 inputs x, w, b (absent: no bias), dy, and the starting values of the
+dil_h dil_w, then groups for the grouped cases), the float32 inputs x, w, b (absent: no bias), dy, and the starting values of the
 gradient buffers (dx0 for the accumulate case, dw0, db0: parameter gradients accumulate), then
 the float64 results y, dx (= dx0 + grad when accumulating), dw = dw0 + grad, db = db0 + grad.
 """
@@ -40,6 +40,16 @@ CASES = {
     "conv2d_dw_groups": (3, 200, 47, 47, 512, 1, 1, 1, 1, 0, 0, 1, 1, True, False),
 }
 
+# Grouped convolutions: the tuple above, then groups. RegNet-X-400MF's 3x3s have 16 channels
+# per group (its stage 2 at 64x64 input: 64 channels in 4 groups, stride 1; stage 3's first block:
+# 160 in 10 groups, stride 2); then an odd shape with K != C (3 groups of 2 in, 3 out), mixed
+# strides, dilation and accumulation.
+GROUPED = {
+    "conv2d_g_s1": (2, 64, 8, 8, 64, 3, 3, 1, 1, 1, 1, 1, 1, False, False, 4),
+    "conv2d_g_s2": (2, 160, 8, 8, 160, 3, 3, 2, 2, 1, 1, 1, 1, True, False, 10),
+    "conv2d_g_odd": (3, 6, 9, 8, 9, 3, 2, 2, 1, 1, 0, 1, 2, True, True, 3),
+}
+
 
 def generate(w):
     g = torch.Generator().manual_seed(20261128)
@@ -47,19 +57,21 @@ def generate(w):
     def rand(*shape, scale=1.0):
         return ((torch.rand(*shape, generator=g) * 2 - 1) * scale).float()
 
-    for name, (n, c, h, wd, k, r, s, sh, sw, ph, pw, dh, dw_, bias, acc) in CASES.items():
+    for name, (n, c, h, wd, k, r, s, sh, sw, ph, pw, dh, dw_, bias, acc, *groups) in {**CASES, **GROUPED}.items():
+        cg = c // (groups[0] if groups else 1)
         x = rand(n, c, h, wd)
-        wt = rand(k, c, r, s, scale=(c * r * s) ** -0.5)
+        wt = rand(k, cg, r, s, scale=(cg * r * s) ** -0.5)
         b = rand(k) if bias else None
         x64 = x.double().requires_grad_()
         w64 = wt.double().requires_grad_()
         b64 = b.double().requires_grad_() if bias else None
-        y = F.conv2d(x64, w64, b64, stride=(sh, sw), padding=(ph, pw), dilation=(dh, dw_))
+        y = F.conv2d(x64, w64, b64, stride=(sh, sw), padding=(ph, pw), dilation=(dh, dw_),
+                     groups=groups[0] if groups else 1)
         dy = rand(*y.shape)
         y.backward(dy.double())
-        dw0, db0 = rand(k, c, r, s), rand(k)
+        dw0, db0 = rand(k, cg, r, s), rand(k)
         out = dict(
-            shape=torch.tensor([n, c, h, wd, k, r, s, sh, sw, ph, pw, dh, dw_], dtype=torch.int32),
+            shape=torch.tensor([n, c, h, wd, k, r, s, sh, sw, ph, pw, dh, dw_, *groups], dtype=torch.int32),
             x=x, w=wt, dy=dy, dw0=dw0, db0=db0,
         )
         if bias:

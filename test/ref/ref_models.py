@@ -12,8 +12,9 @@ a swapped gamma/beta or mean/var. Files written into the refs folder:
   models_<arch>_names.txt  the torchvision module paths of the parameter layers, in order
   models_resnet18_fold.ref the folded conv weights and biases (float64 -> f32) by conv name
   bad_unsupported.onnx     a tiny conv -> Softmax -> pool -> fc model: Softmax is not supported
-  bad_sub.onnx, bad_grouped.onnx   the same with x - relu(x), or a grouped conv (2 groups of 2
-                           channels; depthwise ones import), in the middle
+  bad_sub.onnx, bad_grouped.onnx   the same with x - relu(x), or a grouped conv whose groups
+                           do not divide its outputs (2 groups of 2 channels in, 3 out), in the middle
+  bad_group_channels.onnx  the same with a conv whose filters span 3 of its 4 input channels
   tiny_ok.onnx             the same with a ReLU: imports (2 input channels, unused GW initializer)
   bad_truncated.onnx       the first half of resnet18_bn_op13.onnx
   bad_no_classifier.onnx   ResNet-18 without fc: the graph ends in the global average pool
@@ -109,6 +110,8 @@ def generate(w):
     tiny(w.out / "bad_grouped.onnx", [
         helper.make_node("Conv", ["c", "GW"], ["m"], name="/dw/Conv", kernel_shape=[3, 3],
                          pads=[1, 1, 1, 1], group=2)])
+    tiny(w.out / "bad_group_channels.onnx", [
+        helper.make_node("Conv", ["c", "GW3"], ["m"], name="/g3/Conv", kernel_shape=[3, 3], pads=[1, 1, 1, 1])])
     tiny(w.out / "tiny_ok.onnx", [helper.make_node("Relu", ["c"], ["m"], name="/relu/Relu")])
 
 
@@ -118,9 +121,12 @@ def tiny(path, middle):
     init = [helper.make_tensor("W", TensorProto.FLOAT, [4, 2, 3, 3], rng.standard_normal(72).tolist()),
             helper.make_tensor("B", TensorProto.FLOAT, [4], rng.standard_normal(4).tolist()),
             # (the draw of 36 keeps the other tensors' values; the model is refused before they matter)
-            helper.make_tensor("GW", TensorProto.FLOAT, [4, 2, 3, 3], np.tile(rng.standard_normal(36), 2).tolist()),
+            # 3 filters of 2 channels: as group 2 over 4 channels, 3 outputs do not split in 2 groups
+            helper.make_tensor("GW", TensorProto.FLOAT, [3, 2, 3, 3], np.tile(rng.standard_normal(36), 2)[:54].tolist()),
             helper.make_tensor("FW", TensorProto.FLOAT, [3, 4], rng.standard_normal(12).tolist()),
-            helper.make_tensor("FB", TensorProto.FLOAT, [3], rng.standard_normal(3).tolist())]
+            helper.make_tensor("FB", TensorProto.FLOAT, [3], rng.standard_normal(3).tolist()),
+            # filters over 3 channels, which do not divide the 4 they get
+            helper.make_tensor("GW3", TensorProto.FLOAT, [4, 3, 3, 3], rng.standard_normal(108).tolist())]
     nodes = [helper.make_node("Conv", ["x", "W", "B"], ["c"], name="/conv/Conv", kernel_shape=[3, 3],
                               pads=[1, 1, 1, 1])] + middle + [
              helper.make_node("GlobalAveragePool", ["m"], ["p"], name="/pool/GlobalAveragePool"),

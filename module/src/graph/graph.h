@@ -52,15 +52,16 @@ typedef struct graph_node {
   int inputs[GRAPH_MAX_INPUTS], ninputs; /* producer node indices, all smaller than this node's */
   int c, h, w;            /* output shape per image */
   /* conv and pools: k output channels (conv only), r x s window, strides, pads (symmetric),
-   * dilations (conv), has_bias (conv, linear), count_pad (avgpool), ceil_mode (pools). */
-  int k, r, s, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, has_bias, count_pad, ceil_mode;
+   * dilations (conv), has_bias (conv, linear), count_pad (avgpool), ceil_mode (pools), groups
+   * (conv: ONNX's group, 0 or 1 for none; a depthwise conv is NODE_DEPTHWISE instead). */
+  int k, r, s, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, has_bias, count_pad, ceil_mode, groups;
   float eps;                     /* bn */
   float momentum;                /* bn: torch's running-statistics momentum (0.1 by default) */
   float alpha, beta;             /* hardsigmoid */
   float dropout;                 /* dropout: the drop probability p */
   int in_features, out_features; /* linear */
   /* This node's slice of graph_desc.params, [param_off, param_off + nparams):
-   *   conv:   W (k, c_in, r, s), then b (k) if has_bias
+   *   conv:   W (k, c_in / groups, r, s), then b (k) if has_bias
    *   bn:     gamma (c), beta (c), running_mean (c), running_var (c)
    *   linear: W (out_features, in_features), then b (out_features) if has_bias
    * ntrainable counts the learnable ones among them (bn: gamma and beta only). */

@@ -163,13 +163,14 @@ struct importer {
     nd.op = NODE_CONV;
     set_window(nd, l, cl->kernel_size, cl->strides, cl->pads_begin, cl->pads_end, cl->dilations);
     nd.k = b[0].size[0];
-    /* One filter per channel (group = c = k): the depthwise op; other groupings are refused. */
+    /* One filter per channel (group = c = k): the depthwise op; other groupings (RegNet's) a
+     * grouped conv of c / c_per_filter groups, as cv::dnn runs it: reading the file, it has
+     * checked that they divide c and k (test_import's bad_group*.onnx). */
     int c_per_filter = b[0].size[1];
     if (c_per_filter == 1 && nd.k == x.c && x.c > 1)
       nd.op = NODE_DEPTHWISE;
     else if (c_per_filter != x.c)
-      unsupported(path, l, "grouped convolution (weights for " + std::to_string(b[0].size[1]) +
-                               " input channels, input has " + std::to_string(x.c) + ")");
+      nd.groups = x.c / c_per_filter;
     if (b[0].size[2] != nd.r || b[0].size[3] != nd.s || cl->numOutput != nd.k)
       fail(CLTRAIN_ERR_FORMAT, where(path, l) + ": weight shape disagrees with the kernel size");
     nd.has_bias = b.size() >= 2;

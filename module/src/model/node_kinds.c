@@ -41,9 +41,10 @@ static int conv_infer(const graph_node *nodes, graph_node *nd, char *why, size_t
   return 0;
 }
 
-/* Floats of W: (k, c, r, s), or (c, 1, r, s) for a depthwise conv. */
+/* Floats of W: (k, c / groups, r, s), or (c, 1, r, s) for a depthwise conv. */
 static size_t conv_weights(const cltrain_model *m, const graph_node *nd) {
-  int c_per_filter = nd->op == NODE_DEPTHWISE ? 1 : m->g.nodes[nd->inputs[0]].c;
+  int groups = nd->groups > 1 ? nd->groups : 1;
+  int c_per_filter = nd->op == NODE_DEPTHWISE ? 1 : m->g.nodes[nd->inputs[0]].c / groups;
   return (size_t)nd->k * c_per_filter * nd->r * nd->s;
 }
 
@@ -57,7 +58,7 @@ static void conv_tensors(cltrain_model *m, int i) {
 static conv2d_shape conv_shape(const cltrain_model *m, const graph_node *nd, int n) {
   const graph_node *in = &m->g.nodes[nd->inputs[0]];
   conv2d_shape s = {n, in->c, in->h, in->w, nd->k, nd->r, nd->s, nd->stride_h, nd->stride_w,
-                    nd->pad_h, nd->pad_w, nd->dil_h, nd->dil_w, m->cx->conv_winograd};
+                    nd->pad_h, nd->pad_w, nd->dil_h, nd->dil_w, m->cx->conv_winograd, nd->groups};
   return s;
 }
 

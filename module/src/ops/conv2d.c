@@ -1,6 +1,9 @@
 /* conv2d.c: convolution as im2col plus SGEMM over chunks of images, with every operand laid out
  * so that no CLBlast GEMM needs a transposed operand (twice as slow on PoCL; the native backend
- * takes them for free); 3x3 stride-1 convolutions as Winograd F(2x2, 3x3) with batched GEMMs. */
+ * takes them for free); 3x3 stride-1 convolutions as Winograd F(2x2, 3x3) with batched GEMMs.
+ * A grouped convolution (groups > 1) shares the im2col layout, whose rows for group g are
+ * [g*Cg*R*S, (g+1)*Cg*R*S) (Cg = C/groups), and turns each GEMM into a batched GEMM with one
+ * item per group (group_gemm); it takes the plain im2col paths only (see grouped()). */
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +26,9 @@ cltrain_status conv2d_check_shape(cltrain_context *cx, const conv2d_shape *s) {
   if (s->pad_h < 0 || s->pad_w < 0)
     return rt_fail(cx, CLTRAIN_ERR_ARG, "conv2d: padding must not be negative, got %dx%d", s->pad_h,
                    s->pad_w);
+  if (s->groups < 0 || s->c % conv2d_groups(s) || s->k % conv2d_groups(s))
+    return rt_fail(cx, CLTRAIN_ERR_ARG, "conv2d: groups %d must be positive and divide c %d and k %d",
+                   s->groups, s->c, s->k);
   int oh = conv2d_out_h(s), ow = conv2d_out_w(s);
   if (oh <= 0 || ow <= 0)
     return rt_fail(cx, CLTRAIN_ERR_ARG,
@@ -54,8 +60,16 @@ cltrain_status conv2d_check_shape(cltrain_context *cx, const conv2d_shape *s) {
  * call, and 64 x 25088 x 147 ran at 9-14 GFLOP/s against 19-23 for x 144 or x 160. */
 enum { CONV2D_K_ALIGN = 16 };
 
+/* Whether s is grouped. Such a convolution keeps to the im2col paths without extras: no zero
+ * padding of C*R*S (it would split the groups' rows), no Winograd, no data gradient as a forward
+ * pass or direct output (their weights would need regrouping), no partial products of dw, and
+ * the forward pass's im2col layout in the backward pass on both backends (transposed GEMM
+ * operands on CLBlast: slower, but no grouped transposing kernels). */
+static int grouped(const conv2d_shape *s) { return conv2d_groups(s) > 1; }
+
 static size_t padded_crs(const conv2d_shape *s) {
   size_t crs = (size_t)s->c * s->r * s->s;
+  if (grouped(s)) return crs;
   return (crs + CONV2D_K_ALIGN - 1) / CONV2D_K_ALIGN * CONV2D_K_ALIGN;
 }
 
@@ -74,9 +88,9 @@ static int chunk_images(const conv2d_shape *s) {
 static int dx_as_forward(const conv2d_shape *s, conv2d_shape *t) {
   conv2d_shape d = {s->n, s->k, conv2d_out_h(s), conv2d_out_w(s), s->c, s->r, s->s, 1, 1,
                     s->dil_h * (s->r - 1) - s->pad_h, s->dil_w * (s->s - 1) - s->pad_w,
-                    s->dil_h, s->dil_w, s->winograd};
+                    s->dil_h, s->dil_w, s->winograd, s->groups};
   if (t) *t = d;
-  return s->stride_h == 1 && s->stride_w == 1 && d.pad_h >= 0 && d.pad_w >= 0;
+  return !grouped(s) && s->stride_h == 1 && s->stride_w == 1 && d.pad_h >= 0 && d.pad_w >= 0;
 }
 
 /* Floats of the forward layout: a chunk's im2col matrix, the GEMM's (K, images, P) output and
@@ -113,7 +127,7 @@ enum { DW_SLICE = 256, DW_PARTS_MAX_CRS = 256 };
  * to gain (plain GEMM instead). */
 static size_t dw_parts(const conv2d_shape *s) {
   size_t crs = (size_t)s->c * s->r * s->s, kc = (size_t)s->k * crs;
-  if (crs >= DW_PARTS_MAX_CRS) return 0;
+  if (crs >= DW_PARTS_MAX_CRS || grouped(s)) return 0;
   size_t np = (size_t)chunk_images(s) * conv2d_out_h(s) * conv2d_out_w(s);
   size_t all = (np + DW_SLICE - 1) / DW_SLICE, fit = DW_PARTS_FLOATS / kc;
   size_t n = all < fit ? all : fit;
@@ -135,7 +149,7 @@ static size_t dw_parts(const conv2d_shape *s) {
 enum { WINOGRAD_MIN_C = 256 };
 
 static int use_winograd(const conv2d_shape *s) {
-  if (!s->winograd) return 0;
+  if (!s->winograd || grouped(s)) return 0;
   int min_c = s->winograd == 1 ? WINOGRAD_MIN_C : 1;
   return s->r == 3 && s->s == 3 && s->stride_h == 1 && s->stride_w == 1 && s->dil_h == 1 &&
          s->dil_w == 1 && s->c >= min_c;
@@ -234,12 +248,23 @@ static cltrain_status col2im(cltrain_context *cx, buf dx, buf dcol, int nb, int 
  * unpack reads and writes (K, P) per image, so it pays while CRSP < P (conv1, layer1, the
  * downsamples; not layer3/4's 3x3s, whose weights outweigh their small planes). */
 static int direct_output(const cltrain_context *cx, const conv2d_shape *s, buf b) {
-  return blas_layout_free(cx) && !buf_present(b) &&
+  return blas_layout_free(cx) && !buf_present(b) && !grouped(s) &&
          padded_crs(s) < (size_t)conv2d_out_h(s) * conv2d_out_w(s);
 }
 
+/* C (=, or += when beta is 1) op(A) x op(B) for each group of s, as blas_sgemm with m, n, k
+ * per group and each operand's stride from one group to the next (sa, sb, sc): one batched
+ * call, or blas_sgemm itself when s is not grouped. */
+static cltrain_status group_gemm(cltrain_context *cx, const conv2d_shape *s, int ta, int tb, size_t m,
+                                 size_t n, size_t k, buf a, size_t lda, size_t sa, buf b, size_t ldb,
+                                 size_t sb, float beta, buf c, size_t ldc, size_t sc) {
+  if (!grouped(s)) return blas_sgemm(cx, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc);
+  return blas_sgemm_batched(cx, ta, tb, m, n, k, 1.0f, a, lda, sa, b, ldb, sb, beta, c, ldc, sc,
+                            conv2d_groups(s));
+}
+
 /* y (=, or += when accumulate) conv(x, wp) [+ b], wp being the weights prepared as
- * (K, padded C*R*S). */
+ * (K, padded C*R*S), or (K, C/groups*R*S) when grouped. */
 static cltrain_status forward_core(cltrain_context *cx, buf y, buf x, buf wp, buf b, buf workspace,
                                    int accumulate, const conv2d_shape *s) {
   size_t crsp = padded_crs(s), oh = conv2d_out_h(s), p = oh * conv2d_out_w(s);
@@ -256,8 +281,10 @@ static cltrain_status forward_core(cltrain_context *cx, buf y, buf x, buf wp, bu
                              accumulate ? 1.0f : 0.0f, buf_at(y, n0 * out_img), p, out_img, nb));
       continue;
     }
-    /* yt (K, nb*P) = wp (K,CRSP) x col (CRSP, nb*P), CRSP = CRS padded with zeros */
-    TRY(blas_sgemm(cx, 0, 0, s->k, nb * p, crsp, 1.0f, wp, crsp, col, nb * p, 0.0f, yt, nb * p));
+    /* yt (K, nb*P) = wp (K,CRSP) x col (CRSP, nb*P), CRSP = CRS padded with zeros; grouped:
+     * yt's rows of group g from wp's (Kg, CRSP/groups) and col's rows of group g */
+    size_t kg = s->k / conv2d_groups(s), cg = crsp / conv2d_groups(s), np = nb * p;
+    TRY(group_gemm(cx, s, 0, 0, kg, np, cg, wp, cg, kg * cg, col, np, cg * np, 0.0f, yt, np, kg * np));
     TRY(rt_kernel(cx, FILE_CL, "", "conv2d_forward_unpack", &call));
     arg_buf(&call, buf_at(y, n0 * out_img)), arg_buf(&call, yt), arg_buf(&call, b);
     arg_int(&call, buf_present(b)), arg_int(&call, accumulate);
@@ -337,8 +364,10 @@ static cltrain_status weight_grad(cltrain_context *cx, buf dw, buf dyt, buf col,
   size_t crs = (size_t)s->c * s->r * s->s, ld = dw_ld(s), kc = (size_t)s->k * ld;
   size_t ldb = col_t ? ld : np, pix = col_t ? ld : 1; /* col's rows; one pixel to the next */
   size_t per_call = dw_parts(s), slices = (np + DW_SLICE - 1) / DW_SLICE;
-  if (!per_call || slices < 2)
-    return blas_sgemm(cx, 0, !col_t, s->k, crs, np, 1.0f, dyt, np, col, ldb, 1.0f, dw, crs);
+  size_t kg = s->k / conv2d_groups(s), cg = crs / conv2d_groups(s);
+  if (!per_call || slices < 2) /* grouped: dw (Kg, Cg*R*S) of group g from its rows of dyt, col */
+    return group_gemm(cx, s, 0, !col_t, kg, cg, np, dyt, np, kg * np, col, ldb, cg * (col_t ? 1 : np),
+                      1.0f, dw, cg, kg * cg);
   rt_call call;
   for (size_t j0 = 0; j0 < slices; j0 += per_call) {
     size_t nj = slices - j0 < per_call ? slices - j0 : per_call;
@@ -383,6 +412,7 @@ cltrain_status conv2d_backward(cltrain_context *cx, buf dx, buf dw, buf db, buf 
     return rt_fail(cx, CLTRAIN_ERR_ARG, "conv2d_backward: workspace must be a buffer");
   size_t crs = (size_t)s->c * s->r * s->s, p = (size_t)conv2d_out_h(s) * conv2d_out_w(s);
   size_t in_img = (size_t)s->c * s->h * s->w, out_img = (size_t)s->k * p;
+  size_t kg = s->k / conv2d_groups(s), cg = crs / conv2d_groups(s); /* per group (grouped()) */
   int g = chunk_images(s);
   buf col = workspace, dyt = buf_at(workspace, dw_ld(s) * g * p);
   buf wt = buf_at(dyt, (size_t)s->k * g * p);
@@ -399,7 +429,7 @@ cltrain_status conv2d_backward(cltrain_context *cx, buf dx, buf dw, buf db, buf 
    * per work-item, each from its own channel plane) took more of a batch-16 step on PoCL
    * (10.9% of its perf samples) than the forward one, run twice per layer (8.8%); with it
    * gone the im2col samples fell by 26% (docs/performance.md section 12). */
-  int col_t = !blas_layout_free(cx);
+  int col_t = !grouped(s) && !blas_layout_free(cx);
   if (gemm_dx && col_t) {
     TRY(rt_kernel(cx, FILE_CL, "", "conv2d_backward_transpose_w", &call));
     arg_buf(&call, wt), arg_buf(&call, w);
@@ -432,7 +462,7 @@ cltrain_status conv2d_backward(cltrain_context *cx, buf dx, buf dw, buf db, buf 
     if (gemm_dx) {
       /* dcol (CRS, nb*P) = wT (CRS,K) x dyt (K, nb*P), then gathered back into dx. */
       if (col_t) TRY(blas_sgemm(cx, 0, 0, crs, np, s->k, 1.0f, wt, s->k, dyt, np, 0.0f, col, np));
-      else TRY(blas_sgemm(cx, 1, 0, crs, np, s->k, 1.0f, w, crs, dyt, np, 0.0f, col, np));
+      else TRY(group_gemm(cx, s, 1, 0, cg, np, kg, w, cg, kg * cg, dyt, np, kg * np, 0.0f, col, np, cg * np));
       TRY(col2im(cx, buf_at(dx, n0 * in_img), col, nb, accumulate_dx == OP_ACCUMULATE, s));
     }
   }

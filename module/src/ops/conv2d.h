@@ -1,5 +1,5 @@
-/* conv2d.h: 2-D convolution (NCHW, groups = 1) as im2col plus SGEMM (blas.h), forward and
- * backward, and its double-accumulating C reference on host arrays. */
+/* conv2d.h: 2-D convolution (NCHW, optionally grouped) as im2col plus SGEMM (blas.h), forward
+ * and backward, and its double-accumulating C reference on host arrays. */
 #ifndef CLTRAIN_OPS_CONV2D_H
 #define CLTRAIN_OPS_CONV2D_H
 
@@ -9,13 +9,18 @@
 extern "C" {
 #endif
 
-/* x is (n,c,h,w), w is (k,c,r,s); padding is symmetric per axis (pad_h rows above and below). */
+/* x is (n,c,h,w), w is (k,c/groups,r,s); padding is symmetric per axis (pad_h rows above and
+ * below). groups (0 or 1: none) splits the channels as ONNX's `group` does: output channels
+ * [g*k/groups, (g+1)*k/groups) see input channels [g*c/groups, (g+1)*c/groups) only. */
 typedef struct conv2d_shape {
   int n, c, h, w;
   int k, r, s;
   int stride_h, stride_w, pad_h, pad_w, dil_h, dil_w;
   int winograd; /* the context's CLTRAIN_OPT_CONV_WINOGRAD: 0 off, 1 C >= WINOGRAD_MIN_C, 2 all */
+  int groups;   /* 0 or 1: an ordinary convolution; else it divides c and k */
 } conv2d_shape;
+
+static inline int conv2d_groups(const conv2d_shape *s) { return s->groups > 1 ? s->groups : 1; }
 
 static inline int conv2d_out_h(const conv2d_shape *s) {
   return s->stride_h > 0 ? (s->h + 2 * s->pad_h - s->dil_h * (s->r - 1) - 1) / s->stride_h + 1 : 0;
@@ -25,7 +30,8 @@ static inline int conv2d_out_w(const conv2d_shape *s) {
 }
 
 /* CLTRAIN_OK, or CLTRAIN_ERR_ARG with a message naming the bad field (non-positive sizes,
- * strides or dilations, negative padding, an empty output, sizes beyond int range). */
+ * strides or dilations, negative padding, an empty output, groups that are negative or do not
+ * divide c and k, sizes beyond int range). */
 cltrain_status conv2d_check_shape(cltrain_context *cx, const conv2d_shape *s);
 
 /* Floats of scratch that conv2d_forward and conv2d_backward need (one value covers both): the
@@ -34,15 +40,15 @@ cltrain_status conv2d_check_shape(cltrain_context *cx, const conv2d_shape *s);
 size_t conv2d_workspace_floats(const conv2d_shape *s);
 
 /* y = conv(x, w) + b.
- * y is (N,K,OH,OW), x is (N,C,H,W), w is (K,C,R,S), b is (K) or mem NULL for no bias,
+ * y is (N,K,OH,OW), x is (N,C,H,W), w is (K,C/groups,R,S), b is (K) or mem NULL for no bias,
  * workspace holds conv2d_workspace_floats(s) floats. */
 cltrain_status conv2d_forward(cltrain_context *cx, buf y, buf x, buf w, buf b, buf workspace,
                               const conv2d_shape *s);
 
 /* Gradients of y = conv(x, w) + b given dy = dL/dy.
  * dx is (N,C,H,W): overwritten, or added to when accumulate_dx is OP_ACCUMULATE;
- * dw is (K,C,R,S) and db is (K): added to (+=). Any of dx, dw, db with mem NULL is skipped.
- * dy is (N,K,OH,OW), x is (N,C,H,W) (unused when dw is skipped), w is (K,C,R,S) (unused when dx
+ * dw is (K,C/groups,R,S) and db is (K): added to (+=). Any of dx, dw, db with mem NULL is skipped.
+ * dy is (N,K,OH,OW), x is (N,C,H,W) (unused when dw is skipped), w is (K,C/groups,R,S) (unused when dx
  * is skipped), workspace holds conv2d_workspace_floats(s) floats.
  * Deterministic: every sum runs in a fixed order, so two runs give bitwise equal results. */
 /* db (K) += the sum of dy (N,K,P) over images and positions; conv2d_backward and the depthwise
