@@ -51,6 +51,7 @@ static const struct {
 } hints[] = {
     {CLTRAIN_ERR_NUMERIC, NULL, "try a smaller --lr"},
     {CLTRAIN_ERR_OUT_OF_MEMORY, NULL, "try a smaller --batch or --image-size, or another --device"},
+    {CLTRAIN_ERR_OUT_OF_MEMORY, "train fewer layers", "train fewer layers: --freeze all, upto:NAME or stageK"},
     {CLTRAIN_ERR_ARG, "the training images are augmented", "use --augment none"},
     {CLTRAIN_ERR_ARG, "frozen BN layers use batch statistics", "use --frozen-bn eval"},
 };

@@ -84,7 +84,7 @@ int cmd_bench(int argc, char **argv) {
   int bad = 0, infer_only = 0, no_infer = 0, cache = 0;
   for (int i = 1; i < argc && !bad; i++) {
     if (cli_flag(argc, argv, &i, "--help", NULL, &bad)) {
-      printf("usage: cltrain bench [--arch resnet18|resnet34 | --model M.onnx] [--batch B] [--steps N]\n"
+      printf("usage: cltrain bench [--arch ARCH | --model M.onnx] [--batch B] [--steps N]\n"
              "                     [--warmup W] [--classes N] [--freeze SPEC] [--infer|--no-infer] [--cache]\n"
              "                     [--device SEL]\n"
              "       cltrain bench ops [--batch B] [--repeats R] [--device SEL]\n\n"
@@ -92,7 +92,9 @@ int cmd_bench(int argc, char **argv) {
              "warm-up steps on seeded synthetic data, then eval-mode inference, and prints the\n"
              "images/s of the median step, the device memory and a machine-readable line\n"
              "  RESULT train_img_s=... infer_img_s=... device_mib=... peak_rss_mib=... launches_per_step=...\n"
-             "Defaults: --arch resnet18 (fresh weights), batch 16, 10 steps, 2 warm-up, 2 classes,\n"
+             "ARCH is one `cltrain init --arch` writes (fresh weights: resnet18, resnet34,\n"
+             "mobilenet_v3_small, efficientnet_b0).\n"
+             "Defaults: --arch resnet18, batch 16, 10 steps, 2 warm-up, 2 classes,\n"
              "freeze none. --infer times inference only (train_img_s=0), --no-infer training only.\n"
              "--cache times the training steps of `cltrain train`'s cached epochs (2+) instead: the\n"
              "frozen part's output of 4 batches is cached first (as epoch 1 does), then each step\n"
@@ -156,7 +158,7 @@ int cmd_bench(int argc, char **argv) {
   if (!model) {
     /* fresh weights: a file of our own, removed again at the end */
     snprintf(tmp, sizeof tmp, "/tmp/cltrain-bench-%ld.onnx", (long)getpid());
-    st = cltrain_resnet_onnx(arch ? arch : "resnet18", 1000, 1, tmp);
+    st = cltrain_init_onnx(arch ? arch : "resnet18", 1000, 1, tmp);
     if (st != CLTRAIN_OK) {
       rc = cli_fail(NULL, st);
       tmp[0] = 0;

@@ -121,6 +121,11 @@ row no-such-device        1 "no OpenCL device matches 'nosuch'; the devices are:
 CLTRAIN_DEVICE_LIMITS=mem=2G,alloc=1G \
 row batch-too-large       1 "CLTRAIN_ERR_OUT_OF_MEMORY.*a batch of 8 images of 8192x8192 needs .* GiB on device '.*', which has 2.00 GiB .*try a smaller --batch" -- \
   "${TRAIN[@]}" "${OUT[@]}" --batch 8 --image-size 8192
+# The plan in one arena (a fake 200 MiB device that allows it in one buffer), at batch 4 with
+# every layer training: named as the arena, with the freezing hint.
+CLTRAIN_DEVICE_LIMITS=mem=200M,alloc=200M \
+row arena-too-large       1 "CLTRAIN_ERR_OUT_OF_MEMORY.*a batch of 4 images of 224x224 .* MiB in one arena.*largest buffer: the activation arena \([0-9]+ activation buffers in one allocation\).*hint: train fewer layers: --freeze" -- \
+  "${TRAIN[@]}" "${OUT[@]}" --batch 4 --image-size 224 --freeze none
 CLTRAIN_DEVICE_LIMITS=alloc=64M \
 row buffer-too-large      1 "CLTRAIN_ERR_OUT_OF_MEMORY.*a batch of 2 images of 1024x1024 .*largest buffer: [^,]+, 0\.[0-9]+ GiB; the device allows 0.06 GiB per buffer.*try a smaller --batch" -- \
   "${TRAIN[@]}" "${OUT[@]}" --batch 2 --image-size 1024

@@ -220,6 +220,14 @@ static void test_errors() {
   std::string p = tmp_file("bad.onnx");
   CHECK_STATUS(cltrain_resnet_onnx("resnet50", 2, 0, p.c_str()), CLTRAIN_ERR_ARG);
   CHECK(strstr(cltrain_last_error(nullptr), "resnet50") != nullptr, "message names the arch: %s", cltrain_last_error(nullptr));
+  /* ... and every architecture it and cltrain_init_onnx (`cltrain init --arch`) write */
+  CHECK(strstr(cltrain_last_error(nullptr), "(it writes resnet18, resnet34; cltrain_init_onnx also writes "
+                                            "mobilenet_v3_small, efficientnet_b0)") != nullptr,
+        "message lists the architectures: %s", cltrain_last_error(nullptr));
+  CHECK_STATUS(cltrain_init_onnx("resnet50", 2, 0, p.c_str()), CLTRAIN_ERR_ARG);
+  CHECK(strstr(cltrain_last_error(nullptr), "cltrain_init_onnx: unknown architecture 'resnet50' (resnet18, resnet34, "
+                                            "mobilenet_v3_small, efficientnet_b0)") != nullptr,
+        "cltrain_init_onnx names itself and every architecture for an unknown ResNet: %s", cltrain_last_error(nullptr));
   test_arg_errors(cltrain_resnet_onnx, "resnet18");
   /* a failure leaves an existing file untouched, and no temporary behind */
   FILE *f = fopen(p.c_str(), "wb");

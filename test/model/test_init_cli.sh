@@ -32,6 +32,8 @@ done
 expect init-help 0 "usage: cltrain init" -- "$bin" init --help
 expect init-help-archs 0 "mobilenet_v3_small .*efficientnet_b0" -- bash -c "'$bin' init --help | tr '\n' ' '"
 expect init-bad-arch 1 "unknown architecture 'vgg16'" -- "$bin" init --arch vgg16 --classes 2 --out "$tmp/x.onnx"
+expect init-bad-resnet 1 "unknown architecture 'resnet50' \(resnet18, resnet34, mobilenet_v3_small, efficientnet_b0\)" -- \
+  "$bin" init --arch resnet50 --classes 2 --out "$tmp/x.onnx"
 expect init-classes-0 2 "--classes wants an integer in 1..1000000, got '0'" -- "$bin" init --classes 0 --out "$tmp/x.onnx"
 expect init-classes-nan 2 "--classes wants an integer in 1..1000000, got 'two'" -- "$bin" init --classes two --out "$tmp/x.onnx"
 expect init-no-out 2 "--out M.onnx are required" -- "$bin" init --classes 2
@@ -54,6 +56,8 @@ expect bench-both 2 "give --arch or --model" -- "$bin" bench --arch resnet18 --m
 expect bench-infer-flags 2 "exclude each other" -- "$bin" bench --infer --no-infer
 expect bench-batch-0 2 "bench: --batch wants an integer in 1..1048576, got '0'" -- "$bin" bench --batch 0
 expect bench-bad-arch 1 "unknown architecture 'resnet5'" -- "$bin" bench --arch resnet5
+expect bench-bad-arch-list 1 "unknown architecture 'vgg16' \(resnet18, resnet34, mobilenet_v3_small, efficientnet_b0\)" -- \
+  "$bin" bench --arch vgg16
 expect bench-bad-freeze 1 "CLTRAIN_ERR_ARG" -- "$bin" bench --freeze nosuchlayer --steps 1 --warmup 0 --batch 1
 expect bench-missing-model 1 "nope\.onnx" -- "$bin" bench --model "$tmp/nope.onnx"
 ops=$("$bin" bench ops --batch 1 --repeats 1 2>&1); ops_rc=$?

@@ -159,6 +159,31 @@ int main(void) {
     cltrain_model_destroy(m);
   }
   cltrain_context_destroy(cx);
+
+  /* The plan in one arena over the device's memory (a fake 200 MiB device that allows it all in
+   * one buffer; batch 4 trains in ~90 MiB of activations beside the parameter blocks' ~128): the
+   * message names the arena, what takes the memory in MiB and, while layers below the head
+   * train, freezing, which then fits; with only the head training, a batch too large for
+   * inference's plan gets no freezing hint. */
+  setenv("CLTRAIN_DEVICE_LIMITS", "mem=200M,alloc=200M", 1);
+  cx = test_context();
+  if (CHECK_OK(cltrain_model_load_onnx(cx, path, &m))) {
+    CHECK_STATUS(model_reserve(m, 4, 1), CLTRAIN_ERR_OUT_OF_MEMORY);
+    msg = cltrain_last_error(cx);
+    CHECK(strstr(msg, "which has 0.20 GiB (activation buffers ") && strstr(msg, " MiB in one arena, parameters") &&
+              strstr(msg, "largest buffer: the activation arena (") &&
+              strstr(msg, "try a smaller batch or input size, or train fewer layers (freeze more)") &&
+              !strstr(msg, "activation buffer 0 of 1"),
+          "the arena over the fake 200 MiB, in user terms: %s", msg);
+    CHECK_OK(cltrain_model_freeze(m, "all"));
+    CHECK_OK(model_reserve(m, 4, 1));
+    CHECK_STATUS(model_reserve(m, 64, 1), CLTRAIN_ERR_OUT_OF_MEMORY);
+    msg = cltrain_last_error(cx);
+    CHECK(strstr(msg, "a batch of 64") && strstr(msg, "try a smaller batch or input size") && !strstr(msg, "freeze"),
+          "only the head trains: no freezing hint: %s", msg);
+    cltrain_model_destroy(m);
+  }
+  cltrain_context_destroy(cx);
   unsetenv("CLTRAIN_DEVICE_LIMITS");
   return check_done();
 }

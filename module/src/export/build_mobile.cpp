@@ -155,8 +155,8 @@ void efficientnet_b0(mobile_builder &b, int num_classes) {
 void build(const char *arch, int num_classes, uint64_t seed, const char *path) {
   bool mnv3 = !std::strcmp(arch, "mobilenet_v3_small");
   if (!mnv3 && std::strcmp(arch, "efficientnet_b0"))
-    fail(CLTRAIN_ERR_ARG, std::string("cltrain_init_onnx: unknown architecture '") + arch +
-                              "' (resnet18, resnet34, mobilenet_v3_small, efficientnet_b0)");
+    fail(CLTRAIN_ERR_ARG, std::string("cltrain_init_onnx: unknown architecture '") + arch + "' (" + RESNET_ARCHS +
+                              ", " + MOBILE_ARCHS + ")");
   onnx::ModelProto model;
   /* MobileNetV3's BatchNorm2d(eps=0.001, momentum=0.01), EfficientNet-B0's defaults (1e-5, 0.1) */
   mobile_builder b{new_model(model, arch, num_classes, seed), mnv3 ? 1e-3f : 1e-5f, mnv3 ? 0.99f : 0.9f};
@@ -168,6 +168,6 @@ void build(const char *arch, int num_classes, uint64_t seed, const char *path) {
 }  // namespace
 
 extern "C" cltrain_status cltrain_init_onnx(const char *arch, int num_classes, uint64_t seed, const char *path) {
-  if (arch && !std::strncmp(arch, "resnet", 6)) return cltrain_resnet_onnx(arch, num_classes, seed, path);
+  if (arch && resnet_blocks(arch, nullptr)) return cltrain_resnet_onnx(arch, num_classes, seed, path);
   return run_builder("cltrain_init_onnx", arch, num_classes, path, [&] { build(arch, num_classes, seed, path); });
 }

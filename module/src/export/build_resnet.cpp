@@ -34,9 +34,9 @@ struct resnet_builder : builder {
 
 void build(const char *arch, int num_classes, uint64_t seed, const char *path) {
   std::vector<int> blocks;
-  if (!std::strcmp(arch, "resnet18")) blocks = {2, 2, 2, 2};
-  else if (!std::strcmp(arch, "resnet34")) blocks = {3, 4, 6, 3};
-  else fail(CLTRAIN_ERR_ARG, std::string("cltrain_resnet_onnx: unknown architecture '") + arch + "' (resnet18, resnet34)");
+  if (!resnet_blocks(arch, &blocks))
+    fail(CLTRAIN_ERR_ARG, std::string("cltrain_resnet_onnx: unknown architecture '") + arch + "' (it writes " +
+                              RESNET_ARCHS + "; cltrain_init_onnx also writes " + MOBILE_ARCHS + ")");
 
   onnx::ModelProto model;
   resnet_builder b{new_model(model, arch, num_classes, seed)};
@@ -68,6 +68,15 @@ void build(const char *arch, int num_classes, uint64_t seed, const char *path) {
 }
 
 }  // namespace
+
+bool cltrain_build::resnet_blocks(const char *arch, std::vector<int> *blocks) {
+  std::vector<int> b;
+  if (!std::strcmp(arch, "resnet18")) b = {2, 2, 2, 2};
+  else if (!std::strcmp(arch, "resnet34")) b = {3, 4, 6, 3};
+  else return false;
+  if (blocks) *blocks = b;
+  return true;
+}
 
 extern "C" cltrain_status cltrain_resnet_onnx(const char *arch, int num_classes, uint64_t seed, const char *path) {
   return run_builder("cltrain_resnet_onnx", arch, num_classes, path, [&] { build(arch, num_classes, seed, path); });

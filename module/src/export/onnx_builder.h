@@ -33,6 +33,16 @@ struct build_error {
 
 [[noreturn]] inline void fail(cltrain_status st, const std::string &msg) { throw build_error{st, msg}; }
 
+/* The architectures cltrain_resnet_onnx() writes (build_resnet.cpp), and those cltrain_init_onnx()
+ * (`cltrain init --arch`) writes besides them (build_mobile.cpp): both unknown-architecture
+ * errors list them all. */
+const char *const RESNET_ARCHS = "resnet18, resnet34";
+const char *const MOBILE_ARCHS = "mobilenet_v3_small, efficientnet_b0";
+
+/* Whether arch is a ResNet cltrain_resnet_onnx() writes; its blocks per stage into *blocks
+ * (when not NULL). */
+bool resnet_blocks(const char *arch, std::vector<int> *blocks);
+
 struct builder {
   onnx::GraphProto *g;
   cltrain_rng rng;

@@ -104,31 +104,47 @@ static int backward_reads_input(const cltrain_model *m, int j, int lowest) {
   return (reads & READS_INPUTS) || ((reads & READS_INPUTS_IF_TRAINED) && !m->frozen[j]);
 }
 
-/* CLTRAIN_ERR_OUT_OF_MEMORY, naming the device, the batch, the sizes and the largest buffer,
- * when the planned pool and the other batch buffers (with the parameter, gradient and momentum
- * blocks) exceed the device's global memory, or one buffer its largest allocation. */
-static cltrain_status check_fits(cltrain_model *m, int n, const size_t *bytes, int count,
+/* Whether a layer trains above the lowest trained one: freezing the lowest would shrink the plan
+ * (when only the top layer, the head, trains, no freeze spec helps). */
+static int freezing_helps(const cltrain_model *m, int lowest) {
+  for (int i = lowest + 1; i < m->g.n; i++)
+    if (model_has_params(&m->g.nodes[i]) && !m->frozen[i]) return 1;
+  return 0;
+}
+
+/* CLTRAIN_ERR_OUT_OF_MEMORY, naming the device, the batch, what takes the memory and the
+ * largest buffer, when the planned activations and the other batch buffers (with the parameter,
+ * gradient and momentum blocks) exceed the device's global memory, or one buffer its largest
+ * allocation. bytes[0..count) are the activation buffers, or with ranges > 0 bytes[0] is the one
+ * arena holding `ranges` of them (sub-buffers). `freeze`: freezing more would shrink the plan (freezing_helps). */
+static cltrain_status check_fits(cltrain_model *m, int n, const size_t *bytes, int count, int ranges, int freeze,
                                  const batch_buf *extra, int nextra) {
   const cltrain_device_info *d = &m->cx->info;
-  const double gib = 1024.0 * 1024.0 * 1024.0;
-  size_t total = 3 * m->g.nparams * sizeof(float), largest = 0;
+  const double gib = 1024.0 * 1024.0 * 1024.0, mib = 1024.0 * 1024.0;
+  size_t params = 3 * m->g.nparams * sizeof(float), acts = 0, others = 0, largest = 0;
   char what[256] = "";
   for (int i = 0; i < count; i++) {
-    total += bytes[i];
-    if (bytes[i] > largest) largest = bytes[i], snprintf(what, sizeof what, "activation buffer %d of %d", i, count);
+    acts += bytes[i];
+    if (bytes[i] <= largest) continue;
+    largest = bytes[i];
+    if (ranges) snprintf(what, sizeof what, "the activation arena (%d activation buffers in one allocation)", ranges);
+    else snprintf(what, sizeof what, "activation buffer %d of %d", i, count);
   }
   for (int k = 0; k < nextra; k++) {
-    total += extra[k].bytes;
+    others += extra[k].bytes;
     if (extra[k].bytes > largest)
       largest = extra[k].bytes, snprintf(what, sizeof what, "%s%s%s", extra[k].what, extra[k].node >= 0 ? " " : "",
                                          extra[k].node >= 0 ? m->g.nodes[extra[k].node].name : "");
   }
+  size_t total = params + acts + others;
   if (total <= d->global_mem_bytes && largest <= d->max_alloc_bytes) return CLTRAIN_OK;
   return rt_fail(m->cx, CLTRAIN_ERR_OUT_OF_MEMORY,
-                 "a batch of %d images of %dx%d needs %.2f GiB on device '%s', which has %.2f GiB (largest "
-                 "buffer: %s, %.2f GiB; the device allows %.2f GiB per buffer): try a smaller batch or "
-                 "input size", n, m->g.in_h, m->g.in_w, total / gib, d->name, d->global_mem_bytes / gib, what,
-                 largest / gib, d->max_alloc_bytes / gib);
+                 "a batch of %d images of %dx%d needs %.2f GiB on device '%s', which has %.2f GiB (activation "
+                 "buffers %.1f MiB%s, parameters with their gradients and momenta %.1f MiB, the batch's other buffers "
+                 "%.1f MiB; largest buffer: %s, %.2f GiB; the device allows %.2f GiB per buffer): try a smaller "
+                 "batch or input size%s", n, m->g.in_h, m->g.in_w, total / gib, d->name, d->global_mem_bytes / gib,
+                 acts / mib, ranges ? " in one arena" : "", params / mib, others / mib, what, largest / gib,
+                 d->max_alloc_bytes / gib, freeze ? ", or train fewer layers (freeze more)" : "");
 }
 
 /* The input (root) whose buffer node i's output may take (node_kinds.h, in_place): node i is the
@@ -247,13 +263,13 @@ cltrain_status model_plan(cltrain_model *m, int n, int backward, const batch_buf
    * clCreateBuffer and fail (or the OS kills the process) only when the memory is touched. */
   cltrain_status st;
   if (p.align) {
-    st = check_fits(m, n, &p.end, 1, extra, nextra);
+    st = check_fits(m, n, &p.end, 1, p.n, freezing_helps(m, lowest), extra, nextra);
     if (st == CLTRAIN_OK) st = rt_alloc_named(cx, "the activation arena", p.end, &m->arena);
     if (st == CLTRAIN_OK) m->act_bytes += p.end;
     for (int i = 0; i < p.n && st == CLTRAIN_OK; i++, m->npool++)
       st = rt_sub_buffer(cx, m->arena, p.off[i], p.bytes[i], &m->pool[i]);
   } else {
-    st = check_fits(m, n, p.bytes, p.n, extra, nextra);
+    st = check_fits(m, n, p.bytes, p.n, 0, freezing_helps(m, lowest), extra, nextra);
     for (int i = 0; i < p.n && st == CLTRAIN_OK; i++, m->npool++) {
       st = rt_alloc_named(cx, "an activation buffer", p.bytes[i], &m->pool[i]);
       m->act_bytes += p.bytes[i];

@@ -14,6 +14,7 @@ typedef struct rt_kernel_entry {
   struct rt_kernel_entry *next;
   char name[64];
   cl_kernel kernel;
+  unsigned long runs; /* launches rt_run enqueued (rt_kernel_runs) */
 } rt_kernel_entry;
 
 struct rt_program {
@@ -155,6 +156,7 @@ cltrain_status rt_kernel(cltrain_context *cx, const char *file, const char *opti
   call->cx = cx;
   call->kernel = k->kernel;
   call->name = k->name;
+  call->runs = &k->runs;
   return CLTRAIN_OK;
 }
 
@@ -196,7 +198,16 @@ cltrain_status rt_run(rt_call *c, cl_uint dims, const size_t *global, const size
     return rt_cl_fail(c->cx, err, what, __FILE__, __LINE__);
   }
   atomic_fetch_add(&launches, 1);
+  (*c->runs)++;
   return CLTRAIN_OK;
+}
+
+unsigned long rt_kernel_runs(const cltrain_context *cx, const char *kernel) {
+  unsigned long n = 0;
+  for (const rt_program *p = cx->programs; p; p = p->next)
+    for (const rt_kernel_entry *k = p->kernels; k; k = k->next)
+      if (!strcmp(k->name, kernel)) n += k->runs;
+  return n;
 }
 
 /* ---- prebuilding: a model's programs compiled on other cores while its first step runs ----

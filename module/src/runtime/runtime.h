@@ -142,6 +142,8 @@ cltrain_status rt_read(cltrain_context *cx, void *dst, buf src, size_t bytes);
 
 /* The text of an embedded kernels/NAME (e.g. "conv2d.cl"), or NULL. */
 const char *rt_kernel_source(const char *name);
+/* The name of the i-th embedded kernel file (i from 0), NULL past the last. */
+const char *rt_kernel_file(int i);
 
 /* Builds (or finds in the cache) `source` with `options`; *out is owned by the cache.
  * A failed build returns CLTRAIN_ERR_BUILD with the compiler log in the message. */
@@ -167,6 +169,7 @@ typedef struct rt_call {
   const char *name;
   cl_uint nargs;
   cl_int err;
+  unsigned long *runs; /* the kernel's launch count, which rt_run advances */
 } rt_call;
 
 /* Finds kernel `kernel` in kernels/`file` built with `options` ("" for none). */
@@ -183,6 +186,9 @@ cltrain_status rt_run(rt_call *c, cl_uint dims, const size_t *global, const size
 /* Kernels rt_run has enqueued in this process (cltrain's own; CLBlast's are not counted:
  * scripts/count-launches counts every launch). */
 unsigned long rt_launch_count(void);
+/* Launches rt_run enqueued on cx of kernel `kernel` (from any file, built with any options):
+ * test/oclgrind/test_kernels.c checks that it runs every kernel in kernels/. */
+unsigned long rt_kernel_runs(const cltrain_context *cx, const char *kernel);
 
 /* ---- explicit work-group sizes (util.c) ----
  * Launches name their local size instead of leaving it to the driver (which picks badly for
