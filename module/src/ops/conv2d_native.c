@@ -1,8 +1,6 @@
-/* conv2d_native.c: the forward convolution with no im2col matrix in memory, on the native
- * (OpenBLAS) backend. One native kernel runs the whole batch on the host: per image and per
- * block of output rows it packs x into a (C*R*S, block) panel small enough to stay in the cache
- * and multiplies the weights by it straight into y, where im2col writes the chunk's whole
- * (C*R*S, images*P) matrix (9x the input for a 3x3 kernel) and OpenBLAS reads it back. */
+/* conv2d_native.c: the native (OpenBLAS) backend's forward convolution without an im2col matrix:
+ * one native kernel packs x per image and block of output rows into a cache-sized panel and
+ * multiplies the weights by it straight into y. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,6 +40,9 @@ size_t conv2d_native_floats(const conv2d_shape *s) {
   return (size_t)s->c * s->r * s->s * block_rows(s) * conv2d_out_w(s);
 }
 
+/* im2col writes a chunk's whole (C*R*S, images*P) matrix, 9x the input for a 3x3 kernel, for
+ * OpenBLAS to read back from memory; a panel of a few output rows is written and read in the
+ * cache. */
 typedef struct native_conv {
   conv2d_shape s;
   size_t ldw;
