@@ -162,7 +162,7 @@ int cmd_bench_ops(int argc, char **argv) {
   size_t act = (size_t)n * 64 * 112 * 112, wmax = 512 * 512 * 9 + 4096, ws = 0;
   for (int i = 0; i < NCONV; i++) {
     conv2d_shape s = {n, convs[i].c, convs[i].hw, convs[i].hw, convs[i].k, convs[i].r, convs[i].r,
-                      convs[i].stride, convs[i].stride, convs[i].pad, convs[i].pad, 1, 1, cx->conv_winograd, 0};
+                      convs[i].stride, convs[i].stride, convs[i].pad, convs[i].pad, 1, 1, conv2d_winograd_mode(cx), 0};
     size_t f = conv2d_workspace_floats(&s);
     if (f > ws) ws = f;
   }
@@ -196,7 +196,7 @@ int cmd_bench_ops(int argc, char **argv) {
   char txt[64];
   for (int i = 0; i < NCONV; i++) {
     conv2d_shape s = {n, convs[i].c, convs[i].hw, convs[i].hw, convs[i].k, convs[i].r, convs[i].r,
-                      convs[i].stride, convs[i].stride, convs[i].pad, convs[i].pad, 1, 1, cx->conv_winograd, 0};
+                      convs[i].stride, convs[i].stride, convs[i].pad, convs[i].pad, 1, 1, conv2d_winograd_mode(cx), 0};
     double f = 2.0 * n * s.k * conv2d_out_h(&s) * conv2d_out_w(&s) * s.c * s.r * s.s;
     snprintf(txt, sizeof txt, "%dx%dx%d k%d %dx%d/%d", s.c, s.h, s.w, s.k, s.r, s.s, s.stride_h);
     if (!row(&b, convs[i].name, txt, conv_op, &s, 'F', f, s.c == 3 ? f : 2 * f, 1)) goto done;

@@ -59,8 +59,8 @@ static const struct {
 cltrain_status cli_context(const char *selector, cltrain_context **out) {
   cltrain_status st = cltrain_context_create(selector, out);
   const char *w = getenv("CLTRAIN_CONV_WINOGRAD"), *p = getenv("CLTRAIN_PROFILE");
-  /* any other value leaves Winograd off, as it always has */
-  int wino = w && !strcmp(w, "all") ? 2 : w && !strcmp(w, "1") ? 1 : 0;
+  /* 0: off; unset or any other value: the device's default (the native backend's rule) */
+  int wino = !w ? 0 : !strcmp(w, "all") ? 2 : !strcmp(w, "1") ? 1 : !strcmp(w, "0") ? -1 : 0;
   if (!st) st = cltrain_context_set_option(*out, CLTRAIN_OPT_CONV_WINOGRAD, wino);
   if (!st) st = cltrain_context_set_option(*out, CLTRAIN_OPT_PROFILE, p && *p && strcmp(p, "0") != 0);
   return st;

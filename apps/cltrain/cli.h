@@ -44,8 +44,9 @@ int cli_dev(const char *command, int argc, char **argv);
 extern int (*cli_dev_main)(int argc, char **argv);
 
 /* Opens the device `selector` (NULL: $CLTRAIN_DEVICE or the default) with the context options
- * the environment asks for: $CLTRAIN_CONV_WINOGRAD (0, 1 or all) and $CLTRAIN_PROFILE (0 or 1),
- * the tool's defaults for CLTRAIN_OPT_CONV_WINOGRAD and CLTRAIN_OPT_PROFILE. */
+ * the environment asks for: $CLTRAIN_CONV_WINOGRAD (0 off, 1 or all; unset: the device's
+ * default) and $CLTRAIN_PROFILE (0 or 1), the tool's defaults for CLTRAIN_OPT_CONV_WINOGRAD and
+ * CLTRAIN_OPT_PROFILE. */
 cltrain_status cli_context(const char *selector, cltrain_context **out);
 
 /* Prints "cltrain: <status text>: <detail>" for a failed call to stderr and returns 1. */

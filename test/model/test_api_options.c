@@ -139,6 +139,12 @@ int main(void) {
   CHECK(v == 2, "Winograd reads back 2");
   CHECK_STATUS(cltrain_context_set_option(cx, CLTRAIN_OPT_CONV_WINOGRAD, 3), CLTRAIN_ERR_ARG);
   CHECK(strstr(cltrain_last_error(cx), "Winograd option is 3"), "%s", cltrain_last_error(cx));
+  CHECK_OK(cltrain_context_set_option(cx, CLTRAIN_OPT_CONV_WINOGRAD, -1));
+  CHECK_OK(cltrain_context_get_option(cx, CLTRAIN_OPT_CONV_WINOGRAD, &v));
+  CHECK(v == -1, "Winograd reads back -1 (off on every backend)");
+  CHECK_STATUS(cltrain_context_set_option(cx, CLTRAIN_OPT_CONV_WINOGRAD, -2), CLTRAIN_ERR_ARG);
+  CHECK(strstr(cltrain_last_error(cx), "Winograd option is -2"), "%s", cltrain_last_error(cx));
+  CHECK_OK(cltrain_context_set_option(cx, CLTRAIN_OPT_CONV_WINOGRAD, 2));
   CHECK_OK(cltrain_context_set_option(cx, CLTRAIN_OPT_PROFILE, 1));
   CHECK_OK(cltrain_context_get_option(cx, CLTRAIN_OPT_PROFILE, &v));
   CHECK(v == 1, "profile reads back 1");

@@ -10,6 +10,7 @@
 
 #include "check.h"
 #include "ops/conv2d.h"
+#include "ops/conv2d_native.h"
 #include "reftensor.h"
 
 /* Forward: each output is a float32 dot product of C*R*S <= 4608 terms, whose rounding error
@@ -207,9 +208,13 @@ static void run_errors(cltrain_context *cx) {
 
 /* ---- timing mode (CONV2D_BENCH=<batch>): prints GFLOP/s, asserts nothing about speed ---- */
 
+/* Wall time, or with CONV2D_BENCH_CPU=1 the process's CPU time (every thread: PoCL's workers
+ * and OpenBLAS's), which a loaded machine disturbs far less than wall time. */
 static double now(void) {
+  static int cpu = -1;
+  if (cpu < 0) cpu = getenv("CONV2D_BENCH_CPU") && atoi(getenv("CONV2D_BENCH_CPU"));
   struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
+  clock_gettime(cpu ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC, &t);
   return t.tv_sec + 1e-9 * t.tv_nsec;
 }
 
@@ -220,8 +225,9 @@ static int cmp_double(const void *a, const void *b) {
 
 /* Median seconds of `reps` timed calls of one stage (0 forward, 1 data gradient, 2 weight and
  * bias gradients), after one untimed call (kernel builds, caches). With ab, the calls alternate
- * Winograd off and on (conv2d_shape.winograd), so that load drift hits both alike; t_off gets
- * the median with it off. */
+ * a variant off and on, so that load drift hits both alike: ab 1 Winograd (conv2d_shape.winograd),
+ * ab 2 the native backend's im2col-free forward (conv2d_native_enable); t_off gets the median
+ * with it off. */
 static double time_stage(cltrain_context *cx, int stage, int reps, int ab, double *t_off, buf y,
                          buf x, buf w, buf b, buf dx, buf dw, buf db, buf dy, buf ws,
                          const conv2d_shape *s) {
@@ -230,9 +236,11 @@ static double time_stage(cltrain_context *cx, int stage, int reps, int ab, doubl
   for (int rep = -1 - ab; rep < 2 * reps; rep++) {
     int wino = !ab || (rep & 1);
     conv2d_shape sw = *s;
-    if (ab) sw.winograd = wino ? 2 : 0;
+    if (ab == 1) sw.winograd = wino ? 2 : 0;
+    if (ab == 2) conv2d_native_enable(wino);
     double t0 = now();
-    if (stage == 0) CHECK_OK(conv2d_forward(cx, y, x, w, b, ws, &sw));
+    /* the im2col-free forward takes no bias: time both paths without one */
+    if (stage == 0) CHECK_OK(conv2d_forward(cx, y, x, w, ab == 2 ? buf_none() : b, ws, &sw));
     if (stage == 1) CHECK_OK(conv2d_backward(cx, dx, buf_none(), buf_none(), dy, x, w, ws, OP_OVERWRITE, &sw));
     if (stage == 2) CHECK_OK(conv2d_backward(cx, buf_none(), dw, db, dy, x, w, ws, OP_OVERWRITE, &sw));
     clFinish(cx->queue);
@@ -240,6 +248,7 @@ static double time_stage(cltrain_context *cx, int stage, int reps, int ab, doubl
     if (wino) on[n_on++] = now() - t0;
     else off[n_off++] = now() - t0;
   }
+  conv2d_native_enable(1);
   qsort(on, n_on, sizeof *on, cmp_double), qsort(off, n_off, sizeof *off, cmp_double);
   *t_off = n_off ? off[n_off / 2] : 0;
   return on[n_on / 2];
@@ -247,7 +256,9 @@ static double time_stage(cltrain_context *cx, int stage, int reps, int ab, doubl
 
 /* CONV2D_BENCH=<batch>: the ResNet-18 shapes (only the indices listed in $CONV2D_BENCH_SHAPES,
  * e.g. "1,4", when set), median of $CONV2D_BENCH_REPS (3) timed calls per stage; with
- * CONV2D_BENCH_AB=1, forward and data gradient alternate Winograd off and on (both printed). */
+ * CONV2D_BENCH_AB=1, forward and data gradient alternate Winograd off and on (both printed),
+ * with CONV2D_BENCH_AB=2 the im2col-free native forward off and on; CONV2D_BENCH_CPU=1 times
+ * process CPU time instead of wall time. */
 static void bench(cltrain_context *cx, int batch) {
   static const int shapes[][8] = {/* c h k r stride pad */
                                   {3, 224, 64, 7, 2, 3},   {64, 56, 64, 3, 1, 1},
@@ -257,7 +268,8 @@ static void bench(cltrain_context *cx, int batch) {
                                   {256, 14, 512, 3, 2, 1}, {256, 14, 512, 1, 2, 0},
                                   {512, 7, 512, 3, 1, 1}};
   const char *only = getenv("CONV2D_BENCH_SHAPES");
-  int ab = getenv("CONV2D_BENCH_AB") && atoi(getenv("CONV2D_BENCH_AB"));
+  int ab = getenv("CONV2D_BENCH_AB") ? atoi(getenv("CONV2D_BENCH_AB")) : 0;
+  if (ab < 0 || ab > 2) ab = 0;
   int reps = getenv("CONV2D_BENCH_REPS") ? atoi(getenv("CONV2D_BENCH_REPS")) : 3;
   if (reps < 1 || reps > 16) reps = 3;
   printf("batch %d: GFLOP/s (ms), median of %d\n%-28s %16s %16s %16s %8s\n", batch, reps, "shape",
@@ -277,7 +289,7 @@ static void bench(cltrain_context *cx, int batch) {
     buf y = test_upload(cx, NULL, ny), dx = test_upload(cx, NULL, nx), dw = test_upload(cx, NULL, nw);
     buf b = test_upload(cx, NULL, s.k), db = test_upload(cx, NULL, s.k);
     size_t nws = conv2d_workspace_floats(&s);
-    if (ab) { /* room for either path */
+    if (ab == 1) { /* room for either path */
       conv2d_shape sw = s;
       sw.winograd = 2;
       if (conv2d_workspace_floats(&sw) > nws) nws = conv2d_workspace_floats(&sw);
@@ -285,7 +297,7 @@ static void bench(cltrain_context *cx, int batch) {
     buf ws = test_upload(cx, NULL, nws);
     double flop = 2.0 * ny * s.c * s.r * s.s, t[3], t_off[3];
     for (int stage = 0; stage < 3; stage++)
-      t[stage] = time_stage(cx, stage, reps, ab && stage < 2, &t_off[stage], y, x, w, b, dx, dw, db,
+      t[stage] = time_stage(cx, stage, reps, stage < 2 ? ab : 0, &t_off[stage], y, x, w, b, dx, dw, db,
                             dy, ws, &s);
     char label[64];
     snprintf(label, sizeof label, "%dx%dx%d k%d %dx%d s%d", s.c, s.h, s.w, s.k, s.r, s.s, s.stride_h);
@@ -293,8 +305,9 @@ static void bench(cltrain_context *cx, int batch) {
            t[0] * 1e3, flop / t[1] * 1e-9, t[1] * 1e3, flop / t[2] * 1e-9, t[2] * 1e3,
            nws * 4.0 / (1 << 20));
     if (ab)
-      printf("%-28s %7.1f (%6.1f) %7.1f (%6.1f)   (Winograd off)\n", "", flop / t_off[0] * 1e-9,
-             t_off[0] * 1e3, flop / t_off[1] * 1e-9, t_off[1] * 1e3);
+      printf("%-28s %7.1f (%6.1f) %7.1f (%6.1f)   (%s off)\n", "", flop / t_off[0] * 1e-9,
+             t_off[0] * 1e3, flop / t_off[1] * 1e-9, t_off[1] * 1e3,
+             ab == 1 ? "Winograd" : "im2col-free");
     fflush(stdout);
     free(hx), free(hw), free(hy);
     buf all[] = {x, w, dy, y, dx, dw, b, db, ws};

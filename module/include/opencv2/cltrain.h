@@ -127,9 +127,10 @@ CLTRAIN_API cltrain_status cltrain_context_device(const cltrain_context *cx, clt
  * CLTRAIN_PROFILE); the library itself never reads those two (CLTRAIN_KERNEL_SHAPE, a device
  * default like CLTRAIN_GEMM, it does: see below). */
 typedef enum cltrain_context_option {
-  /* EXPERIMENTAL. Winograd F(2x2,3x3) for 3x3 stride-1 convolutions: 0 off (the default),
-   * 1 where the input has >= 256 channels (faster there), 2 on every such convolution.
-   * Deterministic, but up to 1.75x further from float64 than the default path. */
+  /* Winograd F(2x2,3x3) for 3x3 stride-1 convolutions: 0 (the default) the device's default,
+   * which is inputs with >= 128 channels where Winograd's scratch fits the im2col chunk's
+   * (ResNet's layer2 and layer3) on the native (OpenBLAS) GEMM backend and off on CLBlast; -1 off; 1 where the input has >= 256 channels; 2 on every such convolution.
+   * Deterministic, but up to 1.75x further from float64 than the im2col path. */
   CLTRAIN_OPT_CONV_WINOGRAD = 1,
   /* 1: time every graph node between clFinish calls, per op type and pass, totalled in the
    * context (`cltrain bench` prints them); slower than a normal run. 0 (the default): off. */

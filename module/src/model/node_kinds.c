@@ -58,7 +58,7 @@ static void conv_tensors(cltrain_model *m, int i) {
 static conv2d_shape conv_shape(const cltrain_model *m, const graph_node *nd, int n) {
   const graph_node *in = &m->g.nodes[nd->inputs[0]];
   conv2d_shape s = {n, in->c, in->h, in->w, nd->k, nd->r, nd->s, nd->stride_h, nd->stride_w,
-                    nd->pad_h, nd->pad_w, nd->dil_h, nd->dil_w, m->cx->conv_winograd, nd->groups};
+                    nd->pad_h, nd->pad_w, nd->dil_h, nd->dil_w, conv2d_winograd_mode(m->cx), nd->groups};
   return s;
 }
 

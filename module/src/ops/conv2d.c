@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "ops/conv2d.h"
+#include "ops/conv2d_native.h"
 
 static const char *const FILE_CL = "conv2d.cl", *const FILE_WINO = "winograd.cl";
 
@@ -145,25 +146,47 @@ static size_t dw_parts(const conv2d_shape *s) {
  * amplified that past test_train's bound (3x PyTorch-float32's drift from float64; measured
  * 5x); on C >= WINOGRAD_MIN_C only, test_train passed, but the whole suite has not run that
  * way yet. So it is off unless the shape's winograd (the context's CLTRAIN_OPT_CONV_WINOGRAD) is
- * 1 (C >= WINOGRAD_MIN_C) or 2 (every 3x3 stride-1 convolution). */
-enum { WINOGRAD_MIN_C = 256 };
+ * 1 (C >= WINOGRAD_MIN_C) or 2 (every 3x3 stride-1 convolution).
+ *
+ * On the native (OpenBLAS) backend the batched GEMMs are plain OpenBLAS calls with no padded
+ * copies, and the same A/B (docs/performance.md section 18, process CPU time) found Winograd
+ * 1.2-1.4x faster for C = 128 and 256, level at 512 and 1.3-2x slower at 64; test_train's five
+ * configurations passed with it on for C >= 128. So there it is the default (shape winograd 3,
+ * C >= WINOGRAD_NATIVE_MIN_C) where its layout fits CONV2D_CHUNK_FLOATS, so that the default
+ * workspace does not grow (layer2 and layer3 fit; layer4's transformed weights alone do not, and
+ * it was level), unless the context's option turns it off (-1) or asks for 1 or 2. */
+enum { WINOGRAD_MIN_C = 256, WINOGRAD_NATIVE_MIN_C = 128 };
+
+static size_t wino_floats(const conv2d_shape *s);
 
 static int use_winograd(const conv2d_shape *s) {
-  if (!s->winograd || grouped(s)) return 0;
-  int min_c = s->winograd == 1 ? WINOGRAD_MIN_C : 1;
+  static const int min_c[] = {0, WINOGRAD_MIN_C, 1, WINOGRAD_NATIVE_MIN_C};
+  if (s->winograd < 1 || s->winograd > 3 || grouped(s)) return 0;
   return s->r == 3 && s->s == 3 && s->stride_h == 1 && s->stride_w == 1 && s->dil_h == 1 &&
-         s->dil_w == 1 && s->c >= min_c;
+         s->dil_w == 1 && s->c >= min_c[s->winograd] &&
+         (s->winograd != 3 || wino_floats(s) <= CONV2D_CHUNK_FLOATS);
+}
+
+int conv2d_winograd_mode(const cltrain_context *cx) {
+  if (cx->conv_winograd < 0) return 0;
+  if (cx->conv_winograd == 0) return blas_layout_free(cx) ? 3 : 0;
+  return cx->conv_winograd;
 }
 
 static size_t wino_tiles(const conv2d_shape *s) {
   return (size_t)((conv2d_out_h(s) + 1) / 2) * ((conv2d_out_w(s) + 1) / 2);
 }
 
-/* Images per Winograd chunk: the transformed input and the GEMMs' output within
- * CONV2D_CHUNK_FLOATS when an image fits. */
+/* Floats of the Winograd layout that do not grow with the images of a chunk: the transformed
+ * weights, room for the flipped ones, and v's and m's extra column (blas_batched_ld). */
+static size_t wino_fixed(const conv2d_shape *s) {
+  return 16 * (size_t)s->k * blas_batched_ld(s->c) + 9 * (size_t)s->k * s->c + 16 * (size_t)(s->c + s->k);
+}
+
+/* Images per Winograd chunk: the whole layout within CONV2D_CHUNK_FLOATS when an image fits. */
 static int wino_images(const conv2d_shape *s) {
-  size_t per_image = 16 * (size_t)(s->c + s->k) * wino_tiles(s);
-  size_t g = CONV2D_CHUNK_FLOATS / per_image;
+  size_t per_image = 16 * (size_t)(s->c + s->k) * wino_tiles(s), fixed = wino_fixed(s);
+  size_t g = fixed < CONV2D_CHUNK_FLOATS ? (CONV2D_CHUNK_FLOATS - fixed) / per_image : 0;
   if (g < 1) g = 1;
   return g < (size_t)s->n ? (int)g : s->n;
 }
@@ -272,6 +295,10 @@ static cltrain_status forward_core(cltrain_context *cx, buf y, buf x, buf wp, bu
   int g = chunk_images(s), direct = direct_output(cx, s, b);
   buf col = workspace, yt = buf_at(workspace, crsp * g * p);
   rt_call call;
+  /* On the native backend, 3x3 stride-1 convolutions pack x into a cache-sized panel per block
+   * of output rows instead (conv2d_native.c; its panel fits where col's chunk does). */
+  if (conv2d_native_fits(cx, s, b))
+    return conv2d_native_forward(cx, y, x, wp, crsp, workspace, accumulate, s);
   for (int n0 = 0; n0 < s->n; n0 += g) {
     int nb = s->n - n0 < g ? s->n - n0 : g;
     TRY(im2col(cx, col, buf_at(x, n0 * in_img), nb, crsp, s));

@@ -16,11 +16,15 @@ typedef struct conv2d_shape {
   int n, c, h, w;
   int k, r, s;
   int stride_h, stride_w, pad_h, pad_w, dil_h, dil_w;
-  int winograd; /* the context's CLTRAIN_OPT_CONV_WINOGRAD: 0 off, 1 C >= WINOGRAD_MIN_C, 2 all */
+  int winograd; /* conv2d_winograd_mode: 0 off, 1 C >= 256, 2 all, 3 C >= 128 (native default) */
   int groups;   /* 0 or 1: an ordinary convolution; else it divides c and k */
 } conv2d_shape;
 
 static inline int conv2d_groups(const conv2d_shape *s) { return s->groups > 1 ? s->groups : 1; }
+
+/* conv2d_shape.winograd for cx: its CLTRAIN_OPT_CONV_WINOGRAD (-1 off, 1, 2), and for the
+ * option's default 0 the backend's default: 3 on the native GEMM backend, else 0. */
+int conv2d_winograd_mode(const cltrain_context *cx);
 
 static inline int conv2d_out_h(const conv2d_shape *s) {
   return s->stride_h > 0 ? (s->h + 2 * s->pad_h - s->dil_h * (s->r - 1) - 1) / s->stride_h + 1 : 0;

@@ -372,9 +372,10 @@ cltrain_status cltrain_context_set_option(cltrain_context *cx, cltrain_context_o
   if (!cx) return rt_fail(NULL, CLTRAIN_ERR_ARG, "cltrain_context_set_option: cx is NULL");
   switch (opt) {
   case CLTRAIN_OPT_CONV_WINOGRAD:
-    if (value < 0 || value > 2)
-      return rt_fail(cx, CLTRAIN_ERR_ARG, "the Winograd option is %d: it takes 0 (off), 1 (inputs "
-                     "with >= 256 channels) or 2 (every 3x3 stride-1 convolution)", value);
+    if (value < -1 || value > 2)
+      return rt_fail(cx, CLTRAIN_ERR_ARG, "the Winograd option is %d: it takes -1 (off), 0 (the "
+                     "device's default), 1 (inputs with >= 256 channels) or 2 (every 3x3 stride-1 "
+                     "convolution)", value);
     cx->conv_winograd = value;
     return CLTRAIN_OK;
   case CLTRAIN_OPT_PROFILE:

@@ -135,19 +135,20 @@ const char *gemm_native_name(void) {
   return name;
 }
 
-/* One GEMM's arguments, on the heap from enqueue to the last of its native kernels. mem[]
- * receives the host address of each distinct buffer among A, B and C (often one workspace). */
-typedef struct native_gemm {
-  void *mem[3];
-  int a_mem, b_mem, c_mem;    /* entries of mem[] */
-  size_t a_off, b_off, c_off; /* in floats */
-  size_t m, n, k, lda, ldb, ldc, stride_a, stride_b, stride_c, batch;
-  int trans_a, trans_b;
-  float alpha, beta;
-} native_gemm;
+/* A native task on the heap from enqueue to the last of its native kernels: the function to run,
+ * its data (freed after it runs) and its buffers. mem[] receives the host address of each
+ * distinct buffer among them (often one workspace); entry[i] is buffer i's entry in mem[]. */
+typedef struct native_task {
+  void *mem[GEMM_NATIVE_MAX_BUFS];
+  int entry[GEMM_NATIVE_MAX_BUFS];
+  size_t off[GEMM_NATIVE_MAX_BUFS]; /* in floats */
+  int nbufs;
+  gemm_native_fn fn;
+  void *data;
+} native_task;
 
-/* A native kernel's argument block: which entry of g->mem its one buffer's address goes to, and
- * whether this is the GEMM's last kernel, which runs it. clEnqueueNativeKernel copies the block
+/* A native kernel's argument block: which entry of t->mem its one buffer's address goes to, and
+ * whether this is the task's last kernel, which runs it. clEnqueueNativeKernel copies the block
  * and replaces `mem` (the cl_mem when enqueued) with the buffer's host address.
  *
  * Each native kernel carries a single buffer because PoCL 3.1 hands a kernel's buffers to
@@ -157,9 +158,21 @@ typedef struct native_gemm {
  * memory, which does not move on a CPU device, and the extra kernels cost microseconds. */
 typedef struct native_arg {
   void *mem;
-  native_gemm *g;
+  native_task *t;
   int entry, last;
 } native_arg;
+
+static void CL_CALLBACK native_task_run(void *args) {
+  const native_arg *arg = args;
+  native_task *t = arg->t;
+  t->mem[arg->entry] = arg->mem;
+  if (!arg->last) return;
+  float *ptr[GEMM_NATIVE_MAX_BUFS];
+  for (int i = 0; i < t->nbufs; i++) ptr[i] = (float *)t->mem[t->entry[i]] + t->off[i];
+  t->fn(t->data, ptr);
+  free(t->data);
+  free(t);
+}
 
 /* OpenBLAS's AVX-512 (SkylakeX/Cooperlake) kernels give a row of C a result that depends on
  * its position and on M, in the last bits: of 5 rows of a 5 x 3 x 512 product (the linear
@@ -170,36 +183,43 @@ typedef struct native_arg {
  * a linear layer fed batches above this size still gets batch-dependent last bits. */
 enum { NATIVE_ROWWISE_MAX_M = 32 };
 
-static void CL_CALLBACK native_gemm_run(void *args) {
-  const native_arg *arg = args;
-  native_gemm *g = arg->g;
-  g->mem[arg->entry] = arg->mem;
-  if (!arg->last) return;
-  const float *a = (const float *)g->mem[g->a_mem] + g->a_off;
-  const float *b = (const float *)g->mem[g->b_mem] + g->b_off;
-  float *c = (float *)g->mem[g->c_mem] + g->c_off;
-  size_t items = g->batch ? g->batch : 1;
+void gemm_native_sgemm_host(int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha,
+                            const float *a, size_t lda, const float *b, size_t ldb, float beta,
+                            float *c, size_t ldc) {
   /* Rows one at a time when there are few of them; see NATIVE_ROWWISE_MAX_M. */
-  size_t rows = g->m <= NATIVE_ROWWISE_MAX_M ? 1 : g->m;
-  size_t a_row = g->trans_a ? 1 : g->lda; /* from one row of op(A) to the next */
+  size_t rows = m <= NATIVE_ROWWISE_MAX_M ? 1 : m;
+  size_t a_row = trans_a ? 1 : lda; /* from one row of op(A) to the next */
   /* The inner dimension in equal chunks of at most GEMM_K_CHUNK, each added to C (blas.h). */
-  size_t chunks = g->k > GEMM_K_CHUNK ? (g->k + GEMM_K_CHUNK - 1) / GEMM_K_CHUNK : 1;
-  size_t step = (g->k + chunks - 1) / chunks;
-  size_t a_col = g->trans_a ? g->lda : 1, b_row = g->trans_b ? 1 : g->ldb; /* k -> k+1 */
+  size_t chunks = k > GEMM_K_CHUNK ? (k + GEMM_K_CHUNK - 1) / GEMM_K_CHUNK : 1;
+  size_t step = (k + chunks - 1) / chunks;
+  size_t a_col = trans_a ? lda : 1, b_row = trans_b ? 1 : ldb; /* k -> k+1 */
+  for (size_t r = 0; r < m; r += rows) {
+    size_t k0 = 0;
+    do { /* once when k is 0 (C = beta * C) */
+      size_t kk = k - k0 < step ? k - k0 : step;
+      openblas.sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+                     trans_b ? CblasTrans : CblasNoTrans, (blasint)rows, (blasint)n, (blasint)kk,
+                     alpha, a + r * a_row + k0 * a_col, (blasint)lda, b + k0 * b_row, (blasint)ldb,
+                     k0 ? 1.0f : beta, c + r * ldc, (blasint)ldc);
+      k0 += step;
+    } while (k0 < k);
+  }
+}
+
+/* One GEMM's arguments (blas_sgemm_batched's; batch 0 is one plain GEMM). */
+typedef struct native_gemm {
+  size_t m, n, k, lda, ldb, ldc, stride_a, stride_b, stride_c, batch;
+  int trans_a, trans_b;
+  float alpha, beta;
+} native_gemm;
+
+static void native_gemm_run(void *data, float *const *ptr) {
+  const native_gemm *g = data;
+  size_t items = g->batch ? g->batch : 1;
   for (size_t i = 0; i < items; i++)
-    for (size_t r = 0; r < g->m; r += rows) {
-      size_t k0 = 0;
-      do { /* once when k is 0 (C = beta * C) */
-        size_t kk = g->k - k0 < step ? g->k - k0 : step;
-        openblas.sgemm(CblasRowMajor, g->trans_a ? CblasTrans : CblasNoTrans,
-                    g->trans_b ? CblasTrans : CblasNoTrans, (blasint)rows, (blasint)g->n,
-                    (blasint)kk, g->alpha, a + i * g->stride_a + r * a_row + k0 * a_col,
-                    (blasint)g->lda, b + i * g->stride_b + k0 * b_row, (blasint)g->ldb,
-                    k0 ? 1.0f : g->beta, c + i * g->stride_c + r * g->ldc, (blasint)g->ldc);
-        k0 += step;
-      } while (k0 < g->k);
-    }
-  free(g);
+    gemm_native_sgemm_host(g->trans_a, g->trans_b, g->m, g->n, g->k, g->alpha,
+                           ptr[0] + i * g->stride_a, g->lda, ptr[1] + i * g->stride_b, g->ldb,
+                           g->beta, ptr[2] + i * g->stride_c, g->ldc);
 }
 
 /* CLTRAIN_OK when an operand of `rows` rows of `width` floats, ld apart, `items` of them stride
@@ -245,29 +265,45 @@ cltrain_status gemm_native_sgemm(cltrain_context *cx, int trans_a, int trans_b, 
   TRY(check_operand(cx, "A", a, trans_a ? k : m, trans_a ? m : k, lda, stride_a, items));
   TRY(check_operand(cx, "B", b, trans_b ? n : k, trans_b ? k : n, ldb, stride_b, items));
   TRY(check_operand(cx, "C", c, m, n, ldc, stride_c, items));
-  a = as_parent(a), b = as_parent(b), c = as_parent(c);
   native_gemm *g = malloc(sizeof *g);
   if (!g) return rt_fail(cx, CLTRAIN_ERR_OUT_OF_MEMORY, "SGEMM: out of host memory");
-  *g = (native_gemm){{NULL, NULL, NULL}, 0, 0, 0, a.off, b.off, c.off, m, n, k, lda, ldb, ldc,
-                     stride_a, stride_b, stride_c, batch, trans_a, trans_b, alpha, beta};
-  cl_mem mems[3];
+  *g = (native_gemm){m, n, k, lda, ldb, ldc, stride_a, stride_b, stride_c, batch,
+                     trans_a, trans_b, alpha, beta};
+  const buf bufs[3] = {a, b, c};
+  return gemm_native_enqueue(cx, bufs, 3, native_gemm_run, g);
+}
+
+cltrain_status gemm_native_enqueue(cltrain_context *cx, const buf *bufs, int nbufs,
+                                   gemm_native_fn fn, void *data) {
+  if (nbufs < 1 || nbufs > GEMM_NATIVE_MAX_BUFS) {
+    free(data);
+    return rt_fail(cx, CLTRAIN_ERR_ARG, "native kernel: %d buffers, expected 1 to %d", nbufs,
+                   GEMM_NATIVE_MAX_BUFS);
+  }
+  native_task *t = calloc(1, sizeof *t);
+  if (!t) {
+    free(data);
+    return rt_fail(cx, CLTRAIN_ERR_OUT_OF_MEMORY, "native kernel: out of host memory");
+  }
+  t->nbufs = nbufs, t->fn = fn, t->data = data;
+  cl_mem mems[GEMM_NATIVE_MAX_BUFS];
   int nmem = 0;
-  const cl_mem operand[3] = {a.mem, b.mem, c.mem};
-  int *entry[3] = {&g->a_mem, &g->b_mem, &g->c_mem};
-  for (int i = 0; i < 3; i++) {
+  for (int i = 0; i < nbufs; i++) {
+    buf x = as_parent(bufs[i]);
     int j = 0;
-    while (j < nmem && mems[j] != operand[i]) j++;
-    if (j == nmem) mems[nmem++] = operand[i];
-    *entry[i] = j;
+    while (j < nmem && mems[j] != x.mem) j++;
+    if (j == nmem) mems[nmem++] = x.mem;
+    t->entry[i] = j, t->off[i] = x.off;
   }
   for (int j = 0; j < nmem; j++) {
-    native_arg arg = {NULL, g, j, j == nmem - 1};
+    native_arg arg = {NULL, t, j, j == nmem - 1};
     const void *loc = &arg.mem;
-    cl_int err = clEnqueueNativeKernel(cx->queue, native_gemm_run, &arg, sizeof arg, 1, &mems[j],
+    cl_int err = clEnqueueNativeKernel(cx->queue, native_task_run, &arg, sizeof arg, 1, &mems[j],
                                        &loc, 0, NULL, NULL);
     if (err != CL_SUCCESS) {
-      clFinish(cx->queue); /* the kernels already enqueued write into g */
-      free(g);
+      clFinish(cx->queue); /* the kernels already enqueued write into t */
+      free(t->data);
+      free(t);
       return rt_cl_fail(cx, err, "clEnqueueNativeKernel", __FILE__, __LINE__);
     }
   }

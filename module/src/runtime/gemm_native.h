@@ -37,6 +37,25 @@ cltrain_status gemm_native_sgemm(cltrain_context *cx, int trans_a, int trans_b, 
                                  size_t ldb, size_t stride_b, float beta, buf c, size_t ldc,
                                  size_t stride_c, size_t batch);
 
+/* The most buffers one native task reads or writes. */
+enum { GEMM_NATIVE_MAX_BUFS = 4 };
+
+/* A task run on the host by a native kernel: ptr[i] is the host address of bufs[i] (at its
+ * offset), data what gemm_native_enqueue was given. */
+typedef void (*gemm_native_fn)(void *data, float *const *ptr);
+
+/* Enqueues fn on cx's queue as native kernel(s) over nbufs (1..GEMM_NATIVE_MAX_BUFS) buffers,
+ * sub-buffers included. data (malloc'd) belongs to the task from here on, failure included:
+ * it is freed once fn has run. */
+cltrain_status gemm_native_enqueue(cltrain_context *cx, const buf *bufs, int nbufs,
+                                   gemm_native_fn fn, void *data);
+
+/* One row-major SGEMM on host arrays through OpenBLAS, with blas_sgemm's accuracy (the inner
+ * dimension in chunks of GEMM_K_CHUNK): for native tasks only, on the host thread running one. */
+void gemm_native_sgemm_host(int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha,
+                            const float *a, size_t lda, const float *b, size_t ldb, float beta,
+                            float *c, size_t ldc);
+
 #ifdef __cplusplus
 }
 #endif
