@@ -17,7 +17,7 @@ static const char *thousands(size_t v, char *buf, size_t cap) {
   return buf;
 }
 
-/* Stages: 0 the stem, 1..nstages the residual stages, nstages + 1 the head. */
+/* Stages: 0 the stem, 1..nstages the stages, nstages + 1 the head. */
 static void stage_name(int nstages, int stage, char *buf, size_t cap) {
   if (stage == 0) snprintf(buf, cap, "stem");
   else if (stage == nstages + 1) snprintf(buf, cap, "head");
