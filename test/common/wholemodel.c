@@ -101,7 +101,7 @@ static int count_keys(const ref_set *r, cltrain_model *m, const char *prefix) {
   return n;
 }
 
-void check_mode(cltrain_model *m, const char *arch, const char *mode, int train, int ntrainable) {
+void check_mode(cltrain_model *m, const char *arch, const char *mode, int train, int near_kinks, int ntrainable) {
   char name[64];
   snprintf(name, sizeof name, "%s_%s", arch, mode);
   ref_set *r = ref_load(name);
@@ -126,8 +126,11 @@ void check_mode(cltrain_model *m, const char *arch, const char *mode, int train,
     return;
   }
   for (int k = 0; k < nt && !train; k++)
-    /* Eval-mode BN: well conditioned; test_whole.c's fixed 1e-4 per tensor. */
-    CHECK(ours[k] <= 1e-4, "eval grad %s: rel L2 %.2e > 1e-4 (PyTorch f32: %.2e)", names[k], ours[k], theirs[k]);
+    /* Eval-mode BN: well conditioned; test_whole.c's fixed 1e-4 per tensor. With near_kinks, a
+     * tensor PyTorch-float32 itself misses 1e-4 on (below a flipped ReLU or max-pool choice) is
+     * held to 3x PyTorch-float32's error instead, the trajectory tests' rule. */
+    CHECK(ours[k] <= 1e-4 || (near_kinks && theirs[k] > 1e-4 && ours[k] <= 3 * theirs[k]),
+          "eval grad %s: rel L2 %.2e > 1e-4 (PyTorch f32: %.2e)", names[k], ours[k], theirs[k]);
   double mo, wo, mt, wt;
   if (train) nt = resolvable("train grads", ours, theirs, nt);
   if (!CHECK(nt > 0, "%s: no resolvable gradient to compare", mode)) {
@@ -136,11 +139,11 @@ void check_mode(cltrain_model *m, const char *arch, const char *mode, int train,
   }
   spread(ours, nt, &mo, &wo), spread(theirs, nt, &mt, &wt);
   printf("  gradients vs float64: cltrain median %.2e worst %.2e; PyTorch-f32 median %.2e worst %.2e\n", mo, wo, mt, wt);
-  if (train) {
+  if (train || near_kinks) {
     /* Train-mode BN amplifies float32 rounding: the trajectory tests' rule, within 3x of
      * PyTorch-float32's own error. */
-    CHECK(mo <= 3 * mt, "train grads: median %.2e > 3 x PyTorch-f32's %.2e", mo, mt);
-    CHECK(wo <= 3 * wt, "train grads: worst %.2e > 3 x PyTorch-f32's %.2e", wo, wt);
+    CHECK(mo <= 3 * mt, "%s grads: median %.2e > 3 x PyTorch-f32's %.2e", mode, mo, mt);
+    CHECK(wo <= 3 * wt, "%s grads: worst %.2e > 3 x PyTorch-f32's %.2e", mode, wo, wt);
   }
   ref_free(r);
 }

@@ -100,8 +100,8 @@ static cltrain_model *trained_family(cltrain_context *cx, const char *file, size
   char path[1024], traj[64];
   cltrain_model *m = load_checked(cx, file, nparams, 64, path, sizeof path);
   if (!m) return NULL;
-  check_mode(m, arch, "eval", 0, count_learnable(m));
-  check_mode(m, arch, "train", 1, count_learnable(m));
+  check_mode(m, arch, "eval", 0, 0, count_learnable(m));
+  check_mode(m, arch, "train", 1, 0, count_learnable(m));
   cltrain_model_destroy(m);
   m = NULL;
   if (!CHECK_OK(cltrain_model_load_onnx(cx, path, &m))) return NULL;
@@ -130,8 +130,8 @@ int main(void) {
    * and Hardsigmoid input clear of its kink (ref_mobilenet.py, kink_margin). */
   m = load_checked(cx, "mnv3l_bn.onnx", 4207156, 64, path, sizeof path);
   if (m) {
-    check_mode(m, "mnv3l", "eval", 0, count_learnable(m));
-    check_mode(m, "mnv3l", "train", 1, count_learnable(m));
+    check_mode(m, "mnv3l", "eval", 0, 0, count_learnable(m));
+    check_mode(m, "mnv3l", "train", 1, 0, count_learnable(m));
     export_checked(m, "of the large model");
     cltrain_model_destroy(m);
   }
@@ -164,9 +164,9 @@ int main(void) {
   for (size_t f = 0; f < sizeof joins / sizeof *joins; f++) {
     m = load_checked(cx, joins[f].file, joins[f].nparams, 64, path, sizeof path);
     if (!m) continue;
-    check_mode(m, joins[f].arch, "eval", 0, count_learnable(m));
+    check_mode(m, joins[f].arch, "eval", 0, 0, count_learnable(m));
     export_checked(m, joins[f].arch);
-    if (joins[f].train_grads) check_mode(m, joins[f].arch, "train", 1, count_learnable(m));
+    if (joins[f].train_grads) check_mode(m, joins[f].arch, "train", 1, 0, count_learnable(m));
     cltrain_model_destroy(m);
     m = NULL;
     CHECK_OK(cltrain_model_load_onnx(cx, path, &m));
