@@ -93,7 +93,8 @@ int cmd_info(int argc, char **argv) {
     printf("%4d  %-28s %-15s %-14s %12s  %s\n", i, nd->name, nd->op, shape,
            thousands(nd->trainable, num, sizeof num), stg);
   }
-  printf("\nstages:\n");
+  if (nstages > 0) printf("\nstages: stem, stage1..stage%d, head\n", nstages);
+  else printf("\nstages: stem, head\n");
   for (int s = 0; s <= nstages + 1; s++) {
     int first = -1, last = -1, count = 0;
     size_t p = 0;

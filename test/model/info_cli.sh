@@ -9,6 +9,10 @@ expect r18-conv 0 "layer1\.0\.conv1 +conv +64x56x56 +36,864 +stage1" -- "$bin" i
 expect r18-downsample 0 "layer2\.0\.downsample\.1 +bn +128x28x28 +256 +stage2" -- "$bin" info --model "$r18"
 expect r18-fc 0 "fc +linear +1000x1x1 +513,000 +head" -- "$bin" info --model "$r18"
 expect r18-stem 0 "stem +4 nodes +conv1 \.\. maxpool" -- "$bin" info --model "$r18"
+expect r18-count 0 "^stages: stem, stage1\.\.stage4, head$" -- "$bin" info --model "$r18"
+expect dn-count 0 "^stages: stem, stage1\.\.stage4, head$" -- "$bin" info --model "$ref/densenet121_bn.onnx"
+expect sq-count 0 "^stages: stem, stage1\.\.stage4, head$" -- "$bin" info --model "$ref/squeezenet1_1.onnx"
+expect tiny-count 0 "^stages: stem, head$" -- "$bin" info --model "$ref/tiny_ok.onnx"
 expect r18-stage4 0 "stage4 .*output 512x7x7" -- "$bin" info --model "$r18"
 expect r18-counts 0 "20 conv, 20 bn, 1 linear" -- "$bin" info --model "$r18"
 expect r18-total 0 "parameters: 11,689,512 trainable" -- "$bin" info --model "$r18"
@@ -51,6 +55,10 @@ while read -r tag pat; do
   expect "$tag" 0 "$pat" -- cat "$T/${tag%%-*}.txt"
 done <<'EOF'
 ef-exit ^exit 0$
+ef-count ^stages: stem, stage1\.\.stage8, head$
+s3-count ^stages: stem, stage1\.\.stage6, head$
+l3-count ^stages: stem, stage1\.\.stage7, head$
+vg-count ^stages: stem, stage1\.\.stage4, head$
 s3-exit ^exit 0$
 l3-exit ^exit 0$
 vg-exit ^exit 0$
