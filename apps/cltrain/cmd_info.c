@@ -17,7 +17,7 @@ static const char *thousands(size_t v, char *buf, size_t cap) {
   return buf;
 }
 
-/* Stages: 0 the stem, 1..nstages the residual stages, nstages + 1 the head. */
+/* Stages: 0 the stem, 1..nstages the stages, nstages + 1 the head. */
 static void stage_name(int nstages, int stage, char *buf, size_t cap) {
   if (stage == 0) snprintf(buf, cap, "stem");
   else if (stage == nstages + 1) snprintf(buf, cap, "head");
@@ -93,7 +93,8 @@ int cmd_info(int argc, char **argv) {
     printf("%4d  %-28s %-15s %-14s %12s  %s\n", i, nd->name, nd->op, shape,
            thousands(nd->trainable, num, sizeof num), stg);
   }
-  printf("\nstages:\n");
+  if (nstages > 0) printf("\nstages: stem, stage1..stage%d, head\n", nstages);
+  else printf("\nstages: stem, head\n");
   for (int s = 0; s <= nstages + 1; s++) {
     int first = -1, last = -1, count = 0;
     size_t p = 0;

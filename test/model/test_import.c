@@ -301,6 +301,13 @@ int main(void) {
     CHECK(graph_select(&g, "layer1.0.conv", NULL, 0) == 0, "a prefix must end at a dot");
     CHECK(graph_select(&g, "fc", idx, 1) == 1 && idx[0] == g.output, "an exact name selects that node");
     CHECK(graph_find(&g, "layer9.0.conv1") == -1, "an unknown name is not found");
+    /* upto:NAME's fallback: a module inside the path, at dot boundaries, never the first component */
+    CHECK(graph_find_module(&g, "0.downsample") == graph_find(&g, "layer2.0.downsample.0") &&
+              graph_find_module(&g, "conv1") == graph_find(&g, "layer1.0.conv1") &&
+              graph_find_module(&g, "0.conv") == -1 && graph_find_module(&g, "layer1") == -1 &&
+              graph_find_module(&g, "") == -1 && graph_find_module(NULL, "conv1") == -1 &&
+              graph_find_module(&g, NULL) == -1,
+          "graph_find_module: the first node holding the module path inside its name");
 
     /* other input sizes, as torch computes them: 160 -> 80 -> 40 -> 40, 20, 10, 5 */
     CHECK_OK(graph_reshape(NULL, &g, 160, 96));

@@ -31,10 +31,10 @@ def make_mnv3(arch="mobilenet_v3_small", seed=3):
     return randomise(m, seed * 11)
 
 
-def export(model, path):
+def export(model, path, size=SIZE):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(model, torch.randn(1, 3, SIZE, SIZE), str(path), opset_version=13,
+        torch.onnx.export(model, torch.randn(1, 3, size, size), str(path), opset_version=13,
                           training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False,
                           input_names=["input"], output_names=["logits"])
 
@@ -68,7 +68,7 @@ def grads_of(model, x, y, train):
 def trajectory(model, batches, labels):
     opt = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
     model.train()
-    for k in range(STEPS):
+    for k in range(len(batches)):
         opt.zero_grad()
         torch.nn.functional.cross_entropy(model(batches[k]), labels[k]).backward()
         opt.step()
@@ -123,7 +123,7 @@ def kink_margin(model, x):
 
 
 def trajectory_case(w, name, m32, batches, labels):
-    """<name>_traj.ref: the 4-step trajectory of m32 on batches in float32 and float64."""
+    """<name>_traj.ref: the trajectory of m32 on batches (one step each) in float32 and float64."""
     start = {k: v.clone() for k, v in m32.state_dict().items()}
     s32 = trajectory(copy.deepcopy(m32), batches, labels).state_dict()
     s64 = trajectory(copy.deepcopy(m32).double(), batches.double(), labels).state_dict()

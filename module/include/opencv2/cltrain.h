@@ -181,7 +181,7 @@ typedef struct cltrain_model cltrain_model;
 typedef struct cltrain_model_info {
   int num_nodes;          /* graph nodes, input included */
   int num_param_layers;   /* conv, bn and linear layers */
-  int num_stages;         /* residual stages (ResNet-18: 4) */
+  int num_stages;         /* stages between stem and head (ResNet-18: 4; README, "Stages per family") */
   int num_classes;        /* outputs of the classifier */
   int in_c, in_h, in_w;   /* input image shape (3, 224, 224) */
   size_t num_params;      /* learnable parameters, as torchvision counts them */
@@ -577,7 +577,7 @@ typedef struct cltrain_node_info {
   char name[96];        /* the torchvision module path where the export has one: "layer1.0.conv1" */
   const char *op;       /* static text: "input", "conv", "bn", "relu", "linear", ... */
   int c, h, w;          /* output shape per image, for the input size imported */
-  int stage;            /* -1 the input, 0 the stem, 1..S the residual stages, S + 1 the head */
+  int stage;            /* -1 the input, 0 the stem, 1..S the stages, S + 1 the head */
   int is_output;        /* the classifier whose outputs are the logits */
   int out_features;     /* linear nodes: outputs */
   size_t trainable;     /* learnable parameters (BN: gamma and beta) */

@@ -35,6 +35,13 @@ int graph_find(const graph_desc *g, const char *name) {
   return -1;
 }
 
+/* Whether sel is the whole of `name` or a dotted prefix of it ("layer1" matches
+ * "layer1.0.conv1", not "layer10.x"). */
+static int name_at(const char *name, const char *sel) {
+  size_t n = strlen(sel);
+  return !strncmp(name, sel, n) && (name[n] == 0 || name[n] == '.');
+}
+
 static int select_one(const graph_desc *g, const graph_node *nd, const char *sel) {
   if (nd->op == NODE_INPUT) return 0;
   if (!strcmp(sel, "stem")) return nd->stage == GRAPH_STAGE_STEM;
@@ -44,8 +51,7 @@ static int select_one(const graph_desc *g, const graph_node *nd, const char *sel
     long k = strtol(sel + 5, &end, 10);
     if (!*end && k >= 1) return k <= g->nstages && nd->stage == (int)k;
   }
-  size_t n = strlen(sel);
-  return !strncmp(nd->name, sel, n) && (nd->name[n] == 0 || nd->name[n] == '.');
+  return name_at(nd->name, sel);
 }
 
 int graph_select(const graph_desc *g, const char *sel, int *idx, int cap) {
@@ -57,6 +63,14 @@ int graph_select(const graph_desc *g, const char *sel, int *idx, int cap) {
     count++;
   }
   return count;
+}
+
+int graph_find_module(const graph_desc *g, const char *module) {
+  if (!g || !module || !*module) return -1;
+  for (int i = 1; i < g->n; i++)
+    for (const char *p = strchr(g->nodes[i].name, '.'); p; p = strchr(p + 1, '.'))
+      if (name_at(p + 1, module)) return i;
+  return -1;
 }
 
 int graph_classifier(const graph_desc *g) {
@@ -149,58 +163,100 @@ static void mark_cuts(const graph_desc *g, unsigned char *cut, int *far) {
   }
 }
 
-/* Stages from structure alone. The head starts at the first node after the last conv, add or
- * concat (the classifier excluded: SqueezeNet's is a conv) that is not a bn/relu/identity (global
- * pool, flatten, fc). The stem ends at the first node whose output feeds two nodes (a residual
- * fork: ResNet's maxpool), or at the first windowed pool before it (SqueezeNet's). Each later fork
- * ends a residual block; in a graph that joins by concatenation (DenseNet, SqueezeNet) each Concat
- * no edge jumps over does instead (a dense block, a Fire module). A block whose output shape
- * differs from its input's opens a new stage (the first block always opens stage 1). A graph
- * without forks is all stem plus head. */
+/* Per node: how many nodes read it, how many of those are convolutions and how many are Muls,
+ * and whether it is a cut (no edge jumps over it). */
+typedef struct node_uses {
+  int all, convs, muls;
+  unsigned char cut;
+} node_uses;
+
+static int is_conv(node_op op) { return op == NODE_CONV || op == NODE_DEPTHWISE; }
+static int is_window_pool(node_op op) { return op == NODE_MAXPOOL || op == NODE_AVGPOOL; }
+
+/* What ends a block at node i: a residual fork (the node feeds two or more nodes, none a Mul:
+ * forks that a Mul joins, x * sigmoid(x), x * hardsigmoid(x) and squeeze-excitation's x * s, are
+ * inside a block); a windowed pool no edge jumps over (VGG's pooling boundaries); a linear
+ * bottleneck (a BN, sum or conv no edge jumps over that only convolutions read: no activation
+ * follows, as at the end of EfficientNet's and MobileNetV3's inverted-residual blocks). */
+enum { END_NONE, END_FORK, END_POOL, END_BOTTLENECK };
+static int block_end(const graph_desc *g, const node_uses *u, int i) {
+  node_op op = g->nodes[i].op;
+  if (u[i].all >= 2 && u[i].muls == 0) return END_FORK;
+  if (u[i].cut && is_window_pool(op)) return END_POOL;
+  if (u[i].cut && u[i].all > 0 && u[i].convs == u[i].all && (op == NODE_BN || op == NODE_ADD || is_conv(op)))
+    return END_BOTTLENECK;
+  return END_NONE;
+}
+
+/* Stages from structure alone, so that stageN follows torchvision's grouping in every family
+ * (README, "Stages"). The head starts at the first node after the last conv, add or concat (the
+ * classifier excluded: SqueezeNet's is a conv) that is not the last conv's BN, activation or
+ * max-pool (global pool, flatten, classifier; VGG's AveragePool). The stem ends at the first
+ * block end (block_end), except that when that is a linear bottleneck the stem is only the first
+ * conv and what follows it up to the next conv (its BN and activation: EfficientNet's and
+ * MobileNetV3's features.0), the rest being the first inverted-residual block. After it, each
+ * block end closes a block; in a graph that joins by concatenation (DenseNet, SqueezeNet) each
+ * Concat no edge jumps over does instead (a dense block with the transition before it, a Fire
+ * module). A block whose output shape differs from the previous block's opens a new stage (the
+ * first block always opens stage 1): ResNet's layer1..4, EfficientNet's features.1..8,
+ * MobileNetV3's runs of blocks with one output shape, VGG's pooling groups. A graph without block
+ * ends is all stem plus head. */
 cltrain_status graph_assign_stages(cltrain_context *cx, graph_desc *g) {
   int n = g->n;
-  int *uses = calloc((size_t)n, sizeof *uses);
+  node_uses *u = calloc((size_t)n, sizeof *u);
+  int *far = calloc((size_t)n, sizeof *far);
   unsigned char *cut = calloc((size_t)n, 1);
-  if (!uses || !cut) {
-    free(uses), free(cut);
+  if (!u || !far || !cut) {
+    free(u), free(far), free(cut);
     return rt_fail(cx, CLTRAIN_ERR_OUT_OF_MEMORY, "graph: out of host memory");
   }
-  mark_cuts(g, cut, uses);
-  memset(uses, 0, (size_t)n * sizeof *uses);
+  mark_cuts(g, cut, far);
   int classifier = n, joins_by_concat = 0;
   for (int i = 0; i < n; i++)
     if (g->nodes[i].nparams) classifier = i;
-  int last_body = 0;
+  int last_body = 0, first_conv = -1, second_conv = -1;
   for (int i = 0; i < n; i++) {
-    for (int j = 0; j < g->nodes[i].ninputs; j++)
-      uses[g->nodes[i].inputs[j]]++;
     node_op op = g->nodes[i].op;
+    u[i].cut = cut[i];
+    for (int j = 0; j < g->nodes[i].ninputs; j++) {
+      node_uses *in = &u[g->nodes[i].inputs[j]];
+      in->all++, in->convs += is_conv(op), in->muls += op == NODE_MUL;
+    }
     joins_by_concat |= op == NODE_CONCAT;
-    if ((op == NODE_CONV || op == NODE_DEPTHWISE || op == NODE_ADD || op == NODE_CONCAT) && i < classifier)
-      last_body = i;
+    if ((is_conv(op) || op == NODE_ADD || op == NODE_CONCAT) && i < classifier) last_body = i;
+    if (is_conv(op)) {
+      if (first_conv < 0) first_conv = i;
+      else if (second_conv < 0) second_conv = i;
+    }
   }
   int head = n;
   for (int i = last_body + 1; i < n; i++) {
     node_op op = g->nodes[i].op;
-    /* the last conv's BN and activation (ReLU; hardswish or SiLU: x * hardsigmoid(x), x * sigmoid(x)) */
+    /* the last conv's BN and activation (ReLU; hardswish or SiLU: x * hardsigmoid(x), x * sigmoid(x)),
+     * and VGG's last max-pool */
     if (op != NODE_BN && op != NODE_RELU && op != NODE_IDENTITY && op != NODE_HARDSIGMOID && op != NODE_SIGMOID &&
-        op != NODE_MUL) {
+        op != NODE_MUL && op != NODE_MAXPOOL) {
       head = i;
       break;
     }
   }
   int stem_end = head - 1;
-  for (int i = 1; i < head; i++)
-    if (uses[i] >= 2 || g->nodes[i].op == NODE_MAXPOOL || g->nodes[i].op == NODE_AVGPOOL) {
-      stem_end = i;
-      break;
-    }
+  for (int i = 1; i < head; i++) {
+    int why = block_end(g, u, i);
+    if (why == END_NONE) continue;
+    stem_end = i;
+    if (why == END_BOTTLENECK && first_conv >= 0 && second_conv > first_conv && second_conv <= i)
+      stem_end = second_conv - 1;
+    break;
+  }
   int stage = 0, block_in = stem_end;
   g->nstages = 0;
   for (int i = 0; i <= stem_end && i < n; i++) g->nodes[i].stage = GRAPH_STAGE_STEM;
   for (int start = stem_end + 1; start < head;) {
     int end = start;
-    while (end < head - 1 && (joins_by_concat ? !(g->nodes[end].op == NODE_CONCAT && cut[end]) : uses[end] < 2)) end++;
+    while (end < head - 1 &&
+           (joins_by_concat ? !(g->nodes[end].op == NODE_CONCAT && cut[end]) : block_end(g, u, end) == END_NONE))
+      end++;
     if (stage == 0 || !same_shape(&g->nodes[end], &g->nodes[block_in])) stage++;
     for (int i = start; i <= end; i++) g->nodes[i].stage = stage;
     block_in = end;
@@ -208,7 +264,7 @@ cltrain_status graph_assign_stages(cltrain_context *cx, graph_desc *g) {
   }
   g->nstages = stage;
   for (int i = head; i < n; i++) g->nodes[i].stage = stage + 1;
-  free(uses), free(cut);
+  free(u), free(far), free(cut);
   return CLTRAIN_OK;
 }
 

@@ -35,8 +35,8 @@ typedef enum node_op {
   NODE_OP_COUNT        /* not an op: the size of the op table (model/node_kinds.c) */
 } node_op;
 
-/* Stage of a node (graph_node.stage): 0 is the stem, 1..nstages the residual stages, and
- * nstages + 1 the head. */
+/* Stage of a node (graph_node.stage): 0 is the stem, 1..nstages the stages (runs of blocks
+ * with one output shape: graph_build.h, graph_assign_stages), and nstages + 1 the head. */
 enum { GRAPH_STAGE_STEM = 0 };
 
 /* Most inputs a node can have: a Concat's (DenseNet-201's widest block joins 49 tensors). */
@@ -78,7 +78,7 @@ typedef struct graph_desc {
   int output;           /* the node whose output is the logits (c of them): the classifier
                          * (NODE_LINEAR), or the global pool after a 1x1 conv classifier and its
                          * ReLU (SqueezeNet); any later nodes are identity/flatten views of it */
-  int nstages;          /* residual stages; the head's stage number is nstages + 1 */
+  int nstages;          /* stages between stem and head; the head's stage number is nstages + 1 */
 } graph_desc;
 
 /* The classifier: the last parameter layer at or before g->output (a linear, or SqueezeNet's 1x1
@@ -102,12 +102,19 @@ int graph_find(const graph_desc *g, const char *name);
 
 /* Selects nodes by `sel`, in graph order, writing at most `cap` indices to idx (idx may be NULL
  * when cap is 0) and returning how many match. `sel` is a structural alias, independent of the
- * names: "stem" (everything before the first residual block: conv1, bn1, relu, maxpool),
- * "stageN" (N >= 1: the Nth run of residual blocks with one output shape, so stage1 =
- * torchvision's layer1), "head" (global pool, flatten and classifier); or else a name prefix
+ * names (graph.c, graph_assign_stages): "stem" (everything before the first block: ResNet's
+ * conv1, bn1, relu, maxpool), "stageN" (N >= 1: the Nth run of blocks with one output shape, so
+ * stage1 = ResNet's layer1, EfficientNet's features.1), "head" (global pool, flatten and
+ * classifier); or else a name prefix
  * that ends at a dot boundary ("layer1" matches "layer1.0.conv1", not "layer10.x"). The
  * input node belongs to no selection. Returns -1 for a NULL g or sel. */
 int graph_select(const graph_desc *g, const char *sel, int *idx, int cap);
+
+/* The first node (in graph order) whose name holds `module` as a whole dotted component path
+ * after its first component ("denseblock2" in "features.denseblock2.denselayer1.conv1", not in
+ * "features.denseblock20.x"), or -1: torchvision's module names without their parent's prefix,
+ * for `upto:NAME` when NAME is not a prefix of any name. */
+int graph_find_module(const graph_desc *g, const char *module);
 
 /* Learnable parameters, counted as torchvision's sum(p.numel() for p in m.parameters()):
  * BN running statistics are excluded. (graph_desc.nparams counts them too.) */

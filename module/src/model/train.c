@@ -38,7 +38,7 @@ cltrain_status cltrain_model_freeze(cltrain_model *m, const char *spec) {
     for (int i = 0; i < n; i++) f[i] = model_has_params(&m->g.nodes[i]) && m->g.nodes[i].stage != head_stage(m);
   } else if (!strncmp(spec, "upto:", 5)) {
     int first = -1;
-    if (spec[5] && graph_select(&m->g, spec + 5, &first, 1) > 0) {
+    if (spec[5] && (graph_select(&m->g, spec + 5, &first, 1) > 0 || (first = graph_find_module(&m->g, spec + 5)) > 0)) {
       for (int i = 0; i < first; i++) f[i] = model_has_params(&m->g.nodes[i]);
     } else {
       st = rt_fail(m->cx, CLTRAIN_ERR_ARG,
