@@ -18,7 +18,7 @@ static void usage(FILE *f) {
           "PyTorch's transfer-learning tutorial does, keeps the best val epoch, exports OUT.onnx.\n\n"
           "  --classes N            outputs of the new head (default: class folders in DIR/train)\n"
           "  --regime R             preset: small-similar (freeze all), small-different (freeze all,\n"
-          "                         hidden 256 head), big-similar (freeze upto:layer3), big-different\n"
+          "                         hidden 256 head), big-similar (freeze upto:stage3), big-different\n"
           "                         (freeze none); explicit flags override it\n"
           "  --freeze SPEC          none (default), all, upto:NAME, or NAME,... / stem, stageK, head\n"
           "  --frozen-bn eval|train BN in frozen layers: running statistics (eval, default) or batch\n"
@@ -255,7 +255,7 @@ int cmd_train(int argc, char **argv) {
   if (regime) {
     if (!strcmp(regime, "small-similar")) preset_freeze = "all";
     else if (!strcmp(regime, "small-different")) preset_freeze = "all", preset_hidden = 256;
-    else if (!strcmp(regime, "big-similar")) preset_freeze = "upto:layer3";
+    else if (!strcmp(regime, "big-similar")) preset_freeze = "upto:stage3";
     else if (!strcmp(regime, "big-different")) preset_freeze = "none";
     else {
       fprintf(stderr, "cltrain train: --regime wants small-similar, small-different, big-similar or "

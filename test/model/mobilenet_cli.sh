@@ -29,6 +29,22 @@ net.setInput(np.random.default_rng(1).standard_normal((1, 3, 64, 64)).astype(np.
 y = net.forward()
 print('logits', y.shape, 'finite' if np.isfinite(y).all() else 'NOT finite')"
 done
+# --regime big-similar freezes everything before stage3 (ResNet's layer3, MobileNetV3-small's
+# features.4): the export keeps stem..stage2's weights bitwise and moves stage3's.
+rm -f "$T/out.onnx"
+expect "train --regime big-similar on MobileNetV3-small" 0 "exported $T/out.onnx" -- \
+  "$BIN" train --model "$MODEL" --data "$T/ok" --batch 2 --epochs 1 --regime big-similar --seed 3 --out "$T/out.onnx"
+expect "--regime big-similar froze stem..stage2 and trained stage3" 0 "^frozen features.0-3 same features.4 moved$" -- $PY -c "
+import onnx, numpy as np
+from onnx import numpy_helper
+def w(f):
+    return {i.name: numpy_helper.to_array(i) for i in onnx.load(f).graph.initializer}
+a, b = w('$MODEL'), w('$T/out.onnx')
+common = [k for k in a if k in b and a[k].shape == b[k].shape]
+early = [k for k in common if k.split('.')[:2] in (['features', str(n)] for n in range(4))]
+late = [k for k in common if k.startswith('features.4.')]
+print('frozen features.0-3', 'same' if early and all(np.array_equal(a[k], b[k]) for k in early) else 'CHANGED',
+      'features.4', 'moved' if late and any(not np.array_equal(a[k], b[k]) for k in late) else 'NOT moved')"
 expect "a freezing spec that names no layer" 1 "classifier.9. matches no parameter layer" -- \
   "$BIN" train --model "$MODEL" --data "$T/ok" --batch 2 --epochs 1 --freeze classifier.9 --out "$T/out.onnx"
 finish
