@@ -79,7 +79,10 @@ int cmd_info(int argc, char **argv) {
     if (cltrain_context_device(cx, &d) == CLTRAIN_OK) printf("device: %s (%s)\n", d.name, d.platform);
   }
   printf("input: %dx%dx%d per image\n\n", nodes[0].c, nodes[0].h, nodes[0].w);
-  printf("%4s  %-28s %-15s %-14s %12s  %s\n", "#", "name", "op", "output", "params", "stage");
+  int width = 28; /* the name column: at least 28, as wide as the longest name (MobileNet's) */
+  for (int i = 0; i < n; i++)
+    if ((int)strlen(nodes[i].name) > width) width = (int)strlen(nodes[i].name);
+  printf("%4s  %-*s %-15s %-14s %12s  %s\n", "#", width, "name", "op", "output", "params", "stage");
   char num[40], shape[48], stg[16];
   int nconv = 0, nbn = 0, nlinear = 0;
   for (int i = 0; i < n; i++) {
@@ -90,7 +93,7 @@ int cmd_info(int argc, char **argv) {
     snprintf(shape, sizeof shape, "%dx%dx%d", nd->c, nd->h, nd->w);
     if (nd->stage < 0) snprintf(stg, sizeof stg, "-");
     else stage_name(nstages, nd->stage, stg, sizeof stg);
-    printf("%4d  %-28s %-15s %-14s %12s  %s\n", i, nd->name, nd->op, shape,
+    printf("%4d  %-*s %-15s %-14s %12s  %s\n", i, width, nd->name, nd->op, shape,
            thousands(nd->trainable, num, sizeof num), stg);
   }
   if (nstages > 0) printf("\nstages: stem, stage1..stage%d, head\n", nstages);
