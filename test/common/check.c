@@ -61,6 +61,13 @@ int check_rel(const char *file, int line, const char *what, const float *got, co
   return check_true(e <= tol, file, line, "%s: relative L2 error %.3e exceeds %.1e", what, e, tol);
 }
 
+int check_rel_f64(const char *file, int line, const char *case_name, const char *what, const float *got,
+                  const double *ref, size_t n, double tol) {
+  double e = rel_l2_f64(got, ref, n);
+  printf("  %-24s %-10s rel L2 %.2e\n", case_name, what, e);
+  return check_true(e <= tol, file, line, "%s %s: rel L2 %.2e (tolerance %.0e)", case_name, what, e, tol);
+}
+
 int check_status(const char *file, int line, const char *what, cltrain_status got, cltrain_status want) {
   return check_true(got == want, file, line, "%s returned %s, wanted %s; last error: %s", what,
                     cltrain_status_str(got), cltrain_status_str(want), cltrain_last_error(NULL));

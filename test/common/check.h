@@ -26,6 +26,12 @@ double max_abs_diff(const float *got, const float *ref, size_t n);
 int check_rel(const char *file, int line, const char *what, const float *got, const float *ref,
               size_t n, double tol);
 
+/* The same against a float64 reference, for an op test's case and tensor ("layer1", "dx"). */
+#define CHECK_REL64(case_name, what, got, ref, n, tol) \
+  check_rel_f64(__FILE__, __LINE__, case_name, what, got, ref, n, tol)
+int check_rel_f64(const char *file, int line, const char *case_name, const char *what, const float *got,
+                  const double *ref, size_t n, double tol);
+
 /* Checks a call returned `want`; prints cltrain_last_error() on a mismatch. */
 #define CHECK_STATUS(call, want) check_status(__FILE__, __LINE__, #call, (call), (want))
 int check_status(const char *file, int line, const char *what, cltrain_status got, cltrain_status want);

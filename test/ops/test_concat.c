@@ -14,12 +14,6 @@
  * most half an ulp (6e-8 relative): 1e-7 catches any misplaced element (~1) or a lost sum. */
 static const double TOL_ACC = 1e-7;
 
-static void rel64(const char *c, const char *what, const float *got, const double *ref, size_t n, double tol) {
-  double e = rel_l2_f64(got, ref, n);
-  CHECK(e <= tol, "%s %s: rel L2 %.2e (tolerance %.0e)", c, what, e, tol);
-  printf("  %-14s %-10s rel L2 %.2e\n", c, what, e);
-}
-
 static void one(cltrain_context *cx, const char *name) {
   ref_set *r = ref_load(name);
   size_t nin, ny;
@@ -47,26 +41,26 @@ static void one(cltrain_context *cx, const char *name) {
     concat_forward_ref(hy, x, &s);
     CHECK_OK(concat_backward(cx, bdx, bdy, OP_OVERWRITE, &s));
     float *got = test_download(cx, bdx, nx);
-    snprintf(what, sizeof what, "dx%zu", k), rel64(name, what, got, dx64, nx, 0);
+    snprintf(what, sizeof what, "dx%zu", k), CHECK_REL64(name, what, got, dx64, nx, 0);
     free(got);
     CHECK_OK(rt_write(cx, bdx, base, nx * sizeof(float)));
     CHECK_OK(concat_backward(cx, bdx, bdy, OP_ACCUMULATE, &s));
     got = test_download(cx, bdx, nx);
     for (size_t i = 0; i < nx; i++) want[i] = (double)base[i] + dx64[i];
-    snprintf(what, sizeof what, "acc dx%zu", k), rel64(name, what, got, want, nx, TOL_ACC);
+    snprintf(what, sizeof what, "acc dx%zu", k), CHECK_REL64(name, what, got, want, nx, TOL_ACC);
     free(got);
     concat_backward_ref(h, dy, OP_OVERWRITE, &s);
-    snprintf(what, sizeof what, "ref dx%zu", k), rel64(name, what, h, dx64, nx, 0);
+    snprintf(what, sizeof what, "ref dx%zu", k), CHECK_REL64(name, what, h, dx64, nx, 0);
     memcpy(h, base, nx * sizeof(float));
     concat_backward_ref(h, dy, OP_ACCUMULATE, &s);
-    snprintf(what, sizeof what, "ref acc%zu", k), rel64(name, what, h, want, nx, TOL_ACC);
+    snprintf(what, sizeof what, "ref acc%zu", k), CHECK_REL64(name, what, h, want, nx, TOL_ACC);
     CHECK_OK(concat_backward(cx, buf_none(), bdy, OP_OVERWRITE, &s)); /* no gradient wanted: nothing */
     free(base), free(h), free(want);
     rt_free(bx.mem), rt_free(bdx.mem);
   }
   float *got = test_download(cx, by, ny);
-  rel64(name, "y", got, y64, ny, 0);
-  rel64(name, "ref y", hy, y64, ny, 0);
+  CHECK_REL64(name, "y", got, y64, ny, 0);
+  CHECK_REL64(name, "ref y", hy, y64, ny, 0);
   free(got), free(hy);
   rt_free(by.mem), rt_free(bdy.mem);
   ref_free(r);

@@ -25,12 +25,6 @@ static conv2d_shape shape_of(const ref_set *r) {
   return s;
 }
 
-static void rel64(const char *c, const char *what, const float *got, const double *ref, size_t n, double tol) {
-  double e = rel_l2_f64(got, ref, n);
-  CHECK(e <= tol, "%s %s: rel L2 %.2e (tolerance %.0e)", c, what, e, tol);
-  printf("  %-16s %-3s rel L2 %.2e\n", c, what, e);
-}
-
 static void one(cltrain_context *cx, const char *name) {
   ref_set *r = ref_load(name);
   conv2d_shape s = shape_of(r);
@@ -45,7 +39,7 @@ static void one(cltrain_context *cx, const char *name) {
   buf bb = b ? test_upload(cx, b, nb) : buf_none(), by = test_upload(cx, NULL, ny);
   CHECK_OK(depthwise_forward(cx, by, bx, bw, bb, &s));
   float *got = test_download(cx, by, ny);
-  rel64(name, "y", got, y64, ny, TOL_FWD);
+  CHECK_REL64(name, "y", got, y64, ny, TOL_FWD);
   CHECK_OK(depthwise_forward(cx, by, bx, bw, bb, &s)); /* deterministic: bitwise the same again */
   float *again = test_download(cx, by, ny);
   CHECK(!memcmp(got, again, ny * 4), "%s: forward bitwise repeatable", name);
@@ -57,9 +51,9 @@ static void one(cltrain_context *cx, const char *name) {
   buf bdw = test_upload(cx, dw0, nw), bdb = test_upload(cx, db0, nb);
   CHECK_OK(depthwise_backward(cx, bdx, bdw, bdb, bdy, bx, bw, acc ? OP_ACCUMULATE : OP_OVERWRITE, &s));
   float *gdx = test_download(cx, bdx, nx), *gdw = test_download(cx, bdw, nw), *gdb = test_download(cx, bdb, nb);
-  rel64(name, "dx", gdx, dx64, nx, TOL_GRAD);
-  rel64(name, "dw", gdw, dw64, nw, TOL_GRAD);
-  rel64(name, "db", gdb, db64, nb, TOL_GRAD);
+  CHECK_REL64(name, "dx", gdx, dx64, nx, TOL_GRAD);
+  CHECK_REL64(name, "dw", gdw, dw64, nw, TOL_GRAD);
+  CHECK_REL64(name, "db", gdb, db64, nb, TOL_GRAD);
   /* Skipped gradients: dw alone leaves dx and db untouched. */
   rt_write(cx, bdx, junk, nx * 4), rt_write(cx, bdw, dw0, nw * 4);
   CHECK_OK(depthwise_backward(cx, buf_none(), bdw, buf_none(), bdy, bx, bw, OP_OVERWRITE, &s));
@@ -71,12 +65,12 @@ static void one(cltrain_context *cx, const char *name) {
   /* The C reference. */
   float *h = malloc(ny * 4), *hx = malloc(nx * 4), *hw = malloc(nw * 4), *hb = malloc(nb * 4);
   depthwise_forward_ref(h, x, w, b, &s);
-  rel64(name, "ref y", h, y64, ny, TOL_REF);
+  CHECK_REL64(name, "ref y", h, y64, ny, TOL_REF);
   memcpy(hx, acc ? ref_f32(r, "dx0", NULL) : junk, nx * 4), memcpy(hw, dw0, nw * 4), memcpy(hb, db0, nb * 4);
   depthwise_backward_ref(hx, hw, hb, dy, x, w, acc ? OP_ACCUMULATE : OP_OVERWRITE, &s);
-  rel64(name, "ref dx", hx, dx64, nx, TOL_REF);
-  rel64(name, "ref dw", hw, dw64, nw, TOL_REF);
-  rel64(name, "ref db", hb, db64, nb, TOL_REF);
+  CHECK_REL64(name, "ref dx", hx, dx64, nx, TOL_REF);
+  CHECK_REL64(name, "ref dw", hw, dw64, nw, TOL_REF);
+  CHECK_REL64(name, "ref db", hb, db64, nb, TOL_REF);
   free(h), free(hx), free(hw), free(hb), free(junk), free(gdx), free(gdw), free(gdb);
   rt_free(bx.mem), rt_free(bw.mem), rt_free(bdy.mem), rt_free(by.mem), rt_free(bdx.mem), rt_free(bdw.mem),
       rt_free(bdb.mem);

@@ -15,12 +15,6 @@
 static const double TOL = 1e-6;
 static const float A = HARDSIGMOID_TORCH_ALPHA, B = HARDSIGMOID_TORCH_BETA;
 
-static void rel64(const char *c, const char *what, const float *got, const double *ref, size_t n) {
-  double e = rel_l2_f64(got, ref, n);
-  CHECK(e <= TOL, "%s %s: rel L2 %.2e (tolerance %.0e)", c, what, e, TOL);
-  printf("  %-24s %-6s rel L2 %.2e\n", c, what, e);
-}
-
 static void one(cltrain_context *cx, const char *name) {
   ref_set *r = ref_load(name);
   size_t n;
@@ -33,22 +27,22 @@ static void one(cltrain_context *cx, const char *name) {
   buf bdx = test_upload(cx, base, n);
   CHECK_OK(hardsigmoid_forward(cx, by, bx, A, B, n));
   float *got = test_download(cx, by, n);
-  rel64(name, "y", got, y64, n);
+  CHECK_REL64(name, "y", got, y64, n, TOL);
   free(got);
   CHECK_OK(hardsigmoid_backward(cx, bdx, bdy, bx, A, B, OP_OVERWRITE, n));
   got = test_download(cx, bdx, n);
-  rel64(name, "dx", got, dx64, n);
+  CHECK_REL64(name, "dx", got, dx64, n, TOL);
   free(got);
   rt_write(cx, bdx, base, n * 4);
   CHECK_OK(hardsigmoid_backward(cx, bdx, bdy, bx, A, B, OP_ACCUMULATE, n));
   got = test_download(cx, bdx, n);
   for (size_t i = 0; i < n; i++) want[i] = base[i] + dx64[i];
-  rel64(name, "acc dx", got, want, n);
+  CHECK_REL64(name, "acc dx", got, want, n, TOL);
   free(got);
   hardsigmoid_forward_ref(h, x, A, B, n);
-  rel64(name, "ref y", h, y64, n);
+  CHECK_REL64(name, "ref y", h, y64, n, TOL);
   hardsigmoid_backward_ref(h, dy, x, A, B, OP_OVERWRITE, n);
-  rel64(name, "ref dx", h, dx64, n);
+  CHECK_REL64(name, "ref dx", h, dx64, n, TOL);
   free(base), free(h), free(want);
   rt_free(bx.mem), rt_free(by.mem), rt_free(bdy.mem), rt_free(bdx.mem);
   ref_free(r);

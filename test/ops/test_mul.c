@@ -14,12 +14,6 @@
  * catches any indexing error (~1) and a lost accumulation. */
 static const double TOL = 1e-6;
 
-static void rel64(const char *c, const char *what, const float *got, const double *ref, size_t n) {
-  double e = rel_l2_f64(got, ref, n);
-  CHECK(e <= TOL, "%s %s: rel L2 %.2e (tolerance %.0e)", c, what, e, TOL);
-  printf("  %-16s %-6s rel L2 %.2e\n", c, what, e);
-}
-
 static void one(cltrain_context *cx, const char *name) {
   ref_set *r = ref_load(name);
   size_t n, nb;
@@ -34,32 +28,32 @@ static void one(cltrain_context *cx, const char *name) {
   buf bda = test_upload(cx, base_a, n), bdb = test_upload(cx, base_b, nb);
   CHECK_OK(mul_forward(cx, by, ba, bb, &s));
   float *got = test_download(cx, by, n);
-  rel64(name, "y", got, y64, n);
+  CHECK_REL64(name, "y", got, y64, n, TOL);
   free(got);
   CHECK_OK(mul_backward(cx, bda, bdb, bdy, ba, bb, OP_OVERWRITE, OP_OVERWRITE, &s));
   float *ga = test_download(cx, bda, n), *gb = test_download(cx, bdb, nb);
-  rel64(name, "da", ga, da64, n);
-  rel64(name, "db", gb, db64, nb);
+  CHECK_REL64(name, "da", ga, da64, n, TOL);
+  CHECK_REL64(name, "db", gb, db64, nb, TOL);
   free(ga), free(gb);
   rt_write(cx, bda, base_a, n * 4), rt_write(cx, bdb, base_b, nb * 4);
   CHECK_OK(mul_backward(cx, bda, bdb, bdy, ba, bb, OP_ACCUMULATE, OP_ACCUMULATE, &s));
   ga = test_download(cx, bda, n), gb = test_download(cx, bdb, nb);
   for (size_t i = 0; i < n; i++) want_a[i] = base_a[i] + da64[i];
   for (size_t i = 0; i < nb; i++) want_b[i] = base_b[i] + db64[i];
-  rel64(name, "acc da", ga, want_a, n);
-  rel64(name, "acc db", gb, want_b, nb);
+  CHECK_REL64(name, "acc da", ga, want_a, n, TOL);
+  CHECK_REL64(name, "acc db", gb, want_b, nb, TOL);
   free(ga), free(gb);
   rt_write(cx, bdb, base_b, nb * 4); /* db alone: da is left as it is */
   CHECK_OK(mul_backward(cx, buf_none(), bdb, bdy, ba, bb, OP_OVERWRITE, OP_OVERWRITE, &s));
   gb = test_download(cx, bdb, nb);
-  rel64(name, "db only", gb, db64, nb);
+  CHECK_REL64(name, "db only", gb, db64, nb, TOL);
   free(gb);
 
   mul_forward_ref(h, a, b, &s);
-  rel64(name, "ref y", h, y64, n);
+  CHECK_REL64(name, "ref y", h, y64, n, TOL);
   mul_backward_ref(h, hb, dy, a, b, OP_OVERWRITE, OP_OVERWRITE, &s);
-  rel64(name, "ref da", h, da64, n);
-  rel64(name, "ref db", hb, db64, nb);
+  CHECK_REL64(name, "ref da", h, da64, n, TOL);
+  CHECK_REL64(name, "ref db", hb, db64, nb, TOL);
   free(base_a), free(base_b), free(h), free(hb), free(want_a), free(want_b);
   rt_free(ba.mem), rt_free(bb.mem), rt_free(bdy.mem), rt_free(by.mem), rt_free(bda.mem), rt_free(bdb.mem);
   ref_free(r);

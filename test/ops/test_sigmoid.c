@@ -15,12 +15,6 @@ static const double TOL_Y = 1e-6;
  * (PyTorch's float32 does the same); over (-12, 12) that measures ~1e-6 relative L2: 1e-5. */
 static const double TOL_DX = 1e-6, TOL_DX_EXACT = 1e-5;
 
-static void rel64(const char *c, const char *what, const float *got, const double *ref, size_t n, double tol) {
-  double e = rel_l2_f64(got, ref, n);
-  CHECK(e <= tol, "%s %s: rel L2 %.2e (tolerance %.0e)", c, what, e, tol);
-  printf("  %-22s %-8s rel L2 %.2e\n", c, what, e);
-}
-
 static void one(cltrain_context *cx, const char *name) {
   ref_set *r = ref_load(name);
   size_t n;
@@ -34,23 +28,23 @@ static void one(cltrain_context *cx, const char *name) {
   buf bdx = test_upload(cx, base, n);
   CHECK_OK(sigmoid_forward(cx, by, bx, n));
   float *got = test_download(cx, by, n);
-  rel64(name, "y", got, y64, n, TOL_Y);
+  CHECK_REL64(name, "y", got, y64, n, TOL_Y);
   free(got);
   CHECK_OK(sigmoid_backward(cx, bdx, bdy, byf, OP_OVERWRITE, n));
   got = test_download(cx, bdx, n);
-  rel64(name, "dx", got, dxyf, n, TOL_DX);
-  rel64(name, "dx exact", got, dx64, n, TOL_DX_EXACT);
+  CHECK_REL64(name, "dx", got, dxyf, n, TOL_DX);
+  CHECK_REL64(name, "dx exact", got, dx64, n, TOL_DX_EXACT);
   free(got);
   rt_write(cx, bdx, base, n * 4);
   CHECK_OK(sigmoid_backward(cx, bdx, bdy, byf, OP_ACCUMULATE, n));
   got = test_download(cx, bdx, n);
   for (size_t i = 0; i < n; i++) want[i] = base[i] + dxyf[i];
-  rel64(name, "acc dx", got, want, n, TOL_DX);
+  CHECK_REL64(name, "acc dx", got, want, n, TOL_DX);
   free(got);
   sigmoid_forward_ref(h, x, n);
-  rel64(name, "ref y", h, y64, n, TOL_Y);
+  CHECK_REL64(name, "ref y", h, y64, n, TOL_Y);
   sigmoid_backward_ref(h, dy, yf, OP_OVERWRITE, n);
-  rel64(name, "ref dx", h, dxyf, n, TOL_DX);
+  CHECK_REL64(name, "ref dx", h, dxyf, n, TOL_DX);
   free(base), free(h), free(want);
   rt_free(bx.mem), rt_free(by.mem), rt_free(bdy.mem), rt_free(bdx.mem), rt_free(byf.mem);
   ref_free(r);
