@@ -163,11 +163,9 @@ static void mark_cuts(const graph_desc *g, unsigned char *cut, int *far) {
   }
 }
 
-/* Per node: how many nodes read it, how many of those are convolutions and how many are Muls,
- * and whether it is a cut (no edge jumps over it). */
+/* Per node: how many nodes read it, and how many of those are convolutions and Muls. */
 typedef struct node_uses {
   int all, convs, muls;
-  unsigned char cut;
 } node_uses;
 
 static int is_conv(node_op op) { return op == NODE_CONV || op == NODE_DEPTHWISE; }
@@ -179,11 +177,11 @@ static int is_window_pool(node_op op) { return op == NODE_MAXPOOL || op == NODE_
  * bottleneck (a BN, sum or conv no edge jumps over that only convolutions read: no activation
  * follows, as at the end of EfficientNet's and MobileNetV3's inverted-residual blocks). */
 enum { END_NONE, END_FORK, END_POOL, END_BOTTLENECK };
-static int block_end(const graph_desc *g, const node_uses *u, int i) {
+static int block_end(const graph_desc *g, const node_uses *u, const unsigned char *cut, int i) {
   node_op op = g->nodes[i].op;
   if (u[i].all >= 2 && u[i].muls == 0) return END_FORK;
-  if (u[i].cut && is_window_pool(op)) return END_POOL;
-  if (u[i].cut && u[i].all > 0 && u[i].convs == u[i].all && (op == NODE_BN || op == NODE_ADD || is_conv(op)))
+  if (cut[i] && is_window_pool(op)) return END_POOL;
+  if (cut[i] && u[i].all > 0 && u[i].convs == u[i].all && (op == NODE_BN || op == NODE_ADD || is_conv(op)))
     return END_BOTTLENECK;
   return END_NONE;
 }
@@ -217,7 +215,6 @@ cltrain_status graph_assign_stages(cltrain_context *cx, graph_desc *g) {
   int last_body = 0, first_conv = -1, second_conv = -1;
   for (int i = 0; i < n; i++) {
     node_op op = g->nodes[i].op;
-    u[i].cut = cut[i];
     for (int j = 0; j < g->nodes[i].ninputs; j++) {
       node_uses *in = &u[g->nodes[i].inputs[j]];
       in->all++, in->convs += is_conv(op), in->muls += op == NODE_MUL;
@@ -242,7 +239,7 @@ cltrain_status graph_assign_stages(cltrain_context *cx, graph_desc *g) {
   }
   int stem_end = head - 1;
   for (int i = 1; i < head; i++) {
-    int why = block_end(g, u, i);
+    int why = block_end(g, u, cut, i);
     if (why == END_NONE) continue;
     stem_end = i;
     if (why == END_BOTTLENECK && first_conv >= 0 && second_conv > first_conv && second_conv <= i)
@@ -255,7 +252,7 @@ cltrain_status graph_assign_stages(cltrain_context *cx, graph_desc *g) {
   for (int start = stem_end + 1; start < head;) {
     int end = start;
     while (end < head - 1 &&
-           (joins_by_concat ? !(g->nodes[end].op == NODE_CONCAT && cut[end]) : block_end(g, u, end) == END_NONE))
+           (joins_by_concat ? !(g->nodes[end].op == NODE_CONCAT && cut[end]) : block_end(g, u, cut, end) == END_NONE))
       end++;
     if (stage == 0 || !same_shape(&g->nodes[end], &g->nodes[block_in])) stage++;
     for (int i = start; i <= end; i++) g->nodes[i].stage = stage;
